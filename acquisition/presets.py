@@ -1,0 +1,321 @@
+"""Built-in device presets: how common devices announce themselves over LSL and how each of their
+streams feeds a role.
+
+A preset stream says what a device's outlet looks like (name, type, channel labels, rate) and how
+to read a role from it (a :class:`RoleReading`). Binding rules (:mod:`acquisition.binding`) match
+visible streams against these, and the simulator creates outlets from the same descriptions, so a
+simulated device is bound exactly like the real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from acquisition.streams import StreamSpec
+
+ROLES = ("gaze", "gsr", "hr", "markers")
+"""Every role a stream can play."""
+
+REQUIRED_ROLES = ("gaze", "gsr", "hr")
+"""Roles a trial needs by default (markers open trials, they are not cut)."""
+
+ROLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "gaze": ("x", "y", "pupil", "valid"),
+    "gsr": ("gsr",),
+    "hr": ("hr",),
+}
+"""Standard channels of each numeric role after extraction: gaze x/y in 0..1 screen units
+(origin top-left), pupil in the device's unit (mm for most), valid 0/1; GSR in µS; HR in bpm."""
+
+HR_KINDS = ("hr_direct", "hr_intervals", "hr_ecg", "hr_ppg")
+"""How a heart-rate role is read, best first when several are visible."""
+
+
+@dataclass(frozen=True)
+class RoleReading:
+    """How to read one role from a stream's channels.
+
+    Attributes
+    ----------
+    role
+        ``gaze``, ``gsr``, ``hr`` or ``markers``.
+    kind
+        ``gaze``, ``gsr``, ``markers`` or one of :data:`HR_KINDS`.
+    columns
+        Field → channel label. Gaze: ``x``, ``y`` (single values or left/right pairs as
+        ``x_left``/``x_right``...), ``valid`` (or ``valid_left``/``valid_right``), ``pupil_left``,
+        ``pupil_right`` (with optional ``pupil_valid_left``/``pupil_valid_right``). GSR: ``gsr``.
+        HR: ``hr`` (direct), ``interval`` (RR/IBI), ``signal`` (ECG/PPG). Unlabelled streams use
+        channel 0.
+    params
+        Extra facts: ``flip_y`` (origin bottom-left), ``screen`` (pixel size for pixel gaze),
+        ``interval_unit`` (``"s"`` or ``"ms"``), ``valid_threshold`` (confidence cut-off),
+        ``valid_when`` (``"nonzero"`` or ``"zero"``: Tobii-style codes where 0 means valid).
+    """
+
+    role: str
+    kind: str
+    columns: dict[str, str] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.role, self.kind, tuple(sorted(self.columns.items()))))
+
+
+@dataclass(frozen=True)
+class PresetStream:
+    """One outlet of a device preset: its announced metadata and the roles it can feed."""
+
+    preset: str
+    name: str
+    type: str
+    nominal_srate: float
+    channel_labels: tuple[str, ...]
+    readings: tuple[RoleReading, ...]
+    channel_format: str = "float32"
+    manufacturer: str = ""
+    unix_epoch: bool = False
+    """The device stamps samples in Unix-epoch seconds (Empatica E4 apps do)."""
+
+    def spec(self, source_id: str, uid: str = "", name: str | None = None) -> StreamSpec:
+        """A :class:`StreamSpec` for an outlet of this kind (used by the simulator)."""
+        return StreamSpec(
+            name=name or self.name,
+            type=self.type,
+            channel_count=len(self.channel_labels),
+            nominal_srate=self.nominal_srate,
+            channel_format=self.channel_format,
+            source_id=source_id,
+            channel_labels=self.channel_labels,
+            uid=uid,
+            manufacturer=self.manufacturer,
+        )
+
+
+def _gaze_pair(pupil: bool = True, **params) -> RoleReading:
+    cols = {
+        "x_left": "left_gaze_x",
+        "y_left": "left_gaze_y",
+        "x_right": "right_gaze_x",
+        "y_right": "right_gaze_y",
+        "valid_left": "left_validity",
+        "valid_right": "right_validity",
+    }
+    if pupil:
+        cols.update(pupil_left="left_pupil_diameter", pupil_right="right_pupil_diameter")
+    return RoleReading("gaze", "gaze", cols, params)
+
+
+PRESETS: dict[str, tuple[PresetStream, ...]] = {
+    "gazepoint": (
+        PresetStream(
+            "gazepoint",
+            "GazepointEyeTracker",
+            "Gaze",
+            60.0,
+            ("FPOGX", "FPOGY", "FPOGV", "LPMM", "LPMMV", "RPMM", "RPMMV", "GSR", "HR"),
+            (
+                RoleReading(
+                    "gaze",
+                    "gaze",
+                    {
+                        "x": "FPOGX",
+                        "y": "FPOGY",
+                        "valid": "FPOGV",
+                        "pupil_left": "LPMM",
+                        "pupil_valid_left": "LPMMV",
+                        "pupil_right": "RPMM",
+                        "pupil_valid_right": "RPMMV",
+                    },
+                ),
+                RoleReading("gsr", "gsr", {"gsr": "GSR"}),
+                RoleReading("hr", "hr_direct", {"hr": "HR"}),
+            ),
+            manufacturer="Gazepoint",
+        ),
+    ),
+    "tobii": (
+        PresetStream(
+            "tobii",
+            "Tobii Pro Eyetracker",
+            "Gaze",
+            1200.0,
+            (
+                "left_gaze_x",
+                "left_gaze_y",
+                "right_gaze_x",
+                "right_gaze_y",
+                "left_pupil_diameter",
+                "right_pupil_diameter",
+                "left_validity",
+                "right_validity",
+            ),
+            (_gaze_pair(),),
+            manufacturer="Tobii",
+        ),
+    ),
+    "pupil-labs": (
+        PresetStream(
+            "pupil-labs",
+            "pupil_capture",
+            "Gaze",
+            0.0,
+            ("confidence", "norm_pos_x", "norm_pos_y", "diameter0_3d", "diameter1_3d"),
+            (
+                RoleReading(
+                    "gaze",
+                    "gaze",
+                    {
+                        "x": "norm_pos_x",
+                        "y": "norm_pos_y",
+                        "valid": "confidence",
+                        "pupil_left": "diameter1_3d",
+                        "pupil_right": "diameter0_3d",
+                    },
+                    {"flip_y": True, "valid_threshold": 0.6},
+                ),
+            ),
+            manufacturer="Pupil Labs",
+        ),
+    ),
+    "eyelink": (
+        PresetStream(
+            "eyelink",
+            "EyeLink",
+            "Gaze",
+            500.0,
+            ("gx_left", "gy_left", "gx_right", "gy_right", "pa_left", "pa_right"),
+            (
+                RoleReading(
+                    "gaze",
+                    "gaze",
+                    {
+                        "x_left": "gx_left",
+                        "y_left": "gy_left",
+                        "x_right": "gx_right",
+                        "y_right": "gy_right",
+                        "pupil_left": "pa_left",
+                        "pupil_right": "pa_right",
+                    },
+                    {"screen": (1920, 1080)},
+                ),
+            ),
+            manufacturer="SR Research",
+        ),
+    ),
+    "empatica-e4": (
+        PresetStream(
+            "empatica-e4",
+            "E4_Gsr",
+            "GSR",
+            4.0,
+            ("gsr",),
+            (RoleReading("gsr", "gsr", {"gsr": "gsr"}),),
+            manufacturer="Empatica",
+            unix_epoch=True,
+        ),
+        PresetStream(
+            "empatica-e4",
+            "E4_Bvp",
+            "BVP",
+            64.0,
+            ("bvp",),
+            (RoleReading("hr", "hr_ppg", {"signal": "bvp"}),),
+            manufacturer="Empatica",
+            unix_epoch=True,
+        ),
+        PresetStream(
+            "empatica-e4",
+            "E4_Ibi",
+            "IBI",
+            0.0,
+            ("ibi",),
+            (RoleReading("hr", "hr_intervals", {"interval": "ibi"}, {"interval_unit": "s"}),),
+            manufacturer="Empatica",
+            unix_epoch=True,
+        ),
+    ),
+    "shimmer": (
+        PresetStream(
+            "shimmer",
+            "Shimmer_GSR",
+            "GSR",
+            128.0,
+            ("GSR_Skin_Conductance",),
+            (RoleReading("gsr", "gsr", {"gsr": "GSR_Skin_Conductance"}),),
+            manufacturer="Shimmer",
+        ),
+        PresetStream(
+            "shimmer",
+            "Shimmer_PPG",
+            "PPG",
+            128.0,
+            ("PPG_A13",),
+            (RoleReading("hr", "hr_ppg", {"signal": "PPG_A13"}),),
+            manufacturer="Shimmer",
+        ),
+    ),
+    "polar-h10": (
+        PresetStream(
+            "polar-h10",
+            "PolarH10 ECG",
+            "ECG",
+            130.0,
+            ("ECG",),
+            (RoleReading("hr", "hr_ecg", {"signal": "ECG"}),),
+            manufacturer="Polar",
+        ),
+        PresetStream(
+            "polar-h10",
+            "PolarH10 RR",
+            "RR",
+            0.0,
+            ("RR",),
+            (RoleReading("hr", "hr_intervals", {"interval": "RR"}, {"interval_unit": "ms"}),),
+            manufacturer="Polar",
+        ),
+    ),
+    "psychopy": (
+        PresetStream(
+            "psychopy",
+            "PsychoPyMarkers",
+            "Markers",
+            0.0,
+            ("marker",),
+            (RoleReading("markers", "markers", {}),),
+            channel_format="string",
+            manufacturer="PsychoPy",
+        ),
+    ),
+    "presentation": (
+        PresetStream(
+            "presentation",
+            "Presentation",
+            "Markers",
+            0.0,
+            ("code",),
+            (RoleReading("markers", "markers", {}),),
+            channel_format="int32",
+            manufacturer="Neurobehavioral Systems",
+        ),
+    ),
+}
+"""Every built-in preset, by name."""
+
+DEVICE_SETS: dict[str, tuple[str, ...]] = {
+    "gazepoint": ("gazepoint", "psychopy"),
+    "tobii-e4": ("tobii", "empatica-e4", "psychopy"),
+    "pupil-polar": ("pupil-labs", "shimmer", "polar-h10", "psychopy"),
+    "lab": ("tobii", "shimmer", "polar-h10", "psychopy"),
+}
+"""Simulated device combinations: ``gazepoint`` is the EmoEye original (one 60 Hz stream with gaze,
+pupil, GSR and HR); ``lab`` is the benchmark set (gaze 1200 Hz, GSR 128 Hz, ECG 130 Hz)."""
+
+
+def preset_streams(names: tuple[str, ...] | list[str] | None = None) -> list[PresetStream]:
+    """All preset streams of the named presets (every preset when None)."""
+    names = list(PRESETS) if names is None else list(names)
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise KeyError(f"unknown preset(s) {unknown}; known: {', '.join(PRESETS)}")
+    return [s for n in names for s in PRESETS[n]]

@@ -1,0 +1,2 @@
+"""The bundled stimulus photos (from scikit-image's samples) and the catalogue of their latent
+arousal/valence used by the simulator."""

@@ -1,0 +1,92 @@
+"""Stimulus images by id: the bundled set, or a user folder of pictures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class UnknownStimulusError(KeyError):
+    """A stimulus id that no catalogue knows."""
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """A picture and, for the bundled set, its latent arousal/valence (1..7)."""
+
+    id: str
+    path: Path
+    arousal: float = float("nan")
+    valence: float = float("nan")
+
+
+class StimulusCatalogue:
+    """Stimulus id → image. The bundled photos by default; ``folder`` adds a user's pictures,
+    whose file stem is the id (``folder/beach_01.png`` is ``beach_01``)."""
+
+    def __init__(self, folder: Path | str | None = None) -> None:
+        self._items: dict[str, Stimulus] = {}
+        bundled = resources.files("acquisition") / "stimuli"
+        meta = json.loads((bundled / "stimuli.json").read_text())
+        for entry in meta["stimuli"]:
+            path = Path(str(bundled / entry["file"]))
+            self._items[entry["id"]] = Stimulus(
+                entry["id"], path, entry["arousal"], entry["valence"]
+            )
+        if folder is not None:
+            folder = Path(folder)
+            if not folder.is_dir():
+                raise FileNotFoundError(f"stimulus folder {folder} does not exist")
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    self._items[path.stem] = Stimulus(path.stem, path)
+
+    @property
+    def ids(self) -> list[str]:
+        """Every known stimulus id."""
+        return list(self._items)
+
+    def __contains__(self, stimulus_id: object) -> bool:
+        return stimulus_id in self._items
+
+    def get(self, stimulus_id: str) -> Stimulus:
+        """The stimulus; raises :class:`UnknownStimulusError` naming a few known ids."""
+        try:
+            return self._items[stimulus_id]
+        except KeyError:
+            known = ", ".join(self.ids[:6])
+            raise UnknownStimulusError(
+                f"unknown stimulus id {stimulus_id!r} (known: {known}, ... {len(self._items)} in all)"
+            ) from None
+
+    def image(self, stimulus_id: str, size: int = 64) -> np.ndarray:
+        """RGB float32 image (3, size, size) in 0..1."""
+        return _load(self.get(stimulus_id).path, size)
+
+    def image_hwc(self, stimulus_id: str, size: int = 256) -> np.ndarray:
+        """RGB uint8 image (size, size, 3) for display."""
+        img = Image.open(self.get(stimulus_id).path).convert("RGB").resize((size, size))
+        return np.asarray(img)
+
+
+@lru_cache(maxsize=256)
+def _load(path: Path, size: int) -> np.ndarray:
+    img = Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = np.ascontiguousarray(arr.transpose(2, 0, 1))
+    arr.setflags(write=False)
+    return arr
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> StimulusCatalogue:
+    """The bundled catalogue (cached)."""
+    return StimulusCatalogue()

@@ -1,0 +1,1 @@
+"""Inference: the worker that turns trials into predictions, and prediction sinks."""
