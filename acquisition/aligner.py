@@ -1,0 +1,234 @@
+"""Onset markers + buffer contents → trials. Pure logic, no LSL: live, replay and dataset
+building all drive it with the same calls (``add_markers`` then ``poll(now)``)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acquisition.markers import MarkerParser, Onset, Rating
+from acquisition.trial import Ratings, Trial, TrialSpec
+from acquisition.trials import RoleReader, cut_trial
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrialEvent:
+    """A trial was cut."""
+
+    trial: Trial
+
+
+@dataclass
+class RatingEvent:
+    """Ratings arrived for an already-cut trial."""
+
+    trial_id: str
+    ratings: Ratings
+
+
+@dataclass
+class _Pending:
+    trial_id: str
+    onset: float
+    stimulus_id: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AlignerStats:
+    """What the aligner saw and did; every marker is accounted for here."""
+
+    markers: int = 0
+    onsets: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    trials_cut: int = 0
+    incomplete: int = 0
+    unknown_stimulus: int = 0
+    ratings_attached: int = 0
+    ratings_orphaned: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return dict(self.__dict__, dropped=dict(self.dropped))
+
+
+class TrialAligner:
+    """Keeps onsets pending until their window is complete, then cuts them.
+
+    Parameters
+    ----------
+    spec
+        Trial window and grid.
+    roles
+        Role → reader of its data (buffers behind them).
+    watermark
+        Role → newest time its data is known complete up to.
+    parser
+        Marker parser (default formats when None).
+    stimuli
+        Known stimulus ids; onsets naming others are still cut, with a note and a count.
+    participant
+        Participant id stamped on trials.
+    id_prefix
+        Prefix of trial ids (e.g. ``"P01-"``).
+    max_pending
+        Onsets waiting at most; beyond it the oldest is cut early and counted as incomplete.
+    rating_window
+        Seconds after an onset during which a rating marker belongs to that trial.
+    """
+
+    def __init__(
+        self,
+        spec: TrialSpec,
+        roles: Mapping[str, RoleReader],
+        watermark: Callable[[str], float],
+        parser: MarkerParser | None = None,
+        stimuli: Container[str] | None = None,
+        participant: str | None = None,
+        id_prefix: str = "",
+        max_pending: int = 1000,
+        rating_window: float = 60.0,
+    ) -> None:
+        self.spec = spec
+        self.roles = roles
+        self.watermark = watermark
+        self.parser = parser or MarkerParser()
+        self.stimuli = stimuli
+        self.participant = participant
+        self.id_prefix = id_prefix
+        self.max_pending = max_pending
+        self.rating_window = rating_window
+        self.stats = AlignerStats()
+        self._pending: list[_Pending] = []
+        self._recent: deque[Trial] = deque(maxlen=64)  # cut trials that may still get ratings
+        self._seen: deque[tuple[float, str]] = deque(maxlen=4096)
+        self._seen_set: set[tuple[float, str]] = set()
+        self._count = 0
+        self._out: list[TrialEvent | RatingEvent] = []
+        self._early_ratings: dict[str, Ratings] = {}  # rated before the window closed
+
+    @property
+    def pending(self) -> int:
+        """Onsets waiting for their window to complete."""
+        return len(self._pending)
+
+    def add_markers(self, timestamps: np.ndarray, values: np.ndarray) -> None:
+        """Feed marker samples (values: (n, channels), the first channel is read)."""
+        for t, row in zip(timestamps, values, strict=False):
+            value = row[0] if np.ndim(row) else row
+            self.stats.markers += 1
+            meaning = self.parser.parse(value)
+            if isinstance(meaning, Onset):
+                self._onset(float(t), meaning.stimulus_id)
+            elif isinstance(meaning, Rating):
+                self._rating(float(t), meaning)
+            else:
+                self.stats.ignored += 1
+
+    def _onset(self, t: float, stimulus_id: str) -> None:
+        key = (round(t, 6), stimulus_id)
+        if key in self._seen_set:  # the same marker sample delivered twice
+            self.stats.duplicates += 1
+            return
+        if len(self._seen) == self._seen.maxlen:
+            self._seen_set.discard(self._seen[0])
+        self._seen.append(key)
+        self._seen_set.add(key)
+        self.stats.onsets += 1
+        self._count += 1
+        pending = _Pending(f"{self.id_prefix}{self._count}", t, stimulus_id)
+        if self.stimuli is not None and stimulus_id not in self.stimuli:
+            self.stats.unknown_stimulus += 1
+            pending.notes.append(f"unknown stimulus id {stimulus_id!r}")
+            log.warning("onset names unknown stimulus %r (trial still cut)", stimulus_id)
+        self._pending.append(pending)
+        self._pending.sort(key=lambda p: p.onset)
+        if len(self._pending) > self.max_pending:
+            oldest = self._pending.pop(0)
+            oldest.notes.append("cut early: too many onsets pending")
+            self._cut(oldest, complete=False)
+
+    def _rating(self, t: float, rating: Rating) -> None:
+        scale = self.parser.scale
+        ratings = Ratings(rating.arousal, rating.valence, scale[0], scale[1], t)
+        candidates = [tr for tr in self._recent if tr.onset < t and tr.ratings is None]
+        pending = [p for p in self._pending if p.onset < t]
+        latest_cut = candidates[-1] if candidates else None
+        latest_pending = pending[-1] if pending else None
+        if latest_pending is not None and (
+            latest_cut is None or latest_pending.onset > latest_cut.onset
+        ):
+            # Rated before its window closed (rare): keep it with the pending onset.
+            latest_pending.notes.append("rated before window end")
+            self._early_ratings[latest_pending.trial_id] = ratings
+            self.stats.ratings_attached += 1
+            return
+        if latest_cut is None or t - latest_cut.onset > self.rating_window:
+            self.stats.ratings_orphaned += 1
+            log.warning("rating at %.3f matches no recent trial (ignored, counted)", t)
+            return
+        latest_cut.ratings = ratings
+        self.stats.ratings_attached += 1
+        self._out.append(RatingEvent(latest_cut.trial_id, ratings))
+
+    def poll(self, now: float) -> list[TrialEvent | RatingEvent]:
+        """Cut every pending trial whose streams have passed its end, or whose grace ran out.
+
+        ``now`` is the current time on the same clock (wall clock live, data time offline).
+        """
+        while self._pending:
+            p = self._pending[0]
+            end = p.onset + self.spec.duration
+            lagging = [r for r in self._required() if self.watermark(r) < end]
+            if not lagging:
+                self._pending.pop(0)
+                self._cut(p, complete=True)
+            elif now >= end + self.spec.grace:
+                self._pending.pop(0)
+                p.notes.append("cut on grace timeout; late: " + ", ".join(lagging))
+                self._cut(p, complete=False)
+            else:
+                break
+        out, self._out = self._out, []
+        return out
+
+    def flush(self) -> list[TrialEvent | RatingEvent]:
+        """Cut everything still pending (end of a recording or shutdown)."""
+        while self._pending:
+            p = self._pending.pop(0)
+            end = p.onset + self.spec.duration
+            lagging = [r for r in self._required() if self.watermark(r) < end]
+            if lagging:
+                p.notes.append("cut at shutdown; incomplete: " + ", ".join(lagging))
+            self._cut(p, complete=not lagging)
+        out, self._out = self._out, []
+        return out
+
+    def _required(self) -> list[str]:
+        return [r for r in self.spec.required_roles if r in self.roles]
+
+    def _cut(self, p: _Pending, complete: bool) -> None:
+        trial = cut_trial(
+            p.trial_id,
+            p.onset,
+            p.stimulus_id,
+            self.roles,
+            self.spec,
+            participant=self.participant,
+            complete=complete,
+            notes=p.notes,
+        )
+        trial.ratings = self._early_ratings.pop(p.trial_id, None)
+        self.stats.trials_cut += 1
+        if not complete:
+            self.stats.incomplete += 1
+        self._recent.append(trial)
+        self._out.append(TrialEvent(trial))

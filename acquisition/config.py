@@ -1,0 +1,216 @@
+"""Acquisition configuration from TOML, with errors that name the offending key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from acquisition.markers import DEFAULT_ONSET, DEFAULT_RATING, MarkerParser
+from acquisition.presets import PRESETS, ROLES
+from acquisition.trial import TrialSpec
+
+READING_KINDS = ("gaze", "gsr", "markers", "hr_direct", "hr_intervals", "hr_ecg", "hr_ppg")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key."""
+
+
+@dataclass
+class RoleRule:
+    """A user's rule binding a role: which stream (regexes, all given ones must match) and how to
+    read it (a preset's reading, or an explicit kind with channel labels)."""
+
+    role: str
+    name: str | None = None
+    type: str | None = None
+    source_id: str | None = None
+    preset: str | None = None
+    kind: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AcquisitionConfig:
+    """Everything acquisition needs to know beyond what streams announce."""
+
+    trial: TrialSpec = field(default_factory=TrialSpec)
+    markers: MarkerParser = field(default_factory=MarkerParser)
+    rules: list[RoleRule] = field(default_factory=list)
+    buffer_seconds: float = 30.0
+    participant: str | None = None
+    stimulus_folder: Path | None = None
+
+
+def _expect(cond: bool, key: str, msg: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"config key '{key}': {msg}, got {value!r}")
+
+
+def _number(table: dict, key: str, prefix: str, positive: bool = True) -> float | None:
+    if key not in table:
+        return None
+    v = table[key]
+    _expect(
+        isinstance(v, int | float) and not isinstance(v, bool),
+        f"{prefix}.{key}",
+        "expected a number",
+        v,
+    )
+    if positive:
+        _expect(v > 0, f"{prefix}.{key}", "expected a number > 0", v)
+    return float(v)
+
+
+def parse_config(data: dict) -> AcquisitionConfig:
+    """Validate a parsed TOML document into an :class:`AcquisitionConfig`."""
+    known = {
+        "trial",
+        "markers",
+        "roles",
+        "buffer_seconds",
+        "participant",
+        "stimuli",
+        "model",
+        "run",
+    }
+    for key in data:
+        _expect(key in known, key, f"unknown section (known: {', '.join(sorted(known))})", key)
+    cfg = AcquisitionConfig()
+    trial = data.get("trial", {})
+    _expect(isinstance(trial, dict), "trial", "expected a table", trial)
+    spec_fields = {f.name for f in fields(TrialSpec)}
+    kwargs: dict[str, Any] = {}
+    for key, value in trial.items():
+        _expect(
+            key in spec_fields,
+            f"trial.{key}",
+            f"unknown key (known: {', '.join(sorted(spec_fields))})",
+            key,
+        )
+        if key == "required_roles":
+            _expect(
+                isinstance(value, list) and all(v in ROLES for v in value),
+                "trial.required_roles",
+                f"expected a list of roles from {ROLES}",
+                value,
+            )
+            kwargs[key] = tuple(value)
+        elif key == "scanpath_size":
+            _expect(
+                isinstance(value, int) and 8 <= value <= 512,
+                "trial.scanpath_size",
+                "expected an integer 8..512",
+                value,
+            )
+            kwargs[key] = value
+        else:
+            kwargs[key] = _number(trial, key, "trial", positive=key != "baseline")
+    cfg.trial = TrialSpec(**kwargs)
+    markers = data.get("markers", {})
+    _expect(isinstance(markers, dict), "markers", "expected a table", markers)
+    mk: dict[str, Any] = {}
+    for key, value in markers.items():
+        if key in ("onset", "rating", "ignore"):
+            _expect(isinstance(value, str), f"markers.{key}", "expected a regex string", value)
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ConfigError(f"config key 'markers.{key}': bad regex ({exc})") from None
+            mk[key] = value
+        elif key == "scale":
+            _expect(
+                isinstance(value, list) and len(value) == 2 and value[0] < value[1],
+                "markers.scale",
+                "expected [min, max]",
+                value,
+            )
+            mk[key] = (float(value[0]), float(value[1]))
+        elif key == "codes":
+            _expect(
+                isinstance(value, dict),
+                "markers.codes",
+                "expected a table code = stimulus id",
+                value,
+            )
+            try:
+                mk["int_codes"] = {int(k): str(v) for k, v in value.items()}
+            except ValueError:
+                raise ConfigError("config key 'markers.codes': keys must be integers") from None
+        else:
+            raise ConfigError(
+                f"config key 'markers.{key}': unknown key (known: onset, rating, ignore, scale, codes)"
+            )
+    try:
+        cfg.markers = MarkerParser(**{"onset": DEFAULT_ONSET, "rating": DEFAULT_RATING, **mk})
+    except ValueError as exc:
+        raise ConfigError(f"config section 'markers': {exc}") from None
+    roles = data.get("roles", {})
+    _expect(isinstance(roles, dict), "roles", "expected a table of roles", roles)
+    for role, table in roles.items():
+        _expect(role in ROLES, f"roles.{role}", f"unknown role (known: {', '.join(ROLES)})", role)
+        _expect(isinstance(table, dict), f"roles.{role}", "expected a table", table)
+        rule = RoleRule(role)
+        for key, value in table.items():
+            where = f"roles.{role}.{key}"
+            if key in ("name", "type", "source_id"):
+                _expect(isinstance(value, str), where, "expected a regex string", value)
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    raise ConfigError(f"config key '{where}': bad regex ({exc})") from None
+                setattr(rule, key, value)
+            elif key == "preset":
+                _expect(
+                    value in PRESETS, where, f"unknown preset (known: {', '.join(PRESETS)})", value
+                )
+                rule.preset = value
+            elif key == "kind":
+                _expect(value in READING_KINDS, where, f"expected one of {READING_KINDS}", value)
+                rule.kind = value
+            elif key in ("columns", "params"):
+                _expect(isinstance(value, dict), where, "expected a table", value)
+                setattr(rule, key, dict(value))
+            else:
+                raise ConfigError(
+                    f"config key '{where}': unknown key (known: name, type, source_id, preset, kind, columns, params)"
+                )
+        cfg.rules.append(rule)
+    if "buffer_seconds" in data:
+        cfg.buffer_seconds = _number(data, "buffer_seconds", "")  # type: ignore[assignment]
+        _expect(
+            cfg.buffer_seconds >= cfg.trial.duration + cfg.trial.baseline + 5,
+            "buffer_seconds",
+            "must hold a trial plus 5 s",
+            cfg.buffer_seconds,
+        )
+    if "participant" in data:
+        cfg.participant = str(data["participant"])
+    if "stimuli" in data:
+        st = data["stimuli"]
+        _expect(
+            isinstance(st, dict) and isinstance(st.get("folder"), str),
+            "stimuli.folder",
+            "expected a folder path string",
+            st,
+        )
+        cfg.stimulus_folder = Path(st["folder"]).expanduser()
+    return cfg
+
+
+def load_config(path: Path | str | None) -> AcquisitionConfig:
+    """Read a TOML config (defaults when ``path`` is None)."""
+    if path is None:
+        return AcquisitionConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return parse_config(data)

@@ -1,0 +1,290 @@
+"""Live LSL input: discovering streams, one inlet thread per stream, health and clock checks.
+
+Each thread's Python work per pull is one ``pull_chunk`` into a preallocated numpy array and one
+ring-buffer write (DESIGN: keep the GIL free for the other threads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pylsl
+
+from acquisition.binding import BindingPlan, bind_roles
+from acquisition.clockguard import ClockGuard
+from acquisition.config import AcquisitionConfig
+from acquisition.core import Acquisition, Event
+from acquisition.health import StreamHealth, StreamState
+from acquisition.streams import Chunk, StreamSpec
+
+log = logging.getLogger(__name__)
+
+_NUMPY_FORMATS = {
+    "float32": np.float32,
+    "double64": np.float64,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+}
+STALL_AFTER_S = 1.0
+LOST_AFTER_S = 5.0
+IRREGULAR_LATENCY_S = 0.05  # irregular streams: data stamped this long ago has surely arrived
+
+
+def spec_from_info(info: pylsl.StreamInfo) -> StreamSpec:
+    """A :class:`StreamSpec` from a *full* stream info (``inlet.info()``, with its desc)."""
+    labels = []
+    desc = info.desc()
+    channel = desc.child("channels").child("channel")
+    while not channel.empty():
+        labels.append(channel.child_value("label"))
+        channel = channel.next_sibling()
+    if len(labels) != info.channel_count() or not all(labels):
+        labels = []
+    return StreamSpec(
+        name=info.name(),
+        type=info.type(),
+        channel_count=info.channel_count(),
+        nominal_srate=info.nominal_srate(),
+        channel_format=_format_name(info.channel_format()),
+        source_id=info.source_id(),
+        channel_labels=tuple(labels),
+        uid=info.uid(),
+        hostname=info.hostname(),
+        manufacturer=desc.child_value("manufacturer"),
+    )
+
+
+def _format_name(fmt: int) -> str:
+    names = {
+        pylsl.cf_float32: "float32",
+        pylsl.cf_double64: "double64",
+        pylsl.cf_string: "string",
+        pylsl.cf_int32: "int32",
+        pylsl.cf_int16: "int16",
+        pylsl.cf_int8: "int8",
+        pylsl.cf_int64: "int64",
+    }
+    return names.get(fmt, "float32")
+
+
+def discover(timeout: float = 2.0) -> list[tuple[StreamSpec, pylsl.StreamInfo]]:
+    """Every visible stream with its full metadata (channel labels need the full info)."""
+    found = []
+    for info in pylsl.resolve_streams(wait_time=timeout):
+        try:
+            inlet = pylsl.StreamInlet(info, recover=False)
+            full = inlet.info(timeout=timeout)
+            del inlet
+        except Exception as exc:  # a stream that vanished between resolve and open
+            log.warning("could not read metadata of %r: %s", info.name(), exc)
+            full = info
+        found.append((spec_from_info(full), info))
+    return found
+
+
+class InletThread(threading.Thread):
+    """Pulls one stream into the acquisition core, keeping its health up to date."""
+
+    def __init__(
+        self,
+        info: pylsl.StreamInfo,
+        spec: StreamSpec,
+        acquisition: Acquisition,
+        health: StreamHealth,
+        stop: threading.Event,
+        max_chunk: int = 4096,
+    ) -> None:
+        super().__init__(name=f"lsl-{spec.name}", daemon=True)
+        self.info, self.spec, self.acq, self.health, self._stop = (
+            info,
+            spec,
+            acquisition,
+            health,
+            stop,
+        )
+        self.max_chunk = max_chunk
+        self.guard = ClockGuard(spec.nominal_srate, pylsl.local_clock)
+
+    def _open(self) -> pylsl.StreamInlet:
+        flags = pylsl.proc_clocksync | (0 if self.spec.irregular else pylsl.proc_dejitter)
+        inlet = pylsl.StreamInlet(self.info, max_buflen=360, recover=True, processing_flags=flags)
+        inlet.open_stream(timeout=10.0)
+        return inlet
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                inlet = self._open()
+            except Exception as exc:
+                self._error(f"cannot open inlet: {exc}")
+                self._stop.wait(1.0)
+                continue
+            try:
+                self._pull_loop(inlet)
+            except Exception as exc:  # never die silently: report, reopen, go on
+                self._error(f"acquisition error: {exc!r}")
+                self._stop.wait(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    inlet.close_stream()
+                del inlet
+        self.health.state = StreamState.STOPPED
+
+    def _error(self, message: str) -> None:
+        self.health.state = StreamState.ERROR
+        self.health.errors += 1
+        self.health.note(message)
+        log.error("%s: %s", self.spec.name, message)
+
+    def _pull_loop(self, inlet: pylsl.StreamInlet) -> None:
+        spec, health = self.spec, self.health
+        string = spec.is_string
+        dest = (
+            None
+            if string
+            else np.empty(
+                (self.max_chunk, spec.channel_count),
+                _NUMPY_FORMATS.get(spec.channel_format, np.float32),
+            )
+        )
+        buffer = self.acq.buffers.get(spec.key)
+        last_offset_check = 0.0
+        health.state = StreamState.OK
+        health.last_arrival = pylsl.local_clock()
+        while not self._stop.is_set():
+            if string:
+                values, ts = inlet.pull_chunk(timeout=0.05, max_samples=self.max_chunk)
+            else:
+                _, ts = inlet.pull_chunk(timeout=0.05, max_samples=self.max_chunk, dest_obj=dest)
+            now = pylsl.local_clock()
+            if ts:
+                n = len(ts)
+                stamps = self.guard.correct(np.asarray(ts, dtype=np.float64))
+                vals = np.array(values, dtype=object).reshape(n, -1) if string else dest[:n]
+                self.acq.write(Chunk(spec, stamps, vals))
+                if health.state is not StreamState.OK:
+                    gap = now - health.last_arrival
+                    health.gaps += 1
+                    health.note(f"resumed after {gap:.1f} s without data (gap counted)")
+                    health.state = StreamState.OK
+                health.samples += n
+                health.chunks += 1
+                health.last_arrival = now
+                health.last_timestamp = float(stamps[-1])
+                health.lag = now - float(stamps[-1])
+                if (
+                    self.guard.jumps != health.clock_jumps
+                    or self.guard.unix_epoch != health.unix_epoch
+                ):
+                    health.clock_jumps, health.unix_epoch = self.guard.jumps, self.guard.unix_epoch
+                    health.note(self.guard.events[-1])
+            else:
+                silent = now - health.last_arrival
+                expected = 0.0 if spec.irregular else max(STALL_AFTER_S, 20.0 / spec.nominal_srate)
+                if (
+                    not spec.irregular
+                    and silent > LOST_AFTER_S
+                    and health.state is not StreamState.LOST
+                ):
+                    health.state = StreamState.LOST
+                    health.note(
+                        f"no data for {silent:.0f} s: device lost? waiting for it to return"
+                    )
+                elif expected and silent > expected and health.state is StreamState.OK:
+                    health.state = StreamState.STALLED
+                    health.note(f"stalled: no data for {silent:.1f} s")
+            if buffer is not None and spec.irregular and health.state is StreamState.OK:
+                buffer.watermark = max(buffer.watermark, now - IRREGULAR_LATENCY_S)
+            health.update_rate(now)
+            health.clock_offset = self.guard.offset
+            if now - last_offset_check > 5.0:
+                last_offset_check = now
+                with contextlib.suppress(Exception):
+                    health.clock_offset = self.guard.offset + inlet.time_correction(timeout=0.2)
+
+
+class LiveAcquisition:
+    """Live session input: resolves streams, binds roles, runs one inlet thread per stream.
+
+    Parameters
+    ----------
+    config
+        Acquisition configuration.
+    resolve_timeout
+        Seconds to look for streams.
+    streams
+        Already discovered streams (skips discovery; used by tests and the CLI).
+    """
+
+    def __init__(
+        self,
+        config: AcquisitionConfig | None = None,
+        resolve_timeout: float = 2.0,
+        streams: list[tuple[StreamSpec, pylsl.StreamInfo]] | None = None,
+    ) -> None:
+        self.config = config or AcquisitionConfig()
+        visible = streams if streams is not None else discover(resolve_timeout)
+        self.infos = {spec.key: info for spec, info in visible}
+        self.plan: BindingPlan = bind_roles([s for s, _ in visible], self.config.rules)
+        self.core = Acquisition(self.plan, self.config)
+        roles_of: dict[str, list[str]] = {}
+        for role, cand in self.plan.roles.items():
+            roles_of.setdefault(cand.spec.key, []).append(role)
+        self.health = {
+            key: StreamHealth(key, spec.name, roles_of.get(key, []), spec.nominal_srate)
+            for key, spec in self.core.streams.items()
+        }
+        self._stop = threading.Event()
+        self._threads: list[InletThread] = []
+
+    def start(self) -> None:
+        """Open every bound stream's inlet in its own thread."""
+        for key, spec in self.core.streams.items():
+            t = InletThread(self.infos[key], spec, self.core, self.health[key], self._stop)
+            t.start()
+            self._threads.append(t)
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """Wait until every stream has left the connecting state."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if all(h.state is not StreamState.CONNECTING for h in self.health.values()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def poll(self, wait: float = 0.0) -> list[Event]:
+        """Cut ready trials now; with ``wait``, first wait up to that long for new data."""
+        if wait:
+            self.core.data_arrived.wait(wait)
+            self.core.data_arrived.clear()
+        return self.core.poll(pylsl.local_clock())
+
+    def run(self, on_event: Callable[[Event], None], stop: threading.Event) -> None:
+        """Poll until ``stop`` is set, handing each event to ``on_event``; flush at the end."""
+        while not stop.is_set():
+            for event in self.poll(wait=0.01):
+                on_event(event)
+        for event in self.core.flush():
+            on_event(event)
+
+    def stop(self) -> None:
+        """Stop the inlet threads (inlets are destroyed in their threads)."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5.0)
+        self._threads.clear()
+
+    def __enter__(self) -> LiveAcquisition:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

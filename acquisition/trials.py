@@ -1,0 +1,138 @@
+"""Cutting a trial: the one implementation used live, in replay and when building datasets."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+
+from acquisition.grid import fill_gaps, to_grid
+from acquisition.roles import RoleSeries
+from acquisition.scanpath import render_scanpath
+from acquisition.trial import CHANNELS, Trial, TrialQuality, TrialSpec
+
+ROLE_CHANNELS = {"gaze": ("x", "y", "pupil"), "gsr": ("gsr",), "hr": ("hr",)}
+"""Which trial channels each role fills."""
+
+BLINK_S = (0.08, 0.5)
+
+
+class RoleReader(Protocol):
+    """A role bound to a stream: reads its standard series over a time range."""
+
+    max_gap: float
+    """Seconds between samples beyond which data counts as missing."""
+
+    def read(self, t0: float, t1: float) -> RoleSeries:
+        """The role's series covering [t0, t1) (may include context outside it)."""
+        ...
+
+
+def cut_trial(
+    trial_id: str,
+    onset: float,
+    stimulus_id: str,
+    roles: Mapping[str, RoleReader],
+    spec: TrialSpec,
+    participant: str | None = None,
+    complete: bool = True,
+    notes: list[str] | None = None,
+) -> Trial:
+    """Cut the trial opened at ``onset`` from the bound roles' data.
+
+    Parameters
+    ----------
+    trial_id, onset, stimulus_id
+        Identity of the trial; onset on the LSL clock.
+    roles
+        Role name → reader. Unbound required roles are reported as missing.
+    spec
+        Window, baseline, grid rate and scanpath size.
+    participant
+        Participant id, when known.
+    complete
+        False when the trial is cut on the grace timeout before every stream caught up.
+    notes
+        Explanations to carry in the quality record.
+
+    Returns
+    -------
+    Trial
+        With finite signals (gaps filled, ``mask`` False there) and quality figures.
+    """
+    grid = onset + spec.grid()
+    nb = spec.n_baseline
+    t0, t1 = onset - spec.baseline, onset + spec.duration
+    n = len(grid)
+    signals = np.zeros((len(CHANNELS), n), dtype=np.float64)
+    signals[:] = np.nan
+    mask = np.zeros((len(CHANNELS), n), dtype=bool)
+    quality = TrialQuality(complete=complete, notes=list(notes or []))
+    raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for role, channels in ROLE_CHANNELS.items():
+        reader = roles.get(role)
+        if reader is None:
+            quality.coverage[role] = 0.0
+            quality.missing.append(role)
+            continue
+        series = reader.read(t0, t1)
+        window = series.between(t0, t1)
+        raw[role] = (window.timestamps, window.values)
+        for name in channels:
+            c = CHANNELS.index(name)
+            signals[c], mask[c] = to_grid(
+                series.timestamps, series.column(name), grid, reader.max_gap
+            )
+        lead = CHANNELS.index(channels[0])
+        quality.coverage[role] = float(mask[lead, nb:].mean())
+        quality.gaps[role] = _count_gaps(window.timestamps, onset, t1, reader.max_gap)
+        if len(window) == 0:
+            quality.missing.append(role)
+        if role == "gaze":
+            _gaze_quality(window.between(onset, t1), quality)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an empty baseline is NaN, on purpose
+        baseline = np.nanmean(np.where(mask[:, :nb], signals[:, :nb], np.nan), axis=1)
+    x, y = signals[0, nb:], signals[1, nb:]
+    scanpath = render_scanpath(x, y, spec.scanpath_size)
+    filled = np.vstack([fill_gaps(row) for row in signals]).astype(np.float32)
+    return Trial(
+        trial_id=trial_id,
+        onset=onset,
+        stimulus_id=stimulus_id,
+        signals=filled,
+        mask=mask,
+        baseline=baseline.astype(np.float32),
+        scanpath=scanpath,
+        quality=quality,
+        spec=spec,
+        raw=raw,
+        participant=participant,
+    )
+
+
+def _count_gaps(ts: np.ndarray, t0: float, t1: float, max_gap: float) -> int:
+    """Holes longer than ``max_gap`` in [t0, t1), the window's edges included."""
+    inside = ts[(ts >= t0) & (ts < t1)]
+    edges = np.concatenate([[t0], inside, [t1]])
+    return int((np.diff(edges) > max_gap).sum())
+
+
+def _gaze_quality(window: RoleSeries, quality: TrialQuality) -> None:
+    """Validity fraction and blink count of the gaze in the window."""
+    if len(window) == 0:
+        quality.gaze_valid = 0.0
+        return
+    valid = window.column("valid") > 0.5
+    quality.gaze_valid = float(valid.mean())
+    lost = ~valid | ~np.isfinite(window.column("pupil"))
+    if not lost.any():
+        return
+    change = np.diff(np.concatenate([[0], lost.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(change == 1), np.flatnonzero(change == -1)
+    ts = window.timestamps
+    last = len(ts) - 1
+    durations = ts[np.minimum(ends, last)] - ts[starts]
+    quality.blinks = int(((durations >= BLINK_S[0]) & (durations <= BLINK_S[1])).sum())
