@@ -1,0 +1,89 @@
+"""The ``emoeye`` command line: one subcommand per module in :mod:`emoeye.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from emoeye import __version__
+from emoeye.errors import CliError
+
+COMMANDS = (
+    "demo",
+    "streams",
+    "simulate",
+    "trials",
+    "run",
+    "replay",
+    "dataset",
+    "train",
+    "evaluate",
+)
+"""Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="emoeye",
+        description=(
+            "EmoEye Live: see how a participant feels about each picture while the session runs. "
+            "Eye tracking, GSR and heart rate over LSL are cut into 5-s trials at each stimulus "
+            "onset and a multimodal network predicts arousal and valence (1-7)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"emoeye {__version__}")
+    parser.add_argument(
+        "--lsl-scope",
+        choices=("machine", "site"),
+        default=os.environ.get("EMOEYE_LSL_SCOPE", "machine"),
+        help="where LSL streams are looked for: this computer only (default) or the lab network "
+        "(env EMOEYE_LSL_SCOPE; ignored when LSLAPICFG names your own liblsl config)",
+    )
+    parser.add_argument(
+        "--lsl-session",
+        default=os.environ.get("EMOEYE_LSL_SESSION", "default"),
+        help="LSL session id: only streams of the same session are visible (default: 'default')",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"emoeye.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"emoeye.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``emoeye`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    # liblsl reads its configuration once: fix session and scope before any stream exists.
+    from acquisition.lslconfig import use_lsl_config
+
+    use_lsl_config(args.lsl_session, args.lsl_scope)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except CliError as exc:
+        print(f"emoeye: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
