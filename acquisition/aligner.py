@@ -114,6 +114,11 @@ class TrialAligner:
         self._count = 0
         self._out: list[TrialEvent | RatingEvent] = []
         self._early_ratings: dict[str, Ratings] = {}  # rated before the window closed
+        self.onset_listeners: list[Callable[[str, float, str], None]] = []
+        """Called with (trial_id, onset, stimulus_id) when an onset marker is accepted, before
+        its window closes (the inference worker embeds the stimulus image then)."""
+        self.last_onset: tuple[str, float, str] | None = None
+        """(trial_id, onset, stimulus_id) of the newest accepted onset."""
 
     @property
     def pending(self) -> int:
@@ -151,6 +156,9 @@ class TrialAligner:
             log.warning("onset names unknown stimulus %r (trial still cut)", stimulus_id)
         self._pending.append(pending)
         self._pending.sort(key=lambda p: p.onset)
+        self.last_onset = (pending.trial_id, t, stimulus_id)
+        for listener in self.onset_listeners:
+            listener(pending.trial_id, t, stimulus_id)
         if len(self._pending) > self.max_pending:
             oldest = self._pending.pop(0)
             oldest.notes.append("cut early: too many onsets pending")

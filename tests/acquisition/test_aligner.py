@@ -190,3 +190,13 @@ def test_int_marker_codes():
     assert parser.parse(3).stimulus_id == "coffee"
     assert parser.parse(4) is None and parser.unknown == {"4": 1}
     assert MarkerParser().parse(np.int32(2)).stimulus_id == "2"
+
+
+def test_onset_listener_called_before_window_closes():
+    acq = make()
+    seen = []
+    acq.aligner.onset_listeners.append(lambda *a: seen.append(a))
+    acq.write(markers((10.0, "onset:coffee")))
+    acq.write(gazepoint_chunk(0, 11))
+    assert acq.poll(now=11) == []
+    assert seen == [("1", 10.0, "coffee")] and acq.aligner.last_onset == seen[0]
