@@ -38,6 +38,7 @@ class _Pending:
     onset: float
     stimulus_id: str
     notes: list[str] = field(default_factory=list)
+    seen_at: float | None = None  # ``now`` of the first poll that saw it
 
 
 @dataclass
@@ -191,7 +192,12 @@ class TrialAligner:
         """Cut every pending trial whose streams have passed its end, or whose grace ran out.
 
         ``now`` is the current time on the same clock (wall clock live, data time offline).
+        The grace period runs from the window's end, or from when the onset was first seen if
+        its marker came late, so data still in flight is waited for.
         """
+        for p in self._pending:
+            if p.seen_at is None:
+                p.seen_at = now
         while self._pending:
             p = self._pending[0]
             end = p.onset + self.spec.duration
@@ -199,7 +205,8 @@ class TrialAligner:
             if not lagging:
                 self._pending.pop(0)
                 self._cut(p, complete=True)
-            elif now >= end + self.spec.grace:
+            elif now >= max(end, p.seen_at) + self.spec.grace:
+                # Grace runs from the window's end, or from when a late marker was seen.
                 self._pending.pop(0)
                 p.notes.append("cut on grace timeout; late: " + ", ".join(lagging))
                 self._cut(p, complete=False)

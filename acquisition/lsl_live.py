@@ -74,10 +74,23 @@ def _format_name(fmt: int) -> str:
     return names.get(fmt, "float32")
 
 
-def discover(timeout: float = 2.0) -> list[tuple[StreamSpec, pylsl.StreamInfo]]:
-    """Every visible stream with its full metadata (channel labels need the full info)."""
+def discover(
+    timeout: float = 2.0, source_ids: list[str] | None = None
+) -> list[tuple[StreamSpec, pylsl.StreamInfo]]:
+    """Visible streams with their full metadata (channel labels need the full info).
+
+    With ``source_ids``, only those streams (resolved by source id).
+    """
+    if source_ids is None:
+        infos = pylsl.resolve_streams(wait_time=timeout)
+    else:
+        infos = [
+            info
+            for sid in source_ids
+            for info in pylsl.resolve_byprop("source_id", sid, minimum=1, timeout=timeout)
+        ]
     found = []
-    for info in pylsl.resolve_streams(wait_time=timeout):
+    for info in infos:
         try:
             inlet = pylsl.StreamInlet(info, recover=False)
             full = inlet.info(timeout=timeout)
@@ -102,7 +115,7 @@ class InletThread(threading.Thread):
         max_chunk: int = 4096,
     ) -> None:
         super().__init__(name=f"lsl-{spec.name}", daemon=True)
-        self.info, self.spec, self.acq, self.health, self._stop = (
+        self.info, self.spec, self.acq, self.health, self._halt = (
             info,
             spec,
             acquisition,
@@ -119,18 +132,18 @@ class InletThread(threading.Thread):
         return inlet
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 inlet = self._open()
             except Exception as exc:
                 self._error(f"cannot open inlet: {exc}")
-                self._stop.wait(1.0)
+                self._halt.wait(1.0)
                 continue
             try:
                 self._pull_loop(inlet)
             except Exception as exc:  # never die silently: report, reopen, go on
                 self._error(f"acquisition error: {exc!r}")
-                self._stop.wait(0.5)
+                self._halt.wait(0.5)
             finally:
                 with contextlib.suppress(Exception):
                     inlet.close_stream()
@@ -158,7 +171,7 @@ class InletThread(threading.Thread):
         last_offset_check = 0.0
         health.state = StreamState.OK
         health.last_arrival = pylsl.local_clock()
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             if string:
                 values, ts = inlet.pull_chunk(timeout=0.05, max_samples=self.max_chunk)
             else:
@@ -241,13 +254,13 @@ class LiveAcquisition:
             key: StreamHealth(key, spec.name, roles_of.get(key, []), spec.nominal_srate)
             for key, spec in self.core.streams.items()
         }
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._threads: list[InletThread] = []
 
     def start(self) -> None:
         """Open every bound stream's inlet in its own thread."""
         for key, spec in self.core.streams.items():
-            t = InletThread(self.infos[key], spec, self.core, self.health[key], self._stop)
+            t = InletThread(self.infos[key], spec, self.core, self.health[key], self._halt)
             t.start()
             self._threads.append(t)
 
@@ -277,7 +290,7 @@ class LiveAcquisition:
 
     def stop(self) -> None:
         """Stop the inlet threads (inlets are destroyed in their threads)."""
-        self._stop.set()
+        self._halt.set()
         for t in self._threads:
             t.join(timeout=5.0)
         self._threads.clear()

@@ -105,6 +105,7 @@ def test_duplicate_onsets_deduped_on_timestamp():
 def test_grace_timeout_cuts_incomplete_trial():
     acq = make(TrialSpec(grace=1.0))
     acq.write(markers((10.0, "onset:coffee")))
+    assert acq.poll(now=10.1) == []
     acq.write(gazepoint_chunk(0, 13))  # device dies at 13 s
     assert trials_of(acq.poll(now=15.5)) == []
     (trial,) = trials_of(acq.poll(now=16.1))
@@ -200,3 +201,13 @@ def test_onset_listener_called_before_window_closes():
     acq.write(gazepoint_chunk(0, 11))
     assert acq.poll(now=11) == []
     assert seen == [("1", 10.0, "coffee")] and acq.aligner.last_onset == seen[0]
+
+
+def test_grace_runs_from_a_late_markers_arrival():
+    acq = make(TrialSpec(grace=1.0))
+    acq.write(gazepoint_chunk(0, 13))
+    acq.write(markers((10.0, "onset:coffee")))  # marker seen only at 20 s
+    assert acq.poll(now=20.0) == []
+    acq.write(gazepoint_chunk(13, 20.5))  # the data in flight still arrives in time
+    (trial,) = trials_of(acq.poll(now=20.5))
+    assert trial.quality.complete
