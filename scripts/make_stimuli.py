@@ -57,7 +57,9 @@ def main() -> None:
     for name, (arousal, valence) in LATENT.items():
         img = _square_rgb(getattr(data, name)())
         img.save(out / f"{name}.jpg", quality=85)
-        catalogue.append({"id": name, "file": f"{name}.jpg", "arousal": arousal, "valence": valence})
+        catalogue.append(
+            {"id": name, "file": f"{name}.jpg", "arousal": arousal, "valence": valence}
+        )
     (out / "stimuli.json").write_text(json.dumps({"stimuli": catalogue}, indent=1) + "\n")
     print(f"wrote {len(catalogue)} stimuli to {out}")
 
