@@ -4,6 +4,7 @@ building all drive it with the same calls (``add_markers`` then ``poll(now)``)."
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
@@ -242,6 +243,7 @@ class TrialAligner:
             notes=p.notes,
         )
         trial.ratings = self._early_ratings.pop(p.trial_id, None)
+        trial.cut_time = time.perf_counter()
         self.stats.trials_cut += 1
         if not complete:
             self.stats.incomplete += 1

@@ -161,7 +161,7 @@ class Trial:
     ratings: Ratings | None = None
     participant: str | None = None
     cut_time: float = float("nan")
-    """LSL clock when the trial was cut (for latency figures)."""
+    """``time.perf_counter()`` when the trial was cut (latency figures downstream)."""
 
     @property
     def window(self) -> np.ndarray:
