@@ -13,21 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from acquisition.offline import Block
 from acquisition.streams import Chunk, StreamSpec
 from acquisition.xdf_reader import XdfFile, XdfStream, read_xdf
-
-try:
-    from acquisition.offline import Block
-except ImportError:  # pragma: no cover - acquisition.offline not written yet
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class Block:  # type: ignore[no-redef]
-        """Every sample with ``t < t_end`` not yet delivered, one chunk per stream."""
-
-        t_end: float
-        chunks: list[Chunk] = field(default_factory=list)
-
 
 log = logging.getLogger(__name__)
 
