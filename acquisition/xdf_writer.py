@@ -301,6 +301,15 @@ def _source_metadata(source) -> dict[str, object]:
             value = getattr(getattr(source, "config", None), attr, None)
         if value is not None and not callable(value):
             meta[attr] = value
+    # Participants run one after another (the simulator): "P01@t0;P02@t1" in data time.
+    n = getattr(getattr(source, "config", None), "participants", None)
+    span = getattr(source, "participant_seconds", None)
+    pid = getattr(source, "participant_id", None)
+    if isinstance(n, int) and span and callable(pid):
+        start = float(getattr(source, "start_time", 0.0))
+        meta["participant_schedule"] = ";".join(f"{pid(i)}@{start + i * span!r}" for i in range(n))
+        if n == 1:
+            meta.setdefault("participant", pid(0))
     return meta
 
 

@@ -1,0 +1,384 @@
+"""``emoeye dataset build``: training data from XDF recordings or from the simulator.
+
+Both paths cut trials with :meth:`acquisition.core.Acquisition.run_offline`, the same code that
+cuts them live, and write every *rated* trial with :class:`models.dataset.DatasetWriter`.
+Trials without ratings are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from emoeye.commands.common import add_config_arg, load_acq_config
+from emoeye.errors import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dataset",
+        help="build a training dataset from XDF recordings or the simulator",
+        description="Turn sessions with rating markers into the training dataset format.",
+    )
+    dsub = p.add_subparsers(dest="dataset_command", metavar="ACTION")
+    b = dsub.add_parser(
+        "build",
+        help="cut rated trials from XDF files (or a simulated experiment) into a dataset folder",
+        description="Cut a trial at every stimulus onset of each recording (same trial code as "
+        "live), attach the rating markers that follow and write every rated trial to --out. "
+        "Participants come from --participant-map, else the file's metadata, else the file name. "
+        "With --simulate, the simulator's experiment is cut instead of files (no XDF needed).",
+    )
+    b.add_argument("files", nargs="*", type=Path, metavar="FILE.xdf", help="recordings")
+    b.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    add_config_arg(b)
+    b.add_argument(
+        "--participant-map",
+        default=None,
+        metavar="CSV|FILE=P,...",
+        help="participant of each file: a CSV with columns file,participant, or "
+        "'rec1.xdf=P01,rec2.xdf=P02' (file names or paths)",
+    )
+    b.add_argument(
+        "--simulate", action="store_true", help="build from the simulator instead of files"
+    )
+    b.add_argument("--participants", type=int, default=4, help="--simulate: participants")
+    b.add_argument("--trials", type=int, default=None, help="--simulate: trials per participant")
+    b.add_argument("--seed", type=int, default=0, help="--simulate: random seed")
+    b.add_argument("--isi", type=float, default=8.0, help="--simulate: onset-to-onset interval, s")
+    b.add_argument(
+        "--device-set", default="gazepoint", help="--simulate: device set (see emoeye simulate)"
+    )
+    b.add_argument(
+        "--block-seconds", type=float, default=1.0, help="data seconds fed per step (default 1)"
+    )
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=run)
+    p.set_defaults(func=lambda args: _no_action(p))
+
+
+def _no_action(p: argparse.ArgumentParser) -> int:
+    p.print_help()
+    return 2
+
+
+def parse_participant_map(text: str | None) -> dict[str, str]:
+    """File → participant from a CSV file (columns ``file,participant``) or ``F=P,...`` text.
+
+    Keys are kept as given and also by file name, so either matches.
+    """
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    path = Path(text)
+    if path.suffix.lower() == ".csv" or (path.is_file() and "=" not in text):
+        if not path.is_file():
+            raise CliError(f"--participant-map: {path} does not exist")
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows or not {"file", "participant"} <= set(rows[0]):
+            raise CliError(f"--participant-map: {path} needs columns 'file' and 'participant'")
+        pairs = [(r["file"].strip(), r["participant"].strip()) for r in rows]
+    else:
+        pairs = []
+        for item in text.split(","):
+            if "=" not in item:
+                raise CliError(
+                    f"--participant-map: expected FILE=PARTICIPANT, got {item!r} "
+                    "(or give a .csv with columns file,participant)"
+                )
+            f, p = item.split("=", 1)
+            pairs.append((f.strip(), p.strip()))
+    for f, p in pairs:
+        out[f] = p
+        out[Path(f).name] = p
+    return out
+
+
+def _participant_schedule(text: str | None) -> list[tuple[float, str]]:
+    """``"P01@0.0;P02@123.0"`` (written by record_simulation) → sorted (start, participant)."""
+    out = []
+    for item in (text or "").split(";"):
+        if "@" in item:
+            pid, start = item.rsplit("@", 1)
+            try:
+                out.append((float(start), pid.strip()))
+            except ValueError:
+                continue
+    return sorted(out)
+
+
+def _schedule_lookup(schedule: list[tuple[float, str]], default: str) -> Callable[[float], str]:
+    import bisect
+
+    starts = [s for s, _ in schedule]
+
+    def lookup(t: float) -> str:
+        i = bisect.bisect_right(starts, t) - 1
+        return schedule[max(i, 0)][1] if schedule else default
+
+    return lookup
+
+
+class _Progressing:
+    """Wraps an offline source so each block advances a progress callback (data seconds)."""
+
+    def __init__(self, source, t0: float, update: Callable[[float], None]) -> None:
+        self.source, self.t0, self.update = source, t0, update
+        self.streams = source.streams
+
+    def iter_blocks(self, block_seconds: float = 0.5):
+        for block in self.source.iter_blocks(block_seconds):
+            yield block
+            self.update(block.t_end - self.t0)
+
+
+def cut_rated_trials(
+    source,
+    config,
+    add: Callable[[object], None],
+    participant_of: Callable[[float], str | None] | None = None,
+    block_seconds: float = 1.0,
+    progress: Callable[[float], None] | None = None,
+) -> dict:
+    """Cut every trial of an offline source and hand each *rated* one to ``add``.
+
+    Parameters
+    ----------
+    source
+        An offline source (``.streams``, ``.iter_blocks``).
+    config
+        The :class:`~acquisition.config.AcquisitionConfig`.
+    add
+        Called with each rated :class:`~acquisition.trial.Trial`, once its rating is attached.
+    participant_of
+        Participant id of a trial from its onset time (overrides ``trial.participant``).
+    block_seconds
+        Data seconds fed per step.
+    progress
+        Called with the data seconds done after each block.
+
+    Returns
+    -------
+    dict
+        ``trials`` cut, ``written``, ``unrated``, ``incomplete``, ``aligner`` stats and the bound
+        roles.
+
+    Raises
+    ------
+    acquisition.core.MissingRoleError
+        A required role (or markers) has no stream in the source.
+    """
+    from acquisition.aligner import RatingEvent, TrialEvent
+    from acquisition.binding import bind_roles
+    from acquisition.core import Acquisition
+
+    plan = bind_roles(source.streams, config.rules)
+    acq = Acquisition(plan, config, strict=True)
+    t0 = getattr(source, "t_start", None)
+    if t0 is None:
+        t0 = getattr(source, "start_time", 0.0)
+    feed = _Progressing(source, float(t0), progress) if progress is not None else source
+    waiting: dict[str, object] = {}
+    written = 0
+    cut = 0
+    incomplete = 0
+    per_participant: Counter[str] = Counter()
+
+    def emit(trial) -> None:
+        nonlocal written
+        if participant_of is not None:
+            pid = participant_of(trial.onset)
+            if pid is not None:
+                trial.participant = pid
+        add(trial)
+        written += 1
+        per_participant[str(trial.participant)] += 1
+
+    for event in acq.run_offline(feed, block_seconds):
+        if isinstance(event, TrialEvent):
+            cut += 1
+            trial = event.trial
+            if not trial.quality.complete:
+                incomplete += 1
+            if trial.ratings is not None:
+                emit(trial)
+            else:
+                waiting[trial.trial_id] = trial
+        elif isinstance(event, RatingEvent):
+            trial = waiting.pop(event.trial_id, None)
+            if trial is not None:
+                emit(trial)
+    return {
+        "trials": cut,
+        "written": written,
+        "unrated": len(waiting),
+        "incomplete": incomplete,
+        "participants": dict(per_participant),
+        "aligner": acq.aligner.stats.to_dict(),
+        "roles": {role: c.spec.name for role, c in plan.roles.items()},
+    }
+
+
+def _progress_bar(quiet: bool):
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s of data"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from acquisition.core import MissingRoleError
+
+    config = load_acq_config(args.config)
+    if args.simulate and args.files:
+        raise CliError("give either FILE.xdf arguments or --simulate, not both")
+    if not args.simulate and not args.files:
+        raise CliError("nothing to build from: give FILE.xdf arguments or --simulate")
+    try:
+        from models.dataset import DatasetWriter
+    except ImportError as exc:
+        raise CliError(f"the dataset writer (models.dataset) is unavailable: {exc}") from None
+
+    started = time.perf_counter()
+    report: dict = {"out": str(args.out), "sources": []}
+    writer = DatasetWriter(args.out)
+    totals: Counter[str] = Counter()
+    try:
+        with _progress_bar(args.quiet or args.json) as bar:
+            if args.simulate:
+                sources = [_simulated(args)]
+            else:
+                pmap = parse_participant_map(args.participant_map)
+                sources = [_recording(path, pmap) for path in args.files]
+            for label, make, participant_of in sources:
+                try:
+                    source = make()
+                except CliError as exc:
+                    report["sources"].append({"source": label, "error": str(exc)})
+                    continue
+                duration = float(getattr(source, "duration", 0.0) or 0.0)
+                update = None
+                if bar is not None:
+                    task = bar.add_task(label, total=duration or None)
+
+                    def update(done: float, task=task) -> None:
+                        bar.update(task, completed=done)
+
+                entry: dict = {"source": label, "duration_s": round(duration, 1)}
+                try:
+                    stats = cut_rated_trials(
+                        source,
+                        config,
+                        writer.add,
+                        participant_of(source),
+                        args.block_seconds,
+                        update,
+                    )
+                except MissingRoleError as exc:
+                    entry["error"] = "missing role(s):\n" + str(exc)
+                    report["sources"].append(entry)
+                    continue
+                entry.update(stats)
+                entry["warnings"] = list(getattr(source, "warnings", []))
+                report["sources"].append(entry)
+                for key in ("trials", "written", "unrated", "incomplete"):
+                    totals[key] += stats[key]
+    finally:
+        closed = writer.close()
+    report.update(totals)
+    report["wall_s"] = round(time.perf_counter() - started, 2)
+    if isinstance(closed, dict):
+        report["dataset"] = closed
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        _print_report(report)
+    if not totals["written"]:
+        print("emoeye: no rated trials were written", flush=True)
+        return 1
+    return 0
+
+
+def _simulated(args: argparse.Namespace):
+    from acquisition.simulator import Simulation, SimulationConfig
+
+    def make():
+        try:
+            return Simulation(
+                SimulationConfig(
+                    device_set=args.device_set,
+                    participants=args.participants,
+                    n_trials=args.trials,
+                    isi=args.isi,
+                    seed=args.seed,
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise CliError(f"--simulate: {exc}") from None
+
+    label = f"simulated {args.device_set} x{args.participants} (seed {args.seed})"
+    return label, make, lambda sim: sim.participant_of
+
+
+def _recording(path: Path, pmap: dict[str, str]):
+    def make():
+        from acquisition.xdf_reader import XdfError
+        from acquisition.xdf_source import XdfSource
+
+        if not path.is_file():
+            raise CliError(f"{path} does not exist")
+        try:
+            return XdfSource(path)
+        except XdfError as exc:
+            raise CliError(str(exc)) from None
+
+    def participant_of(source) -> Callable[[float], str]:
+        mapped = pmap.get(str(path)) or pmap.get(path.name)
+        if mapped:
+            return lambda t: mapped
+        schedule = _participant_schedule(source.file.header_value("participant_schedule"))
+        if schedule:
+            return _schedule_lookup(schedule, path.stem)
+        pid = source.participant or path.stem
+        return lambda t: pid
+
+    return str(path), make, participant_of
+
+
+def _print_report(report: dict) -> None:
+    for entry in report["sources"]:
+        print(f"{entry['source']}:")
+        if "error" in entry:
+            print(f"  SKIPPED: {entry['error']}")
+            continue
+        print(
+            f"  {entry['trials']} trial(s) cut, {entry['written']} written, "
+            f"{entry['unrated']} without ratings skipped, {entry['incomplete']} incomplete"
+        )
+        if entry.get("participants"):
+            print(
+                "  participants: "
+                + ", ".join(f"{p} ({n})" for p, n in sorted(entry["participants"].items()))
+            )
+        for w in entry.get("warnings", []):
+            print(f"  warning: {w}")
+    print(
+        f"dataset {report['out']}: {report.get('written', 0)} trial(s) written "
+        f"({report.get('unrated', 0)} unrated skipped) in {report['wall_s']:.1f} s"
+    )
