@@ -20,6 +20,8 @@ from emoeye.errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from acquisition.presets import DEVICE_SETS
+
     p = sub.add_parser(
         "dataset",
         help="build a training dataset from XDF recordings or the simulator",
@@ -52,8 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="--simulate: random seed")
     b.add_argument("--isi", type=float, default=8.0, help="--simulate: onset-to-onset interval, s")
     b.add_argument(
-        "--device-set", default="gazepoint", help="--simulate: device set (see emoeye simulate)"
+        "--device-set",
+        choices=sorted(DEVICE_SETS),
+        default="gazepoint",
+        help="--simulate: device set (see emoeye simulate; default gazepoint)",
     )
+    b.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
     b.add_argument(
         "--block-seconds", type=float, default=1.0, help="data seconds fed per step (default 1)"
     )
@@ -257,15 +263,28 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     report: dict = {"out": str(args.out), "sources": []}
-    writer = DatasetWriter(args.out)
+    if args.simulate:
+        sources = [_simulated(args)]
+        described: dict | list = {
+            "simulator": {
+                "device_set": args.device_set,
+                "participants": args.participants,
+                "trials": args.trials,
+                "seed": args.seed,
+                "isi": args.isi,
+            }
+        }
+    else:
+        pmap = parse_participant_map(args.participant_map)
+        sources = [_recording(path, pmap) for path in args.files]
+        described = {"xdf": [str(p) for p in args.files]}
+    try:
+        writer = DatasetWriter(args.out, source=described, overwrite=args.overwrite)
+    except FileExistsError as exc:
+        raise CliError(f"{exc} (--overwrite replaces it)") from None
     totals: Counter[str] = Counter()
     try:
         with _progress_bar(args.quiet or args.json) as bar:
-            if args.simulate:
-                sources = [_simulated(args)]
-            else:
-                pmap = parse_participant_map(args.participant_map)
-                sources = [_recording(path, pmap) for path in args.files]
             for label, make, participant_of in sources:
                 try:
                     source = make()
@@ -282,10 +301,11 @@ def run(args: argparse.Namespace) -> int:
 
                 entry: dict = {"source": label, "duration_s": round(duration, 1)}
                 try:
+                    oracle = _oracle_lookup(source)
                     stats = cut_rated_trials(
                         source,
                         config,
-                        writer.add,
+                        lambda trial, oracle=oracle: writer.add(trial, oracle(trial)),
                         participant_of(source),
                         args.block_seconds,
                         update,
@@ -300,11 +320,9 @@ def run(args: argparse.Namespace) -> int:
                 for key in ("trials", "written", "unrated", "incomplete"):
                     totals[key] += stats[key]
     finally:
-        closed = writer.close()
+        writer.close()
     report.update(totals)
     report["wall_s"] = round(time.perf_counter() - started, 2)
-    if isinstance(closed, dict):
-        report["dataset"] = closed
     if args.json:
         print(json.dumps(report, default=str))
     else:
@@ -313,6 +331,17 @@ def run(args: argparse.Namespace) -> int:
         print("emoeye: no rated trials were written", flush=True)
         return 1
     return 0
+
+
+def _oracle_lookup(source) -> Callable[[object], tuple[int, int] | None]:
+    """Ground-truth best classes (0-based) of a trial, when the source is the simulator."""
+    truth = getattr(source, "ground_truth", None)
+    if not callable(truth):
+        return lambda trial: None
+    by_onset = {
+        round(g["onset"], 6): (g["oracle_arousal"] - 1, g["oracle_valence"] - 1) for g in truth()
+    }
+    return lambda trial: by_onset.get(round(trial.onset, 6))
 
 
 def _simulated(args: argparse.Namespace):
