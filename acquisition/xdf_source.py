@@ -151,3 +151,30 @@ class XdfSource:
             ],
             "warnings": list(self.warnings),
         }
+
+
+class ProgressSource:
+    """Wraps an offline source so that each block reports progress in data seconds.
+
+    Parameters
+    ----------
+    source
+        Any offline source.
+    t0
+        Data time progress counts from.
+    update
+        Called with ``block.t_end - t0`` after each block has been consumed.
+    """
+
+    def __init__(self, source, t0: float, update) -> None:
+        self.source, self.t0, self.update = source, t0, update
+        self.streams = source.streams
+
+    def __getattr__(self, name: str):
+        return getattr(self.source, name)
+
+    def iter_blocks(self, block_seconds: float = 0.5) -> Iterator[Block]:
+        """The source's blocks, reporting progress after each."""
+        for block in self.source.iter_blocks(block_seconds):
+            yield block
+            self.update(block.t_end - self.t0)

@@ -132,19 +132,6 @@ def _schedule_lookup(schedule: list[tuple[float, str]], default: str) -> Callabl
     return lookup
 
 
-class _Progressing:
-    """Wraps an offline source so each block advances a progress callback (data seconds)."""
-
-    def __init__(self, source, t0: float, update: Callable[[float], None]) -> None:
-        self.source, self.t0, self.update = source, t0, update
-        self.streams = source.streams
-
-    def iter_blocks(self, block_seconds: float = 0.5):
-        for block in self.source.iter_blocks(block_seconds):
-            yield block
-            self.update(block.t_end - self.t0)
-
-
 def cut_rated_trials(
     source,
     config,
@@ -184,13 +171,14 @@ def cut_rated_trials(
     from acquisition.aligner import RatingEvent, TrialEvent
     from acquisition.binding import bind_roles
     from acquisition.core import Acquisition
+    from acquisition.xdf_source import ProgressSource
 
     plan = bind_roles(source.streams, config.rules)
     acq = Acquisition(plan, config, strict=True)
     t0 = getattr(source, "t_start", None)
     if t0 is None:
         t0 = getattr(source, "start_time", 0.0)
-    feed = _Progressing(source, float(t0), progress) if progress is not None else source
+    feed = ProgressSource(source, float(t0), progress) if progress is not None else source
     waiting: dict[str, object] = {}
     written = 0
     cut = 0
@@ -248,7 +236,16 @@ def _progress_bar(quiet: bool):
     )
 
 
+def _quiet_reader_log(args: argparse.Namespace) -> None:
+    """The command prints the file's warnings itself: keep the reader's log for -v."""
+    import logging
+
+    if not getattr(args, "verbose", False):
+        logging.getLogger("acquisition.xdf_reader").setLevel(logging.ERROR)
+
+
 def run(args: argparse.Namespace) -> int:
+    _quiet_reader_log(args)
     from acquisition.core import MissingRoleError
 
     config = load_acq_config(args.config)

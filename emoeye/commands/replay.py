@@ -1,0 +1,357 @@
+"""``emoeye replay``: an XDF recording, at full speed into predictions or in real time over LSL.
+
+``--fast`` feeds the file straight into the acquisition buffers in stream-time order (the same
+code that cuts live trials) and, when the inference package is there, through the model; it
+prints a summary and can write a per-trial table and a predictions log. ``--realtime``
+republishes every stream of the file as an LSL outlet with its original metadata and timing, so
+``emoeye run``, ``emoeye trials`` or the dashboard can watch it as if it were live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from emoeye.commands.common import add_config_arg, load_acq_config
+from emoeye.errors import CliError
+
+TABLE_COLUMNS = (
+    "trial_id",
+    "participant",
+    "stimulus_id",
+    "onset",
+    "complete",
+    "quality",
+    "rated_arousal",
+    "rated_valence",
+    "pred_arousal",
+    "pred_valence",
+    "flagged",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="replay an XDF recording: fast into predictions, or in real time over LSL",
+        description="Replay a recorded session. --fast (default) cuts every trial of the file as "
+        "fast as the CPU allows and predicts each one with the model; --realtime republishes the "
+        "file's streams as LSL outlets (same names, types, channels, rates, timing) so a second "
+        "program (emoeye run, emoeye trials, the dashboard) can watch. Damaged files (cut off, "
+        "no footer, clock resets) are read up to the damage and what was wrong is reported.",
+    )
+    p.add_argument("file", type=Path, metavar="FILE.xdf", help="the recording")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--fast", action="store_true", help="full speed into predictions (default)")
+    mode.add_argument(
+        "--realtime", action="store_true", help="republish the streams over LSL in real time"
+    )
+    p.add_argument("--speed", type=float, default=1.0, help="--realtime: speed factor (default 1)")
+    p.add_argument("--loop", action="store_true", help="--realtime: start over at the end")
+    add_config_arg(p)
+    p.add_argument(
+        "--checkpoint", type=Path, default=None, help="model checkpoint (default: bundled model)"
+    )
+    p.add_argument("--no-model", action="store_true", help="--fast: cut trials only, no model")
+    p.add_argument("--out", type=Path, default=None, help="--fast: per-trial CSV table")
+    p.add_argument("--log", type=Path, default=None, help="--fast: predictions log (.jsonl/.csv)")
+    p.add_argument("--participant", default=None, help="participant id (default: file metadata)")
+    p.add_argument("--block-seconds", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no per-trial lines")
+    p.set_defaults(func=run)
+
+
+def _open(path: Path, participant: str | None = None):
+    from acquisition.xdf_reader import XdfError
+    from acquisition.xdf_source import XdfSource
+
+    if not path.is_file():
+        raise CliError(f"{path} does not exist")
+    try:
+        return XdfSource(path, participant=participant)
+    except XdfError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _load_predict_offline() -> Callable | None:
+    try:
+        from emoeye.session import predict_offline
+    except ImportError:
+        return None
+    return predict_offline
+
+
+def replay_fast(
+    source,
+    config,
+    checkpoint: Path | None = None,
+    log_path: Path | None = None,
+    out_csv: Path | None = None,
+    use_model: bool = True,
+    block_seconds: float = 1.0,
+    progress: Callable[[float], None] | None = None,
+    on_trial: Callable[[object, object | None], None] | None = None,
+) -> dict:
+    """Cut (and predict) every trial of an offline source as fast as possible.
+
+    Parameters
+    ----------
+    source
+        An :class:`~acquisition.xdf_source.XdfSource` (or any offline source).
+    config
+        The :class:`~acquisition.config.AcquisitionConfig` (its participant, if unset, becomes
+        the source's).
+    checkpoint, log_path
+        Model checkpoint (None: bundled) and predictions log, passed to the inference session.
+    out_csv
+        Per-trial table to write.
+    use_model
+        Predict with the model when the inference package is available.
+    block_seconds
+        Data seconds fed per step.
+    progress
+        Called with the data seconds done after each block.
+    on_trial
+        Called with (trial, prediction or None) as each trial is known.
+
+    Returns
+    -------
+    dict
+        ``trials``, ``predictions``, ``rated``, ``incomplete``, ``aligner`` stats, ``model``
+        (whether predictions were made), ``seconds`` of data and ``wall_s``.
+    """
+    from acquisition.aligner import TrialEvent
+    from acquisition.binding import bind_roles
+    from acquisition.core import Acquisition, MissingRoleError
+    from acquisition.xdf_source import ProgressSource
+
+    started = time.perf_counter()
+    if config.participant is None and getattr(source, "participant", None):
+        config.participant = source.participant
+    t0 = getattr(source, "t_start", None)
+    if t0 is None:
+        t0 = getattr(source, "start_time", 0.0)
+    feed = ProgressSource(source, float(t0), progress) if progress is not None else source
+    trials: list = []
+    predictions: dict[str, object] = {}
+    predict_offline = _load_predict_offline() if use_model else None
+    stats: dict = {}
+    if predict_offline is not None:
+        result = predict_offline(
+            feed,
+            config,
+            checkpoint,
+            log_path,
+            on_trial=lambda trial: trials.append(trial),
+        )
+        preds = result.get("predictions", []) if isinstance(result, dict) else list(result or [])
+        for pred in preds:
+            predictions[pred.trial_id] = pred
+        if isinstance(result, dict):
+            stats = {k: v for k, v in result.items() if k not in ("predictions", "trials")}
+            trials = trials or list(result.get("trials", []))
+    else:
+        plan = bind_roles(source.streams, config.rules)
+        try:
+            acq = Acquisition(plan, config, strict=True)
+        except MissingRoleError as exc:
+            raise CliError(f"cannot replay {getattr(source, 'path', 'source')}:\n{exc}") from None
+        for event in acq.run_offline(feed, block_seconds):
+            if isinstance(event, TrialEvent):
+                trials.append(event.trial)
+        stats["aligner"] = acq.aligner.stats.to_dict()
+    if on_trial is not None:
+        for trial in trials:
+            on_trial(trial, predictions.get(trial.trial_id))
+    if out_csv is not None:
+        write_table(out_csv, trials, predictions)
+    duration = float(getattr(source, "duration", 0.0) or 0.0)
+    return {
+        "trials": len(trials),
+        "predictions": len(predictions),
+        "rated": sum(t.ratings is not None for t in trials),
+        "incomplete": sum(not t.quality.complete for t in trials),
+        "model": predict_offline is not None,
+        "seconds": round(duration, 3),
+        "wall_s": round(time.perf_counter() - started, 3),
+        **stats,
+    }
+
+
+def write_table(path: Path, trials: list, predictions: dict) -> None:
+    """One CSV row per trial: identity, quality, ratings and predictions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(TABLE_COLUMNS)
+        for t in trials:
+            p = predictions.get(t.trial_id)
+            r = t.ratings
+            w.writerow(
+                [
+                    t.trial_id,
+                    t.participant or "",
+                    t.stimulus_id,
+                    f"{t.onset:.6f}",
+                    int(t.quality.complete),
+                    f"{t.quality.score:.3f}",
+                    "" if r is None else f"{r.arousal:g}",
+                    "" if r is None else f"{r.valence:g}",
+                    "" if p is None else f"{p.arousal:.3f}",
+                    "" if p is None else f"{p.valence:.3f}",
+                    "" if p is None else int(p.flagged),
+                ]
+            )
+
+
+def _quiet_reader_log(args: argparse.Namespace) -> None:
+    """The command prints the file's warnings itself: keep the reader's log for -v."""
+    import logging
+
+    if not getattr(args, "verbose", False):
+        logging.getLogger("acquisition.xdf_reader").setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    _quiet_reader_log(args)
+    if args.realtime:
+        return _run_realtime(args)
+    return _run_fast(args)
+
+
+def _print_file(source) -> None:
+    s = source.summary()
+    print(f"{s['path']}: {s['duration_s']:.1f} s, participant {s['participant'] or 'unknown'}")
+    for st in s["streams"]:
+        rate = "irregular" if not st["srate"] else f"{st['srate']:g} Hz"
+        print(
+            f"  {st['name']!r} ({st['type']}, {st['channels']} ch {st['format']}, {rate}): "
+            f"{st['samples']} samples"
+        )
+
+
+def _print_warnings(source) -> None:
+    for w in source.warnings:
+        print(f"  file warning: {w}")
+
+
+def _run_fast(args: argparse.Namespace) -> int:
+    from emoeye.commands.trials import format_trial
+
+    config = load_acq_config(args.config)
+    if args.participant:
+        config.participant = args.participant
+    source = _open(args.file, args.participant)
+    quiet = args.quiet or args.json
+    if not quiet:
+        _print_file(source)
+        if source.warnings:
+            _print_warnings(source)
+
+    def on_trial(trial, pred) -> None:
+        if quiet:
+            return
+        line = format_trial(trial.summary())
+        if pred is not None:
+            line += f"  -> arousal {pred.arousal:.2f}, valence {pred.valence:.2f}"
+        print(line)
+
+    if quiet:
+        summary = replay_fast(
+            source,
+            config,
+            args.checkpoint,
+            args.log,
+            args.out,
+            not args.no_model,
+            args.block_seconds,
+            on_trial=on_trial,
+        )
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("[bold]replay"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s of data"),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("replay", total=source.duration or None)
+            summary = replay_fast(
+                source,
+                config,
+                args.checkpoint,
+                args.log,
+                args.out,
+                not args.no_model,
+                args.block_seconds,
+                progress=lambda done: bar.update(task, completed=done),
+                on_trial=on_trial,
+            )
+    summary["file"] = str(args.file)
+    summary["warnings"] = list(source.warnings)
+    summary["realtime_factor"] = round(summary["seconds"] / max(summary["wall_s"], 1e-9), 1)
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    model = "" if summary["model"] else " (no model: trials only)"
+    print(
+        f"replayed {summary['seconds']:.1f} s in {summary['wall_s']:.2f} s "
+        f"({summary['realtime_factor']:g}x real time): {summary['trials']} trial(s), "
+        f"{summary['rated']} rated, {summary['incomplete']} incomplete, "
+        f"{summary['predictions']} prediction(s){model}"
+    )
+    if source.warnings:
+        print(f"{len(source.warnings)} problem(s) with the file (listed above)")
+    if args.out:
+        print(f"trial table written to {args.out}")
+    if args.log and summary["model"]:
+        print(f"predictions logged to {args.log}")
+    return 0
+
+
+def _run_realtime(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        raise CliError("--speed must be > 0")
+    from acquisition.player import LslPlayer
+
+    source = _open(args.file, args.participant)
+    _print_file(source)
+    if source.warnings:
+        _print_warnings(source)
+    if not source.n_samples:
+        raise CliError(f"{args.file} holds no samples to replay")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(
+        f"replaying over LSL at {args.speed:g}x: {source.duration / args.speed:.0f} s "
+        "(Ctrl-C to stop)",
+        flush=True,
+    )
+    rounds = 0
+    try:
+        while not stop.is_set():
+            player = LslPlayer(source, speed=args.speed)
+            player.start()
+            try:
+                while player.running and not stop.is_set():
+                    time.sleep(0.2)
+            finally:
+                player.close()
+            if player.error is not None:
+                raise CliError(f"LSL playback failed: {player.error}")
+            rounds += 1
+            if not args.loop:
+                break
+    except KeyboardInterrupt:
+        pass
+    print(f"replay stopped after {rounds} complete pass(es)")
+    return 0
