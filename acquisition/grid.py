@@ -12,7 +12,8 @@ def to_grid(
 
     Grid points with samples within half a step get their mean (a boxcar anti-alias filter that
     also suits irregular streams and ignores NaNs); points between samples closer than
-    ``max_gap`` apart are linearly interpolated; the rest stay NaN.
+    ``max_gap`` apart are linearly interpolated; points before the first or after the last
+    sample by less than ``max_gap / 2`` hold its value; the rest stay NaN.
 
     Returns
     -------
@@ -42,9 +43,11 @@ def to_grid(
         if right is not None:
             left = right - 1
             close = (t[right] - t[left] <= max_gap) & (g >= t[left]) & (g <= t[right])
-            interp = np.interp(g, t, v)
-            fill = np.where(close, interp, np.nan)
-            out[empty] = fill
+            interp = np.interp(g, t, v)  # holds the edge values outside [t[0], t[-1]]
+            near_edge = ((g < t[0]) & (t[0] - g <= max_gap / 2)) | (
+                (g > t[-1]) & (g - t[-1] <= max_gap / 2)
+            )
+            out[empty] = np.where(close | near_edge, interp, np.nan)
     return out, np.isfinite(out)
 
 
@@ -57,3 +60,8 @@ def fill_gaps(x: np.ndarray) -> np.ndarray:
         return np.zeros_like(x)
     idx = np.arange(len(x))
     return np.interp(idx, idx[good], x[good])
+
+
+def presence(timestamps: np.ndarray, grid: np.ndarray, max_gap: float) -> np.ndarray:
+    """Grid points where the stream delivered samples (valid or not) close enough."""
+    return to_grid(timestamps, np.ones(len(timestamps)), grid, max_gap)[1]

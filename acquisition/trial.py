@@ -60,13 +60,16 @@ class TrialSpec:
 class TrialQuality:
     """Quality figures of a trial.
 
-    ``coverage`` is, per role, the fraction of the window with data (0..1); ``gaze_valid`` the
+    ``coverage`` is, per role, the fraction of the window the stream delivered samples for
+    (valid or not, 0..1); ``usable`` per role the fraction with usable values after NaNs,
+    blinks and out-of-range values are removed; ``gaze_valid`` the
     fraction of valid gaze samples; ``blinks`` the count of blink-like pupil/gaze losses
     (80-500 ms); ``gaps`` per role the count of holes longer than 3 nominal periods (0.25 s for
     irregular streams); ``missing`` the roles with no data at all; ``notes`` short explanations.
     """
 
     coverage: dict[str, float] = field(default_factory=dict)
+    usable: dict[str, float] = field(default_factory=dict)
     gaze_valid: float = 0.0
     blinks: int = 0
     gaps: dict[str, int] = field(default_factory=dict)
@@ -84,6 +87,7 @@ class TrialQuality:
         """Plain JSON-ready dict."""
         return {
             "coverage": {k: round(v, 4) for k, v in self.coverage.items()},
+            "usable": {k: round(v, 4) for k, v in self.usable.items()},
             "gaze_valid": round(self.gaze_valid, 4),
             "blinks": self.blinks,
             "gaps": dict(self.gaps),

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from acquisition.grid import fill_gaps, to_grid
+from acquisition.grid import fill_gaps, presence, to_grid
 from acquisition.roles import RoleSeries
 from acquisition.scanpath import render_scanpath
 from acquisition.trial import CHANNELS, Trial, TrialQuality, TrialSpec
@@ -74,7 +74,7 @@ def cut_trial(
     for role, channels in ROLE_CHANNELS.items():
         reader = roles.get(role)
         if reader is None:
-            quality.coverage[role] = 0.0
+            quality.coverage[role] = quality.usable[role] = 0.0
             quality.missing.append(role)
             continue
         series = reader.read(t0, t1)
@@ -85,8 +85,11 @@ def cut_trial(
             signals[c], mask[c] = to_grid(
                 series.timestamps, series.column(name), grid, reader.max_gap
             )
-        lead = CHANNELS.index(channels[0])
-        quality.coverage[role] = float(mask[lead, nb:].mean())
+        # Coverage is about the stream delivering samples; validity is reported on its own.
+        quality.coverage[role] = float(
+            presence(series.timestamps, grid[nb:], reader.max_gap).mean()
+        )
+        quality.usable[role] = float(mask[CHANNELS.index(channels[-1]), nb:].mean())
         quality.gaps[role] = _count_gaps(window.timestamps, onset, t1, reader.max_gap)
         if len(window) == 0:
             quality.missing.append(role)

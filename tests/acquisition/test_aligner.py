@@ -156,7 +156,9 @@ def test_nan_and_blinks_marked_not_propagated():
     assert np.isfinite(trial.signals).all()
     assert trial.quality.blinks == 1
     assert trial.quality.gaze_valid < 1.0
-    assert trial.quality.coverage["gsr"] < 1.0
+    assert trial.quality.coverage["gsr"] == 1.0  # the stream delivered samples...
+    assert 0.9 < trial.quality.usable["gsr"] < 0.97  # ...but 0.3 s of them were NaN
+    assert trial.quality.usable["gaze"] < 1.0  # pupil lost during the blink
 
 
 def test_irregular_hr_stream_and_missing_role_error():

@@ -1,0 +1,165 @@
+"""Acquisition benchmark: simulated lab devices over real LSL into the acquisition core.
+
+Gaze 1200 Hz + GSR 128 Hz + ECG 130 Hz + markers (one onset every 8 s) are played by a child
+process (so its CPU is not counted) while this process runs the live acquisition: inlet threads,
+ring buffers, the aligner and trial cutting. Prints one JSON object as its last line.
+
+    python bench/acquisition.py --seconds 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from acquisition.lslconfig import write_lsl_config  # noqa: E402
+
+
+def player_main(seconds: float, isi: float) -> None:
+    """Child: play the 'lab' device set in real time, then print what was pushed."""
+    from acquisition.player import LslPlayer
+    from acquisition.simulator import Simulation, SimulationConfig
+
+    n_trials = max(1, math.ceil((seconds - 3.0) / isi))
+    sim = Simulation(SimulationConfig(device_set="lab", n_trials=n_trials, isi=isi, seed=1))
+    player = LslPlayer(sim, speed=1.0)
+    print(json.dumps({"ready": [s.source_id for s in sim.streams]}), flush=True)
+    sys.stdin.readline()  # the parent's inlets are open: go
+    player.start()
+    player.join()
+    pushed = {s.key: int(player.samples_pushed.get(s.key, 0)) for s in sim.streams}
+    roles = {s.key: s.type for s in sim.streams}
+    print(json.dumps({"pushed": pushed, "types": roles}), flush=True)
+    time.sleep(3.0)  # keep outlets alive while the parent drains
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--isi", type=float, default=8.0)
+    parser.add_argument(
+        "--warmup", type=float, default=10.0, help="seconds before RSS/CPU baseline"
+    )
+    parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.player:
+        player_main(args.seconds, args.isi)
+        return
+    if not os.environ.get("LSLAPICFG"):
+        cfg = Path(tempfile.mkdtemp()) / "lsl_api.cfg"
+        os.environ["LSLAPICFG"] = str(write_lsl_config(cfg, f"bench-{uuid.uuid4()}", "machine"))
+
+    import psutil
+    import pylsl
+
+    from acquisition.aligner import TrialEvent
+    from acquisition.config import AcquisitionConfig
+    from acquisition.lsl_live import LiveAcquisition, discover
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--player",
+            "--seconds",
+            str(args.seconds),
+            "--isi",
+            str(args.isi),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ready = json.loads(child.stdout.readline())["ready"]
+    visible = discover(10.0, ready)
+    live = LiveAcquisition(AcquisitionConfig(), streams=visible)
+    arrivals: dict[str, list[tuple[float, float]]] = {k: [] for k in live.core.streams}
+    write = live.core.write
+
+    def timed_write(chunk):  # when each chunk's newest sample arrived
+        write(chunk)
+        arrivals[chunk.stream.key].append((float(chunk.timestamps[-1]), time.perf_counter()))
+
+    live.core.write = timed_write
+    live.start()
+    live.wait_connected(10.0)
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    proc = psutil.Process()
+    trials = []
+    started = time.perf_counter()
+    warm = None
+    result_line: list[str] = []
+    reader = threading.Thread(
+        target=lambda: result_line.append(child.stdout.readline()), daemon=True
+    )
+    reader.start()
+    while reader.is_alive() or time.perf_counter() - started < 1.0:
+        for event in live.poll(wait=0.01):
+            if isinstance(event, TrialEvent):
+                trials.append(event.trial)
+        if warm is None and time.perf_counter() - started > args.warmup:
+            warm = (time.perf_counter(), sum(proc.cpu_times()[:2]), proc.memory_info().rss)
+    drain_end = time.perf_counter() + 1.5  # in-flight samples
+    while time.perf_counter() < drain_end:
+        for event in live.poll(wait=0.01):
+            if isinstance(event, TrialEvent):
+                trials.append(event.trial)
+    end = (time.perf_counter(), sum(proc.cpu_times()[:2]), proc.memory_info().rss)
+    live.stop()
+    child.wait(timeout=30)
+    report = json.loads(result_line[0])
+    pushed, types = report["pushed"], report["types"]
+    received = {k: live.health[k].samples for k in pushed if k in live.health}
+    # Cut latency: from the arrival of the chunk that completed the last required stream's
+    # window to the cut.
+    latencies = []
+    required = [live.core.roles[r].spec.key for r in live.core.config.trial.required_roles]
+    for trial in trials:
+        if not trial.quality.complete:
+            continue
+        end_t = trial.onset + trial.spec.duration
+        ready_at = []
+        for key in required:
+            arr = arrivals[key]
+            idx = np.searchsorted([a[0] for a in arr], end_t)
+            if idx < len(arr):
+                ready_at.append(arr[idx][1])
+        if len(ready_at) == len(required):
+            latencies.append((trial.cut_time - max(ready_at)) * 1000)
+    warm = warm or (started, 0.0, end[2])
+    seconds = end[0] - warm[0]
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    out = {
+        "seconds": round(end[0] - started, 1),
+        "samples_sent": {types[k]: v for k, v in pushed.items()},
+        "samples_received": {types[k]: received.get(k, 0) for k in pushed},
+        "lost_total": int(sum(pushed[k] - received.get(k, 0) for k in pushed)),
+        "cpu_percent_one_core": round(100 * (end[1] - warm[1]) / max(seconds, 1e-9), 2),
+        "rss_growth_mb": round((end[2] - warm[2]) / 2**20, 2),
+        "trial_cut_latency_ms": {
+            "p50": round(float(np.percentile(lat, 50)), 3),
+            "p99": round(float(np.percentile(lat, 99)), 3),
+        },
+        "trials": len(trials),
+        "pylsl": pylsl.__version__,
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

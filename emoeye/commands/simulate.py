@@ -1,0 +1,115 @@
+"""``emoeye simulate``: simulated devices as real LSL outlets (or written to XDF)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+from emoeye.errors import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from acquisition.presets import DEVICE_SETS
+
+    p = sub.add_parser(
+        "simulate",
+        help="run simulated devices (eye tracker, GSR, HR, markers) as real LSL outlets",
+        description="Simulate an experiment (participants x stimuli) with known ground truth: "
+        "devices that look like real ones over LSL (names, types, channel labels, rates), onset "
+        "and rating markers. Pupil and GSR responses grow with each picture's arousal, heart rate "
+        "slows with negative valence, fixations fall on salient regions of the picture.",
+    )
+    p.add_argument(
+        "--device-set",
+        choices=sorted(DEVICE_SETS),
+        default="gazepoint",
+        help="which devices: " + "; ".join(f"{k} = {'+'.join(v)}" for k, v in DEVICE_SETS.items()),
+    )
+    p.add_argument(
+        "--participants", type=int, default=1, help="participants, run one after another"
+    )
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="trials per participant (default: one per stimulus)",
+    )
+    p.add_argument("--isi", type=float, default=8.0, help="onset-to-onset interval, s (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1)")
+    p.add_argument("--loop", action="store_true", help="start over when the experiment ends")
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="write the session to this XDF file instead of streaming it",
+    )
+    p.add_argument(
+        "--ground-truth",
+        type=Path,
+        default=None,
+        help="write the latent arousal/valence per trial to this JSON file",
+    )
+    p.set_defaults(func=run)
+
+
+def make_simulation(args: argparse.Namespace, seed: int | None = None):
+    """The Simulation the options describe."""
+    from acquisition.simulator import Simulation, SimulationConfig
+
+    return Simulation(
+        SimulationConfig(
+            device_set=args.device_set,
+            participants=args.participants,
+            n_trials=args.trials,
+            isi=args.isi,
+            seed=args.seed if seed is None else seed,
+        )
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        raise CliError("--speed must be > 0")
+    sim = make_simulation(args)
+    if args.ground_truth:
+        args.ground_truth.write_text(json.dumps(sim.ground_truth(), indent=1, default=float))
+        print(f"ground truth of {len(sim.ground_truth())} trials written to {args.ground_truth}")
+    if args.record is not None:
+        try:
+            from acquisition.xdf_writer import record_simulation
+        except ImportError as exc:
+            raise CliError(f"XDF writing is unavailable: {exc}") from None
+        record_simulation(sim, args.record)
+        print(f"wrote {sim.duration:.0f} s of simulated session to {args.record}")
+        return 0
+    from acquisition.player import LslPlayer
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    seed = args.seed
+    print(
+        f"simulating {args.device_set}: {len(sim.streams)} LSL outlet(s), {sim.duration:.0f} s per run"
+    )
+    for spec in sim.streams:
+        print(f"  {spec.describe()}")
+    print("Ctrl-C to stop.", flush=True)
+    try:
+        while not stop.is_set():
+            player = LslPlayer(sim, speed=args.speed)
+            player.start()
+            while player.is_alive() and not stop.is_set():
+                time.sleep(0.2)
+            player.stop()
+            if not args.loop:
+                break
+            seed += 1
+            sim = make_simulation(args, seed)
+    except KeyboardInterrupt:
+        pass
+    print("simulation stopped")
+    return 0
