@@ -76,13 +76,13 @@ class SimulationConfig:
     isi
         Onset-to-onset interval, seconds (picture, then rating).
     picture_seconds
-        How long the picture is shown.
+        How long the picture is shown; None = min(5, 0.625 isi).
     lead_in
         Seconds before each participant's first onset.
     seed
         Everything random derives from it.
     rating_delay
-        Seconds from onset to the rating marker (< ``isi``).
+        Seconds from onset to the rating marker (< ``isi``); None = min(6, 0.75 isi).
     noise
         Multiplier of every measurement-noise level (0 = noiseless sensors).
     blink_rate
@@ -112,10 +112,10 @@ class SimulationConfig:
     stimuli: list[str] | None = None
     n_trials: int | None = None
     isi: float = 8.0
-    picture_seconds: float = 5.0
+    picture_seconds: float | None = None
     lead_in: float = 3.0
     seed: int = 0
-    rating_delay: float = 6.0
+    rating_delay: float | None = None
     noise: float = 1.0
     blink_rate: float = 0.3
     dropouts: list[tuple[str, float, float]] = field(default_factory=list)
@@ -127,6 +127,10 @@ class SimulationConfig:
     source_tag: str | None = None
 
     def __post_init__(self) -> None:
+        if self.picture_seconds is None:
+            self.picture_seconds = min(5.0, 0.625 * self.isi)
+        if self.rating_delay is None:
+            self.rating_delay = min(6.0, 0.75 * self.isi)
         if self.presets is None and self.device_set not in DEVICE_SETS:
             raise KeyError(
                 f"unknown device set {self.device_set!r}; known: {', '.join(DEVICE_SETS)}"
