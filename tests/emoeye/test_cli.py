@@ -1,0 +1,50 @@
+"""The command line: help, clear one-line errors, missing roles."""
+
+import subprocess
+import sys
+
+import pytest
+
+from emoeye.cli import COMMANDS, build_parser, main
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    registered = build_parser()._subparsers._group_actions[0].choices
+    for name in registered:
+        assert name in text
+    assert {"streams", "simulate", "trials"} <= set(registered) <= set(COMMANDS) | {"dataset"}
+
+
+@pytest.mark.parametrize("command", ["streams", "simulate", "trials"])
+def test_command_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: emoeye " + command in capsys.readouterr().out
+
+
+def test_bad_config_is_one_line_naming_the_key(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[trial]\nduration = -1\n")
+    assert main(["streams", "--config", str(cfg), "--timeout", "0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["emoeye: error: config key 'trial.duration': expected a number > 0, got -1"]
+
+
+@pytest.mark.lsl
+def test_streams_names_missing_roles(capsys):
+    # Nothing is streaming in this test's LSL session: every role is reported missing.
+    assert main(["streams", "--timeout", "0.3"]) == 1
+    out = capsys.readouterr().out
+    assert "Missing role(s): gaze, gsr, hr, markers" in out
+
+
+def test_console_script_runs():
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoeye", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("emoeye ")
