@@ -22,7 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -p no:cacheprovider
+	# One worker process (-n 1): a liblsl crash costs a rerun, not the suite. Timeouts are not
+	# rerun; the summary line counts reruns, which should stay at 0.
+	$(PY) -m pytest -p no:cacheprovider -n 1 --reruns 2 --rerun-except "Timeout"
 
 bench: $(STAMP)
 	$(PY) bench/acquisition.py --seconds 60
