@@ -63,6 +63,10 @@ class _Damage(Exception):
     """Internal: the bytes at a position do not parse."""
 
 
+class _Truncated(_Damage):
+    """Internal: the file ends inside a structure (a recording cut off)."""
+
+
 @dataclass
 class XdfStream:
     """One stream of an XDF file.
@@ -249,19 +253,19 @@ class _Parsing:
 def _varlen(buf, pos: int, end: int) -> tuple[int, int]:
     """A variable-length integer at ``pos``: (value, position after it)."""
     if pos >= end:
-        raise _Damage("end of data inside a length field")
+        raise _Truncated("end of data inside a length field")
     nb = buf[pos]
     if nb == 1:
         if pos + 2 > end:
-            raise _Damage("end of data inside a length field")
+            raise _Truncated("end of data inside a length field")
         return buf[pos + 1], pos + 2
     if nb == 4:
         if pos + 5 > end:
-            raise _Damage("end of data inside a length field")
+            raise _Truncated("end of data inside a length field")
         return _U32.unpack_from(buf, pos + 1)[0], pos + 5
     if nb == 8:
         if pos + 9 > end:
-            raise _Damage("end of data inside a length field")
+            raise _Truncated("end of data inside a length field")
         return _U64.unpack_from(buf, pos + 1)[0], pos + 9
     raise _Damage(f"invalid length-field width {nb}")
 
@@ -350,10 +354,10 @@ def _parse_strings(buf, pos: int, end: int, n: int, st: _Parsing) -> int:
             last = t
             ts[k] = t
             k += 1
-    except _Damage:
+    except _Damage as exc:
         if pos < end:  # damage in the middle, not just a cut-off tail
             st.add(ts[:k], rows[:k])
-            raise
+            raise _Damage(str(exc)) from None
     st.add(ts[:k], rows[:k])
     return k
 
@@ -402,6 +406,10 @@ def read_xdf(
         raise XdfError(f"{path} is not an XDF file (no 'XDF:' magic bytes)")
     warnings: list[str] = []
     header, streams, parsing, pos = _parse_chunks(buf, size, warnings)
+    if not header:
+        warnings.append("no file header chunk")
+    if not streams:
+        warnings.append("the file declares no streams")
     out = XdfFile(path, header, streams, warnings, bytes_read=pos, size=size)
     for st in parsing.values():
         _finish_stream(st.stream)
@@ -419,6 +427,7 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
     pos = 4
     while pos < size:
         start = pos
+        truncated = False
         try:
             length, body = _varlen(buf, pos, size)
             if length < 2:
@@ -428,7 +437,7 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
             if truncated:
                 chunk_end = size
             if body + 2 > chunk_end:
-                raise _Damage("end of data inside a chunk tag")
+                raise _Truncated("end of data inside a chunk tag")
             tag = _U16.unpack_from(buf, body)[0]
             p = body + 2
             if tag in (TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_FOOTER):
@@ -492,6 +501,13 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
                 warnings.append(f"unknown chunk tag {tag} at byte {start} skipped")
             pos = chunk_end
         except _Damage as exc:
+            if truncated or isinstance(exc, _Truncated):
+                warnings.append(
+                    f"file ends inside a chunk at byte {start} ({exc}): the recording was cut "
+                    f"off; {size - start} trailing byte(s) ignored"
+                )
+                pos = size
+                break
             nxt = buf.find(BOUNDARY, start + 1)
             if nxt < 0:
                 warnings.append(
@@ -596,6 +612,14 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
         if sync and not s.clock_times and len(s) and len(out.streams) > 1:
             out.warnings.append(f"{name} has no clock offsets: its timestamps are not synchronised")
         ts = s.timestamps
+        bad = ~np.isfinite(ts)
+        if bad.any():  # corrupted stamps: drop those samples
+            out.warnings.append(
+                f"{name}: {int(bad.sum())} sample(s) with unreadable timestamps dropped"
+            )
+            keep = np.flatnonzero(~bad)
+            s._order = keep if s._order is None else s._order[keep]
+            ts = s.timestamps = ts[keep]
         if len(ts) > 1 and not np.all(ts[1:] >= ts[:-1]):
             back = int(np.count_nonzero(ts[1:] < ts[:-1]))
             out.warnings.append(
@@ -603,4 +627,4 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
             )
             order = np.argsort(ts, kind="stable")
             s.timestamps = ts[order]
-            s._order = order
+            s._order = order if s._order is None else s._order[order]
