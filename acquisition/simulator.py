@@ -102,6 +102,9 @@ class SimulationConfig:
         Standard deviation of the rating noise (scale points).
     participant_gain_sd
         Spread (log-normal sd) of participants' physiological gains.
+    response_variability
+        Trial-to-trial spread (log-normal sd) of each response's amplitude (habituation,
+        attention); larger makes physiology a weaker cue of the latent state.
     source_tag
         Suffix of every stream's source id; a fresh uuid when None.
     """
@@ -124,6 +127,7 @@ class SimulationConfig:
     start_time: float = 0.0
     rating_noise: float = 0.6
     participant_gain_sd: float = 0.3
+    response_variability: float = 0.3
     source_tag: str | None = None
 
     def __post_init__(self) -> None:
@@ -360,7 +364,7 @@ class Simulation:
         vn = (self._t_valence - 4.0) / 3.0  # -1..1
         self._vn = vn
         # Trial-to-trial variability of the responses (habituation, attention).
-        var = rng.lognormal(0.0, 0.25, (3, n))
+        var = rng.lognormal(0.0, cfg.response_variability, (3, n))
         self._pupil_amp = self._p.pupil_gain[self._t_part] * (0.05 + 0.45 * an) * var[0]
         self._pupil_lat = rng.uniform(0.25, 0.6, n)  # half-rise ends up at ~0.5-1.5 s
         self._pupil_lum = -0.5 * (lum - 0.5)  # light reflex against a mid-grey screen

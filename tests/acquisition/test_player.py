@@ -144,3 +144,47 @@ def test_stop_midway_and_pause_stream(uid):
 def test_player_rejects_bad_speed(uid):
     with pytest.raises(ValueError):
         LslPlayer(short_sim(uid), speed=0)
+
+
+class TinySource:
+    """A minimal offline source without the simulator's extras (no start_time, no Unix keys)."""
+
+    def __init__(self, uid: str) -> None:
+        from acquisition.presets import PRESETS
+
+        self.streams = [PRESETS["gazepoint"][0].spec(f"tiny-{uid}")]
+
+    def iter_blocks(self, block_seconds: float = 0.5):
+        from acquisition.offline import Block
+        from acquisition.streams import Chunk
+
+        spec = self.streams[0]
+        for k in range(4):
+            ts = 500.0 + k * 0.5 + np.arange(30) / 60.0
+            values = np.full((30, spec.channel_count), k, np.float32)
+            yield Block(500.0 + (k + 1) * 0.5, [Chunk(spec, ts, values)])
+
+
+@pytest.mark.timeout(60)
+def test_any_offline_source_plays_from_its_first_sample(uid):
+    source = TinySource(uid)
+    key = source.streams[0].key
+    player = LslPlayer(source, speed=2.0, wait_consumers=5.0)
+    try:
+        (info,) = pylsl.resolve_byprop("source_id", key, minimum=1, timeout=5.0)
+        inlet = pylsl.StreamInlet(info, recover=False)
+        inlet.open_stream(timeout=5.0)
+        player.start()
+        got = pull_all({key: inlet}, {key: 120}, 10.0)[key]
+        assert player.join(timeout=5.0)
+        del inlet
+    finally:
+        player.close()
+    ts, values = got
+    assert len(ts) == 120 and player.origin == 500.0
+    np.testing.assert_array_equal(np.asarray(values)[:, 0], np.repeat(np.arange(4), 30))
+    np.testing.assert_allclose(
+        np.diff(ts),
+        np.diff(np.concatenate([500.0 + k * 0.5 + np.arange(30) / 60.0 for k in range(4)])) / 2.0,
+        atol=1e-7,
+    )

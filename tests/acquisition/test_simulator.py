@@ -278,3 +278,26 @@ def test_an_hour_is_generated_quickly():
     elapsed = time.perf_counter() - t0
     assert n > 600 * (1200 + 128 + 128 + 130)
     assert elapsed < 10.0  # about 1-2 s here: an hour well under a minute
+
+
+@pytest.mark.parametrize("device_set", list(DEVICE_SETS))
+def test_every_device_set_binds_and_cuts_the_same_trials(device_set):
+    """End to end through binding and the offline path: the presets' conventions hold."""
+    from acquisition.aligner import RatingEvent, TrialEvent
+    from acquisition.binding import bind_roles
+    from acquisition.config import AcquisitionConfig
+    from acquisition.core import Acquisition
+
+    s = sim(device_set=device_set, n_trials=6, seed=1)
+    config = AcquisitionConfig()
+    acq = Acquisition(bind_roles(s.streams, config.rules), config, strict=True)
+    events = list(acq.run_offline(s, 0.5))
+    trials = [e.trial for e in events if isinstance(e, TrialEvent)]
+    truth = s.ground_truth()
+    assert [t.stimulus_id for t in trials] == [g["stimulus_id"] for g in truth]
+    assert np.allclose([t.onset for t in trials], [g["onset"] for g in truth])
+    assert sum(isinstance(e, RatingEvent) for e in events) == len(truth)
+    assert all(t.quality.complete and t.quality.score > 0.8 for t in trials)
+    means = np.array([t.signals for t in trials]).mean(axis=(0, 2))  # x, y, pupil, gsr, hr
+    assert 0.3 < means[0] < 0.7 and 0.3 < means[1] < 0.7
+    assert 3 < means[2] < 5.5 and 1.5 < means[3] < 11 and 55 < means[4] < 95
