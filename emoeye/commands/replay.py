@@ -252,8 +252,6 @@ def _run_fast(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     if not quiet:
         _print_file(source)
-        if source.warnings:
-            _print_warnings(source)
 
     def on_trial(trial, pred) -> None:
         if quiet:
@@ -310,7 +308,8 @@ def _run_fast(args: argparse.Namespace) -> int:
         f"{summary['predictions']} prediction(s){model}"
     )
     if source.warnings:
-        print(f"{len(source.warnings)} problem(s) with the file (listed above)")
+        print(f"{len(source.warnings)} problem(s) with the file:")
+        _print_warnings(source)
     if args.out:
         print(f"trial table written to {args.out}")
     if args.log and summary["model"]:

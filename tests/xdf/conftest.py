@@ -17,6 +17,12 @@ def short_simulation(uid: str, **kw) -> Simulation:
 
 
 @pytest.fixture
+def make_sim(uid: str):
+    """Factory of short simulations with this test's uuid source ids."""
+    return lambda **kw: short_simulation(uid, **kw)
+
+
+@pytest.fixture
 def sim_file(tmp_path: Path, uid: str) -> tuple[Simulation, Path]:
     """A two-participant Gazepoint session and its XDF recording."""
     sim = short_simulation(uid, participants=2)
