@@ -143,6 +143,10 @@ class SimulationConfig:
             raise ValueError("need 0 < picture_seconds <= isi and 0 < rating_delay < isi")
         if self.participants < 1:
             raise ValueError("participants must be >= 1")
+        if self.n_trials is not None and self.n_trials < 1:
+            raise ValueError("n_trials must be >= 1")
+        if self.stimuli is not None and not self.stimuli:
+            raise ValueError("stimuli must name at least one stimulus (None = all)")
 
 
 # --------------------------------------------------------------------------- response shapes

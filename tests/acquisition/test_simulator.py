@@ -301,3 +301,24 @@ def test_every_device_set_binds_and_cuts_the_same_trials(device_set):
     means = np.array([t.signals for t in trials]).mean(axis=(0, 2))  # x, y, pupil, gsr, hr
     assert 0.3 < means[0] < 0.7 and 0.3 < means[1] < 0.7
     assert 3 < means[2] < 5.5 and 1.5 < means[3] < 11 and 55 < means[4] < 95
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"device_set": "nope"},
+        {"n_trials": 0},
+        {"participants": 0},
+        {"stimuli": []},
+        {"isi": 4.0, "rating_delay": 4.0},
+        {"stimuli": ["no-such-picture"]},
+    ],
+)
+def test_bad_configs_are_refused(kw):
+    with pytest.raises((KeyError, ValueError)):
+        sim(**kw)
+
+
+def test_short_isi_scales_picture_and_rating():
+    s = sim(isi=4.0, n_trials=2)
+    assert s.config.picture_seconds == 2.5 and s.config.rating_delay == 3.0
