@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--speed", type=float, default=1.0, help="--realtime: speed factor (default 1)")
     p.add_argument("--loop", action="store_true", help="--realtime: start over at the end")
+    p.add_argument(
+        "--wait-consumers",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="--realtime: start the clock once every stream has a listener (wait up to S s)",
+    )
     add_config_arg(p)
     p.add_argument(
         "--checkpoint", type=Path, default=None, help="model checkpoint (default: bundled model)"
@@ -338,7 +345,7 @@ def _run_realtime(args: argparse.Namespace) -> int:
     rounds = 0
     try:
         while not stop.is_set():
-            player = LslPlayer(source, speed=args.speed)
+            player = LslPlayer(source, speed=args.speed, wait_consumers=args.wait_consumers)
             player.start()
             try:
                 while player.running and not stop.is_set():
