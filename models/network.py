@@ -1,0 +1,400 @@
+"""The EmoEye network: time-series, scanpath and stimulus branches fused into two 7-way heads.
+
+The stimulus branch needs only the image, so the inference worker runs :meth:`EmoEyeNet.embed_stimulus`
+at stimulus onset and passes the cached embedding to :meth:`EmoEyeNet.forward` when the trial closes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+BRANCHES = ("timeseries", "scanpath", "stimulus")
+"""Branch names, as used by ``use_*`` switches and ablations."""
+
+# torchvision's VGG16 "D" configuration; "M" is a 2x2 max-pool.
+_VGG16_CFG: tuple[int | str, ...] = (
+    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
+)  # fmt: skip
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ModelConfig:
+    """Shape and size of :class:`EmoEyeNet`.
+
+    Attributes
+    ----------
+    channels, n_time
+        Time-series input: channels (x, y, pupil, gsr, hr) by grid samples (baseline + window).
+    scanpath_channels, scanpath_size
+        Scanpath image input (density, time-of-visit) and its side in pixels.
+    image_size
+        Side of the stimulus image fed to the stimulus branch.
+    use_timeseries, use_scanpath, use_stimulus
+        Branch switches; a switched-off branch is not built and takes no input.
+    conv_channels, conv_kernel
+        1-D convolution stack of the time-series branch (each layer halves the length).
+    lstm_hidden
+        LSTM width after the convolutions (the branch's output size).
+    scanpath_cnn, stimulus_cnn
+        Channels of the small 2-D CNNs (each layer halves the image).
+    embed_dim
+        Output size of the scanpath and stimulus branches.
+    fusion_hidden
+        Width of the fused layer before the two heads.
+    dropout
+        Dropout before the fused layer and the heads.
+    n_classes
+        Classes per head (ratings 1..7).
+    stimulus_backbone
+        ``"small"`` (a CNN from scratch) or ``"vgg16"`` (torchvision layout, weights from a local
+        file via :func:`load_vgg16_weights`; only its classifier layers train).
+    """
+
+    channels: int = 5
+    n_time: int = 360
+    scanpath_channels: int = 2
+    scanpath_size: int = 64
+    image_size: int = 64
+    use_timeseries: bool = True
+    use_scanpath: bool = True
+    use_stimulus: bool = True
+    conv_channels: tuple[int, ...] = (32, 48, 64)
+    conv_kernel: int = 7
+    lstm_hidden: int = 64
+    scanpath_cnn: tuple[int, ...] = (16, 32, 48)
+    stimulus_cnn: tuple[int, ...] = (16, 32, 48)
+    embed_dim: int = 64
+    fusion_hidden: int = 128
+    dropout: float = 0.3
+    n_classes: int = 7
+    stimulus_backbone: str = "small"
+
+    def __post_init__(self) -> None:
+        for name in ("conv_channels", "scanpath_cnn", "stimulus_cnn"):
+            setattr(self, name, tuple(int(c) for c in getattr(self, name)))
+        if self.stimulus_backbone not in ("small", "vgg16"):
+            raise ValueError(
+                f"stimulus_backbone must be 'small' or 'vgg16', not {self.stimulus_backbone!r}"
+            )
+        if not (self.use_timeseries or self.use_scanpath or self.use_stimulus):
+            raise ValueError("at least one branch (timeseries, scanpath, stimulus) must be used")
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        """Names of the branches switched on."""
+        return tuple(b for b in BRANCHES if getattr(self, f"use_{b}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown} (known: {sorted(known)})")
+        return cls(**data)
+
+
+def _conv2d_stack(in_ch: int, chans: tuple[int, ...], out_dim: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, c in enumerate(chans):
+        if i == 0:
+            # A strided first layer: full-resolution activations dominate CPU time otherwise.
+            layers += [nn.Conv2d(in_ch, c, 5, stride=2, padding=2, bias=False)]
+        else:
+            layers += [nn.Conv2d(in_ch, c, 3, padding=1, bias=False)]
+        layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+        if i > 0:
+            layers.append(nn.MaxPool2d(2))
+        in_ch = c
+    # A 2x2 grid keeps coarse "where" (left/right, top/bottom) that a global pool would lose.
+    layers += [nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(in_ch * 4, out_dim), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class TimeSeriesBranch(nn.Module):
+    """1-D convolutions (local shape, downsampling) then an LSTM (order, slow trends)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = cfg.channels
+        k = cfg.conv_kernel
+        for c in cfg.conv_channels:
+            layers += [
+                nn.Conv1d(in_ch, c, k, stride=2, padding=k // 2, bias=False),
+                nn.BatchNorm1d(c),
+                nn.ReLU(inplace=True),
+            ]
+            in_ch = c
+        self.conv = nn.Sequential(*layers)
+        self.lstm = nn.LSTM(in_ch, cfg.lstm_hidden, batch_first=True)
+        self.out_dim = cfg.lstm_hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, channels, n_time) → (B, lstm_hidden)."""
+        h = self.conv(x).transpose(1, 2)  # (B, L, C) for a batch-first LSTM
+        _, (h_n, _) = self.lstm(h)
+        return h_n[-1]
+
+
+class ScanpathBranch(nn.Module):
+    """A small 2-D CNN over the rendered scanpath."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.net = _conv2d_stack(cfg.scanpath_channels, cfg.scanpath_cnn, cfg.embed_dim)
+        self.out_dim = cfg.embed_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2, S, S) → (B, embed_dim)."""
+        return self.net(x)
+
+
+class SmallStimulusBranch(nn.Module):
+    """A small CNN trained from scratch on the stimulus image (RGB 0..1)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.net = _conv2d_stack(3, cfg.stimulus_cnn, cfg.embed_dim)
+        self.out_dim = cfg.embed_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in 0..1 → (B, embed_dim)."""
+        return self.net(x - 0.5)
+
+
+class VGG16(nn.Module):
+    """VGG16 in plain torch with torchvision's module layout, so its state dict keys
+    (``features.N.weight``, ``classifier.N.weight``) load unchanged; no torchvision import.
+
+    The 1000-way ImageNet layer (``classifier.6``) is left out: the branch uses the 4096-d
+    penultimate activations.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for v in _VGG16_CFG:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(in_ch, int(v), 3, padding=1), nn.ReLU(inplace=True)]
+                in_ch = int(v)
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W), ImageNet-normalised → (B, 4096)."""
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+class VGGStimulusBranch(nn.Module):
+    """VGG16 backbone (convolutions frozen) + a trainable projection to ``embed_dim``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.backbone = VGG16()
+        self.proj = nn.Sequential(nn.Linear(4096, cfg.embed_dim), nn.ReLU())
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
+        # Only the top (classifier) layers train, as in the seed design's fine-tuning.
+        for p in self.backbone.features.parameters():
+            p.requires_grad_(False)
+        self.out_dim = cfg.embed_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in 0..1 → (B, embed_dim)."""
+        return self.proj(self.backbone((x - self.mean) / self.std))
+
+
+class EmoEyeNet(nn.Module):
+    """Three branches, fused by concatenation, two heads of ``n_classes`` logits.
+
+    Parameters
+    ----------
+    config
+        Shapes, sizes and branch switches; defaults to :class:`ModelConfig()`.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or ModelConfig()
+        width = 0
+        self.timeseries: TimeSeriesBranch | None = None
+        self.scanpath: ScanpathBranch | None = None
+        self.stimulus: nn.Module | None = None
+        if cfg.use_timeseries:
+            self.timeseries = TimeSeriesBranch(cfg)
+            width += self.timeseries.out_dim
+        if cfg.use_scanpath:
+            self.scanpath = ScanpathBranch(cfg)
+            width += self.scanpath.out_dim
+        if cfg.use_stimulus:
+            self.stimulus = (
+                VGGStimulusBranch(cfg)
+                if cfg.stimulus_backbone == "vgg16"
+                else SmallStimulusBranch(cfg)
+            )
+            width += cfg.embed_dim
+        self.fusion = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(width, cfg.fusion_hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(cfg.dropout),
+        )
+        self.arousal_head = nn.Linear(cfg.fusion_hidden, cfg.n_classes)
+        self.valence_head = nn.Linear(cfg.fusion_hidden, cfg.n_classes)
+
+    def embed_stimulus(self, image: torch.Tensor) -> torch.Tensor:
+        """Stimulus embedding, computed once per stimulus (at onset) and reused.
+
+        Parameters
+        ----------
+        image
+            (3, H, W) or (B, 3, H, W) RGB in 0..1.
+
+        Returns
+        -------
+        torch.Tensor
+            (B, embed_dim); B = 1 for a single image.
+        """
+        if self.stimulus is None:
+            raise RuntimeError("this model has no stimulus branch (use_stimulus=False)")
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        return self.stimulus(image)
+
+    def forward(
+        self,
+        timeseries: torch.Tensor | None = None,
+        scanpath: torch.Tensor | None = None,
+        stimulus: torch.Tensor | None = None,
+        stimulus_embedding: torch.Tensor | None = None,
+        ablate: Collection[str] = (),
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Arousal and valence logits.
+
+        Parameters
+        ----------
+        timeseries
+            (B, channels, n_time), normalised by :func:`models.preprocess.normalise_signals`.
+        scanpath
+            (B, 2, S, S).
+        stimulus
+            (B, 3, H, W) images; ignored when ``stimulus_embedding`` is given.
+        stimulus_embedding
+            (B, embed_dim) from :meth:`embed_stimulus`, or (1, embed_dim) broadcast to the batch.
+        ablate
+            Branch names whose features are replaced by zeros (ablation at evaluation time).
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            (arousal_logits, valence_logits), each (B, n_classes).
+        """
+        unknown = set(ablate) - set(BRANCHES)
+        if unknown:
+            raise ValueError(f"unknown branches to ablate {sorted(unknown)}; known: {BRANCHES}")
+        feats: list[torch.Tensor] = []
+        batch = None
+        if self.timeseries is not None:
+            if timeseries is None:
+                raise ValueError("the time-series branch needs `timeseries` (B, C, T)")
+            batch = timeseries.shape[0]
+            feats.append(self._maybe_zero(self.timeseries(timeseries), "timeseries", ablate))
+        if self.scanpath is not None:
+            if scanpath is None:
+                raise ValueError("the scanpath branch needs `scanpath` (B, 2, S, S)")
+            batch = scanpath.shape[0]
+            feats.append(self._maybe_zero(self.scanpath(scanpath), "scanpath", ablate))
+        if self.stimulus is not None:
+            if stimulus_embedding is None:
+                if stimulus is None:
+                    raise ValueError(
+                        "the stimulus branch needs `stimulus` images or a `stimulus_embedding`"
+                    )
+                stimulus_embedding = self.embed_stimulus(stimulus)
+            if batch is not None and stimulus_embedding.shape[0] != batch:
+                stimulus_embedding = stimulus_embedding.expand(batch, -1)
+            feats.append(self._maybe_zero(stimulus_embedding, "stimulus", ablate))
+        z = self.fusion(torch.cat(feats, dim=1))
+        return self.arousal_head(z), self.valence_head(z)
+
+    @staticmethod
+    def _maybe_zero(f: torch.Tensor, name: str, ablate: Collection[str]) -> torch.Tensor:
+        return torch.zeros_like(f) if name in ablate else f
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (optionally only those that train)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def load_vgg16_weights(model: EmoEyeNet, path: str | Path) -> list[str]:
+    """Load a torchvision-layout VGG16 state dict from a local file into the stimulus branch.
+
+    Parameters
+    ----------
+    model
+        A network built with ``stimulus_backbone="vgg16"``.
+    path
+        ``.safetensors`` file, or a ``.pt``/``.pth`` state dict (read with ``weights_only=True``).
+        Keys may carry a ``vgg.`` / ``module.`` prefix; ``classifier.6`` (the ImageNet layer) is
+        ignored.
+
+    Returns
+    -------
+    list of str
+        The keys that were ignored.
+    """
+    from models.checkpoint import read_state_dict  # local: checkpoint imports this module
+
+    if not isinstance(model.stimulus, VGGStimulusBranch):
+        raise ValueError("the model's stimulus branch is not VGG16 (stimulus_backbone='vgg16')")
+    state = read_state_dict(Path(path))
+    target = model.stimulus.backbone.state_dict()
+    loaded: dict[str, torch.Tensor] = {}
+    ignored: list[str] = []
+    for key, value in state.items():
+        k = key
+        for prefix in ("module.", "vgg."):
+            k = k.removeprefix(prefix)
+        if k not in target:
+            ignored.append(key)
+            continue
+        if tuple(value.shape) != tuple(target[k].shape):
+            raise ValueError(
+                f"VGG16 weight {key} has shape {tuple(value.shape)} but the network expects "
+                f"{tuple(target[k].shape)}"
+            )
+        loaded[k] = value
+    missing = sorted(set(target) - set(loaded))
+    if missing:
+        raise ValueError(f"VGG16 weights in {path} lack {len(missing)} keys, e.g. {missing[:3]}")
+    model.stimulus.backbone.load_state_dict(loaded)
+    return ignored
