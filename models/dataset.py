@@ -1,0 +1,517 @@
+"""On-disk trial datasets: shards of plain numpy arrays plus a JSON index, never pickle.
+
+Layout of a dataset directory::
+
+    meta.json            format, spec, source, per-trial ids/participants/stimulus ids, shards
+    shard-00000.npz      arrays of up to ``shard_size`` trials (uncompressed .npz)
+    shard-00001.npz      ...
+
+Arrays in a shard (N trials):
+
+==================  ===========================  ==============================================
+name                dtype, shape                 meaning
+==================  ===========================  ==============================================
+signals             float32 (N, 5, T)            x, y, pupil, gsr, hr on the grid (baseline 1st)
+mask                bool (N, 5, T)               where the grid had real data
+baseline            float32 (N, 5)               pre-onset means (NaN = none)
+scanpath            float16 (N, 2, S, S)         density and time-of-visit images
+arousal_class       int8 (N,)                    0-based class (-1 = no rating)
+valence_class       int8 (N,)                    0-based class (-1 = no rating)
+arousal, valence    float32 (N,)                 raw ratings (NaN = none)
+scale               float32 (N, 2)               rating scale min, max
+onset               float64 (N,)                 onset on the LSL clock
+quality             float32 (N,)                 ``TrialQuality.score``
+oracle_arousal      int8 (N,)                    ground-truth best class if known (simulator), -1
+oracle_valence      int8 (N,)                    likewise
+==================  ===========================  ==============================================
+
+Stimulus images are not stored per trial: they come from the stimulus id through a
+:class:`~acquisition.stimulus_catalogue.StimulusCatalogue`. Shards are written uncompressed, so
+:class:`TrialDataset` memory-maps each array straight out of the zip file: 30,000 trials need not
+fit in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from acquisition.trial import CHANNELS, Trial, TrialSpec
+from models.preprocess import NormStats, clean_scanpath, normalise_signals
+
+FORMAT = "emoeye-dataset"
+VERSION = 1
+SHARD_PATTERN = "shard-{:05d}.npz"
+
+_FIELDS: dict[str, Any] = {
+    # name: (dtype, per-trial shape function of (C, T, S), fill value)
+    "signals": (np.float32, lambda c, t, s: (c, t), np.nan),
+    "mask": (np.bool_, lambda c, t, s: (c, t), False),
+    "baseline": (np.float32, lambda c, t, s: (c,), np.nan),
+    "scanpath": (np.float16, lambda c, t, s: (2, s, s), 0),
+    "arousal_class": (np.int8, lambda c, t, s: (), -1),
+    "valence_class": (np.int8, lambda c, t, s: (), -1),
+    "arousal": (np.float32, lambda c, t, s: (), np.nan),
+    "valence": (np.float32, lambda c, t, s: (), np.nan),
+    "scale": (np.float32, lambda c, t, s: (2,), np.nan),
+    "onset": (np.float64, lambda c, t, s: (), np.nan),
+    "quality": (np.float32, lambda c, t, s: (), np.nan),
+    "oracle_arousal": (np.int8, lambda c, t, s: (), -1),
+    "oracle_valence": (np.int8, lambda c, t, s: (), -1),
+}
+
+
+class DatasetError(ValueError):
+    """A dataset directory that is missing, incomplete or not in our format."""
+
+
+class DatasetWriter:
+    """Append trials to a dataset directory, flushing a shard every ``shard_size`` trials.
+
+    Only one shard's worth of arrays is held in memory (preallocated), so building a dataset of
+    tens of thousands of trials never holds them all.
+
+    Parameters
+    ----------
+    directory
+        Created if missing; must be empty unless ``overwrite``.
+    shard_size
+        Trials per shard file.
+    source
+        Free-form description stored in ``meta.json`` (e.g. simulator settings, XDF files).
+    n_classes
+        Rating classes (7 for a 1..7 scale).
+    keep_unrated
+        Store trials without ratings (class -1) instead of skipping them.
+    overwrite
+        Replace an existing dataset in ``directory``.
+
+    Examples
+    --------
+    >>> with DatasetWriter("data/sim") as w:   # doctest: +SKIP
+    ...     for trial in trials:
+    ...         w.add(trial)
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        shard_size: int = 1024,
+        source: dict[str, Any] | str | None = None,
+        n_classes: int = 7,
+        keep_unrated: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        self.directory = Path(directory)
+        if shard_size < 1:
+            raise ValueError("shard_size must be at least 1")
+        if self.directory.exists() and any(self.directory.iterdir()):
+            if not overwrite:
+                raise FileExistsError(
+                    f"{self.directory} is not empty; choose another directory or overwrite"
+                )
+            for old in self.directory.glob("shard-*.npz"):
+                old.unlink()
+            (self.directory / "meta.json").unlink(missing_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.shard_size = int(shard_size)
+        self.source = source
+        self.n_classes = n_classes
+        self.keep_unrated = keep_unrated
+        self.spec: TrialSpec | None = None
+        self.trial_ids: list[str] = []
+        self.participants: list[str | None] = []
+        self.stimulus_ids: list[str] = []
+        self.shards: list[dict[str, Any]] = []
+        self.skipped_unrated = 0
+        self._buf: dict[str, np.ndarray] | None = None
+        self._fill = 0
+        self._shape: tuple[int, int, int] | None = None
+        self._closed = False
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        """Trials written or buffered so far."""
+        return len(self.trial_ids)
+
+    def add(self, trial: Trial, oracle: tuple[int, int] | None = None) -> bool:
+        """Append a trial.
+
+        Parameters
+        ----------
+        trial
+            A cut trial. Without ratings it is skipped (counted in ``skipped_unrated``) unless
+            the writer keeps unrated trials.
+        oracle
+            Ground-truth best (arousal, valence) classes, 0-based, when known (simulator).
+
+        Returns
+        -------
+        bool
+            Whether the trial was stored.
+        """
+        if self._closed:
+            raise RuntimeError("the writer is closed")
+        if trial.ratings is None and not self.keep_unrated:
+            self.skipped_unrated += 1
+            return False
+        c, t = trial.signals.shape
+        s = trial.scanpath.shape[-1]
+        if self._shape is None:
+            self._shape = (c, t, s)
+            self.spec = trial.spec
+            self._allocate()
+        elif (c, t, s) != self._shape:
+            raise ValueError(
+                f"trial {trial.trial_id} has signals {(c, t)} and scanpath {s}x{s} but the "
+                f"dataset holds {self._shape[:2]} and {self._shape[2]}x{self._shape[2]}: one "
+                "dataset, one trial spec"
+            )
+        assert self._buf is not None
+        i = self._fill
+        b = self._buf
+        b["signals"][i] = trial.signals
+        b["mask"][i] = trial.mask
+        b["baseline"][i] = trial.baseline
+        b["scanpath"][i] = trial.scanpath
+        b["onset"][i] = trial.onset
+        b["quality"][i] = trial.quality.score
+        if trial.ratings is not None:
+            r = trial.ratings
+            b["arousal_class"][i], b["valence_class"][i] = r.classes(self.n_classes)
+            b["arousal"][i], b["valence"][i] = r.arousal, r.valence
+            b["scale"][i] = (r.scale_min, r.scale_max)
+        if oracle is not None:
+            b["oracle_arousal"][i], b["oracle_valence"][i] = oracle
+        self.trial_ids.append(str(trial.trial_id))
+        self.participants.append(trial.participant)
+        self.stimulus_ids.append(str(trial.stimulus_id))
+        self._fill += 1
+        if self._fill == self.shard_size:
+            self._flush()
+        return True
+
+    def close(self) -> Path:
+        """Flush the last shard and write the final ``meta.json``; returns the directory."""
+        if not self._closed:
+            self._flush()
+            self._closed = True
+            self._write_meta(complete=True)
+            self._buf = None
+        return self.directory
+
+    def _allocate(self) -> None:
+        assert self._shape is not None
+        c, t, s = self._shape
+        self._buf = {
+            name: np.full((self.shard_size, *shape(c, t, s)), fill, dtype=dtype)
+            for name, (dtype, shape, fill) in _FIELDS.items()
+        }
+
+    def _flush(self) -> None:
+        if not self._fill or self._buf is None:
+            return
+        name = SHARD_PATTERN.format(len(self.shards))
+        tmp = self.directory / (name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **{k: v[: self._fill] for k, v in self._buf.items()})
+        os.replace(tmp, self.directory / name)
+        self.shards.append({"file": name, "n": self._fill})
+        self._fill = 0
+        for name_, (_, _, fill) in _FIELDS.items():
+            self._buf[name_][...] = fill
+        self._write_meta(complete=False)
+
+    def _write_meta(self, complete: bool) -> None:
+        n_stored = sum(s["n"] for s in self.shards)
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "complete": complete,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "n_trials": n_stored,
+            "n_classes": self.n_classes,
+            "channels": list(CHANNELS),
+            "spec": asdict(self.spec) if self.spec is not None else None,
+            "source": self.source,
+            "skipped_unrated": self.skipped_unrated,
+            "shards": self.shards,
+            "trial_ids": self.trial_ids[:n_stored],
+            "participants": self.participants[:n_stored],
+            "stimulus_ids": self.stimulus_ids[:n_stored],
+        }
+        tmp = self.directory / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, self.directory / "meta.json")
+
+
+def _npz_members(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of an uncompressed .npz memory-mapped in place (compressed members are read).
+
+    Never unpickles: object arrays are refused.
+    """
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            key = info.filename[:-4]
+            if info.compress_type != zipfile.ZIP_STORED:
+                with np.load(path, allow_pickle=False) as npz:
+                    out[key] = npz[key]
+                continue
+            # Skip the zip local header to reach the .npy bytes.
+            fh.seek(info.header_offset)
+            header = fh.read(30)
+            if header[:4] != b"PK\x03\x04":
+                raise DatasetError(f"{path}: corrupt zip entry {info.filename}")
+            name_len, extra_len = struct.unpack("<HH", header[26:30])
+            fh.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            if dtype.hasobject:
+                raise DatasetError(f"{path}: {key} holds Python objects; refusing to unpickle")
+            if int(np.prod(shape)) == 0:
+                out[key] = np.zeros(shape, dtype=dtype)
+                continue
+            out[key] = np.memmap(
+                path, dtype=dtype, mode="r", offset=fh.tell(), shape=shape,
+                order="F" if fortran else "C",
+            )  # fmt: skip
+    return out
+
+
+class TrialDataset(Dataset):
+    """A dataset directory written by :class:`DatasetWriter`, read lazily (memory-mapped).
+
+    Parameters
+    ----------
+    directory
+        The dataset directory.
+    stats
+        Normalisation statistics; when set, :meth:`__getitem__` and :meth:`batch` return model
+        inputs (baseline-relative, standardised), otherwise raw signals.
+    catalogue
+        Stimulus images by id (anything with ``image(id, size)``); the bundled catalogue by
+        default. Only needed for stimulus images.
+    image_size
+        Side of the stimulus images returned.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        stats: NormStats | None = None,
+        catalogue: Any = None,
+        image_size: int = 64,
+    ) -> None:
+        self.directory = Path(directory)
+        meta_path = self.directory / "meta.json"
+        if not meta_path.is_file():
+            raise DatasetError(f"{self.directory} is not a dataset (no meta.json)")
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{meta_path} is not valid JSON: {exc}") from exc
+        if self.meta.get("format") != FORMAT:
+            raise DatasetError(f"{meta_path} is not an {FORMAT} index")
+        if self.meta.get("version", 0) > VERSION:
+            raise DatasetError(
+                f"{self.directory} has dataset format version {self.meta['version']}; this "
+                f"version of emoeye reads up to {VERSION}"
+            )
+        self.stats = stats
+        self.catalogue = catalogue
+        self.image_size = image_size
+        self._shards: list[dict[str, np.ndarray]] = []
+        starts = [0]
+        for entry in self.meta["shards"]:
+            path = self.directory / entry["file"]
+            if not path.is_file():
+                raise DatasetError(f"{path} is missing (listed in meta.json)")
+            try:
+                arrays = _npz_members(path)
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                raise DatasetError(f"{path} is unreadable: {exc}") from exc
+            missing = set(_FIELDS) - set(arrays)
+            if missing:
+                raise DatasetError(f"{path} lacks arrays {sorted(missing)}")
+            if len(arrays["signals"]) != entry["n"]:
+                raise DatasetError(
+                    f"{path} holds {len(arrays['signals'])} trials, meta says {entry['n']}"
+                )
+            self._shards.append(arrays)
+            starts.append(starts[-1] + entry["n"])
+        self._starts = np.asarray(starts, dtype=np.int64)
+        n = int(self._starts[-1])
+        self.trial_ids: list[str] = list(self.meta["trial_ids"])[:n]
+        self.participants = np.asarray(
+            [p if p is not None else "" for p in self.meta["participants"][:n]], dtype=object
+        ).astype(str)
+        self.stimulus_ids = np.asarray(self.meta["stimulus_ids"][:n]).astype(str)
+        self.arousal_class = self._column("arousal_class").astype(np.int64)
+        self.valence_class = self._column("valence_class").astype(np.int64)
+        self.oracle_arousal = self._column("oracle_arousal").astype(np.int64)
+        self.oracle_valence = self._column("oracle_valence").astype(np.int64)
+        self.stimulus_names, self.stimulus_index = (
+            np.unique(self.stimulus_ids, return_inverse=True)
+            if n
+            else (np.zeros(0, dtype=str), np.zeros(0, dtype=np.int64))
+        )
+        self._images: np.ndarray | None = None
+
+    # -- sizes and metadata ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    @property
+    def spec(self) -> TrialSpec | None:
+        """The trial spec the trials were cut with."""
+        spec = self.meta.get("spec")
+        if spec is None:
+            return None
+        spec = dict(spec)
+        spec["required_roles"] = tuple(spec.get("required_roles", ()))
+        return TrialSpec(**spec)
+
+    @property
+    def n_time(self) -> int:
+        """Grid samples per trial."""
+        return int(self._shards[0]["signals"].shape[-1]) if self._shards else 0
+
+    @property
+    def scanpath_size(self) -> int:
+        """Side of the scanpath images."""
+        return int(self._shards[0]["scanpath"].shape[-1]) if self._shards else 0
+
+    def labelled(self) -> np.ndarray:
+        """Indices of trials with both ratings."""
+        return np.flatnonzero((self.arousal_class >= 0) & (self.valence_class >= 0))
+
+    def _column(self, name: str) -> np.ndarray:
+        if not self._shards:
+            return np.zeros(0)
+        return np.concatenate([np.asarray(s[name]) for s in self._shards])
+
+    # -- array access ------------------------------------------------------------------------
+    def arrays(
+        self, indices: Sequence[int] | np.ndarray, names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Raw arrays of the given trials (in the order given), read shard by shard."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"trial index out of range 0..{len(self) - 1}")
+        shard = np.searchsorted(self._starts, idx, side="right") - 1
+        out: dict[str, np.ndarray] = {}
+        for name in names:
+            ref = self._shards[0][name]
+            out[name] = np.empty((idx.size, *ref.shape[1:]), dtype=ref.dtype)
+        for s in np.unique(shard):
+            sel = np.flatnonzero(shard == s)
+            local = idx[sel] - self._starts[s]
+            order = np.argsort(local)  # ascending reads are kinder to the page cache
+            for name in names:
+                out[name][sel[order]] = self._shards[s][name][local[order]]
+        return out
+
+    def stimulus_images(self) -> np.ndarray:
+        """(U, 3, size, size) float32 images of :attr:`stimulus_names` (cached)."""
+        if self._images is None:
+            cat = self.catalogue
+            if cat is None:
+                from acquisition.stimulus_catalogue import default_catalogue
+
+                cat = default_catalogue()
+            self._images = np.stack(
+                [cat.image(str(sid), size=self.image_size) for sid in self.stimulus_names]
+            ) if len(self.stimulus_names) else np.zeros((0, 3, self.image_size, self.image_size), np.float32)  # fmt: skip
+        return self._images
+
+    def batch(
+        self, indices: Sequence[int] | np.ndarray, with_images: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """Model inputs and labels for the given trials.
+
+        Returns
+        -------
+        dict
+            ``timeseries`` (B, C, T), ``scanpath`` (B, 2, S, S), ``stimulus_index`` (B,) into
+            :meth:`stimulus_images`, ``stimulus`` (B, 3, H, W) when ``with_images``,
+            ``arousal``/``valence`` 0-based classes (B,). ``timeseries`` is normalised when the
+            dataset has ``stats``, raw otherwise.
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        a = self.arrays(idx, ("signals", "baseline", "scanpath"))
+        if self.stats is not None:
+            ts = normalise_signals(a["signals"], a["baseline"], self.stats)
+        else:
+            ts = a["signals"]
+        out = {
+            "timeseries": torch.from_numpy(np.ascontiguousarray(ts)),
+            "scanpath": torch.from_numpy(clean_scanpath(a["scanpath"])),
+            "stimulus_index": torch.from_numpy(self.stimulus_index[idx]),
+            "arousal": torch.from_numpy(self.arousal_class[idx]),
+            "valence": torch.from_numpy(self.valence_class[idx]),
+        }
+        if with_images:
+            out["stimulus"] = torch.from_numpy(self.stimulus_images()[self.stimulus_index[idx]])
+        return out
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        b = self.batch([int(i)])
+        return {k: v[0] for k, v in b.items()}
+
+
+def split_by_participant(
+    participants: Sequence[str] | np.ndarray, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split trial indices so that no participant is on both sides.
+
+    Parameters
+    ----------
+    participants
+        Participant id per trial.
+    test_fraction
+        Share of *participants* (rounded, at least one when there are two or more) put in test.
+    seed
+        Which participants go to test.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        (train_indices, test_indices), sorted.
+    """
+    parts = np.asarray(participants).astype(str)
+    unique = np.unique(parts)
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), not {test_fraction}")
+    if len(unique) < 2 and test_fraction > 0:
+        raise ValueError(
+            f"a participant split needs at least 2 participants; the data has {len(unique)}"
+        )
+    rng = np.random.default_rng(seed)
+    n_test = int(round(test_fraction * len(unique)))
+    if test_fraction > 0:
+        n_test = min(max(n_test, 1), len(unique) - 1)
+    test_parts = set(rng.permutation(unique)[:n_test].tolist())
+    is_test = np.array([p in test_parts for p in parts], dtype=bool)
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
