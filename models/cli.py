@@ -1,0 +1,158 @@
+"""``emoeye train`` and ``emoeye evaluate``: parsers and commands, wired in by ``emoeye.cli``.
+
+Usage from the application shell::
+
+    sub = parser.add_subparsers(dest="command")
+    add_train_parser(sub)       # sets func=cmd_train
+    add_evaluate_parser(sub)    # sets func=cmd_evaluate
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from models.network import BRANCHES, ModelConfig
+
+
+def _add_branch_flags(p: argparse.ArgumentParser, verb: str) -> None:
+    for b in BRANCHES:
+        p.add_argument(f"--no-{b}", action="store_true", help=f"{verb} the {b} branch")
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``train`` on an argparse subparsers object; returns the new parser."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a model on a dataset directory",
+        description="Train EmoEyeNet on a dataset (see `emoeye dataset build`) and write a "
+        "checkpoint directory (model.safetensors, config.json, training_curve.png).",
+    )
+    p.add_argument("--data", required=True, type=Path, help="dataset directory")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    p.add_argument("--patience", type=int, default=6, help="early-stopping patience (epochs)")
+    p.add_argument("--gamma", type=float, default=3.0, help="focal-loss gamma (0 = cross-entropy)")
+    p.add_argument(
+        "--balance",
+        choices=("both", "sampler", "weights", "none"),
+        default="both",
+        help="joint-class sampler and/or balanced class weights",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--stimuli", type=Path, default=None, help="folder of stimulus images (default: bundled)"
+    )
+    p.add_argument(
+        "--vgg16",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="local torchvision-layout VGG16 weights (.safetensors or .pt) for the stimulus branch",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_branch_flags(p, "leave out")
+    p.set_defaults(func=cmd_train)
+    return p
+
+
+def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``evaluate`` on an argparse subparsers object; returns the new parser."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on a dataset directory",
+        description="Accuracy, balanced accuracy, macro-F1, MAE, ECE and confusion matrices per "
+        "head, beside the majority-class baseline (and the oracle on simulated data).",
+    )
+    p.add_argument("--data", required=True, type=Path, help="dataset directory")
+    p.add_argument(
+        "--checkpoint", type=Path, default=None, help="checkpoint directory (default: bundled)"
+    )
+    p.add_argument("--out", type=Path, default=None, help="write evaluation JSON + PNG here")
+    p.add_argument("--split", choices=("auto", "test", "all"), default="auto")
+    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--stimuli", type=Path, default=None, help="folder of stimulus images (default: bundled)"
+    )
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    _add_branch_flags(p, "ablate (zero the features of)")
+    p.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def _catalogue(folder: Path | None) -> Any:
+    if folder is None:
+        return None
+    from acquisition.stimulus_catalogue import StimulusCatalogue
+
+    return StimulusCatalogue(folder)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``emoeye train``; returns the exit status."""
+    from models.dataset import TrialDataset
+    from models.train import train
+
+    ds = TrialDataset(args.data)
+    cfg = ModelConfig(
+        n_time=ds.n_time,
+        scanpath_size=ds.scanpath_size,
+        use_timeseries=not args.no_timeseries,
+        use_scanpath=not args.no_scanpath,
+        use_stimulus=not args.no_stimulus,
+        stimulus_backbone="vgg16" if getattr(args, "vgg16", None) else "small",
+    )
+    del ds
+    result = train(
+        args.data,
+        args.out,
+        cfg,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.no_progress,
+        patience=args.patience,
+        gamma=args.gamma,
+        balance=args.balance,
+        catalogue=_catalogue(args.stimuli),
+        vgg_weights=getattr(args, "vgg16", None),
+        num_threads=args.threads,
+        log=None if not args.no_progress else print,
+    )
+    print(json.dumps({"checkpoint": str(result.checkpoint), "test": result.info["test"]}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Run ``emoeye evaluate``; returns the exit status."""
+    from models.evaluate import evaluate_checkpoint, format_report
+
+    ablate = [b for b in BRANCHES if getattr(args, f"no_{b}", False)]
+    report = evaluate_checkpoint(
+        args.checkpoint,
+        args.data,
+        args.out,
+        split=args.split,
+        ablate=ablate,
+        device=args.device,
+        catalogue=_catalogue(args.stimuli),
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"{report['n_trials']} trials, {report['n_participants']} participants "
+            f"({report['split']} split); ablated: {', '.join(ablate) or 'none'}"
+        )
+        print(format_report(report))
+        if args.out is not None:
+            print(f"report written to {args.out}")
+    return 0

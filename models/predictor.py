@@ -1,0 +1,192 @@
+"""Inference wrapper around a loaded checkpoint, for the inference worker and offline replay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from acquisition.trial import Trial
+from models.checkpoint import load_checkpoint
+from models.preprocess import check_shapes, clean_scanpath, normalise_signals
+
+
+@dataclass
+class TrialPrediction:
+    """Both heads' class probabilities and expected values on the 1..n scale for one trial."""
+
+    arousal_probs: np.ndarray
+    valence_probs: np.ndarray
+    arousal: float
+    valence: float
+
+
+def expected_value(probs: np.ndarray) -> np.ndarray:
+    """Expected rating 1..n of (B, n) or (n,) class probabilities."""
+    p = np.asarray(probs, dtype=np.float64)
+    return p @ np.arange(1, p.shape[-1] + 1, dtype=np.float64)
+
+
+class Predictor:
+    """A checkpoint ready for inference.
+
+    Parameters
+    ----------
+    checkpoint
+        Checkpoint directory or weights file; ``None`` = the bundled default model.
+    device
+        ``"cpu"`` (default), ``"cuda"``...
+    num_threads
+        Sets ``torch.set_num_threads`` — process-wide, so it also affects any other torch user in
+        the process. Default 1: one trial is too small to gain from more, and the other core of
+        a 2-core box stays free for acquisition and the dashboard. ``None`` leaves torch's setting.
+    catalogue
+        Stimulus images by id (``image(id, size)``) for :meth:`embedding_for`; bundled by default.
+
+    Examples
+    --------
+    >>> p = Predictor()                                   # doctest: +SKIP
+    >>> emb = p.embedding_for(trial.stimulus_id)          # at onset
+    >>> pa, pv = p.predict([trial], emb)                  # when the trial is cut
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        num_threads: int | None = 1,
+        catalogue: Any = None,
+    ) -> None:
+        if num_threads is not None:
+            torch.set_num_threads(max(1, int(num_threads)))
+        self.device = torch.device(device)
+        self.model, self.meta = load_checkpoint(checkpoint, self.device)
+        self.config = self.model.config
+        self.stats = self.meta["stats"]
+        self.catalogue = catalogue
+        self._embeddings: dict[str, torch.Tensor] = {}
+
+    @property
+    def uses_stimulus(self) -> bool:
+        """Whether the model has a stimulus branch (needs an embedding per trial)."""
+        return self.config.use_stimulus
+
+    @torch.inference_mode()
+    def embed_stimulus(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Stimulus embedding (1, D) of an RGB image (3, H, W) in 0..1 (H = W = image_size)."""
+        img = torch.as_tensor(np.array(image, dtype=np.float32)).to(self.device)
+        if img.shape[-1] != self.config.image_size or img.shape[-2] != self.config.image_size:
+            raise ValueError(
+                f"the checkpoint was trained with {self.config.image_size}px stimulus images, "
+                f"got {tuple(img.shape)}"
+            )
+        return self.model.embed_stimulus(img)
+
+    def embedding_for(self, stimulus_id: str) -> torch.Tensor:
+        """Cached embedding of a catalogue stimulus (computed on first use)."""
+        emb = self._embeddings.get(stimulus_id)
+        if emb is None:
+            cat = self.catalogue
+            if cat is None:
+                from acquisition.stimulus_catalogue import default_catalogue
+
+                cat = self.catalogue = default_catalogue()
+            emb = self.embed_stimulus(cat.image(stimulus_id, size=self.config.image_size))
+            self._embeddings[stimulus_id] = emb
+        return emb
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        trials: Trial | Iterable[Trial] | tuple[np.ndarray, np.ndarray, np.ndarray],
+        stimulus_embeddings: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities of both heads.
+
+        Parameters
+        ----------
+        trials
+            A trial, trials, or raw arrays ``(signals (B, C, T), baseline (B, C),
+            scanpath (B, 2, S, S))`` exactly as in :class:`~acquisition.trial.Trial`.
+        stimulus_embeddings
+            (B, D) or (1, D) tensor, or a list of (1, D)/(D,) tensors, from
+            :meth:`embed_stimulus`. When omitted and the model has a stimulus branch, the trials'
+            stimulus ids are looked up in the catalogue (arrays need explicit embeddings).
+
+        Returns
+        -------
+        tuple of np.ndarray
+            (arousal_probs (B, n), valence_probs (B, n)), float32; class i is rating i + 1.
+        """
+        if isinstance(trials, tuple) and len(trials) == 3 and isinstance(trials[0], np.ndarray):
+            signals, baseline, scanpath = trials
+            signals, baseline, scanpath = (
+                np.asarray(signals),
+                np.asarray(baseline),
+                np.asarray(scanpath),
+            )
+            if signals.ndim == 2:
+                signals, baseline, scanpath = signals[None], baseline[None], scanpath[None]
+            ids = None
+        else:
+            items = [trials] if isinstance(trials, Trial) else list(trials)
+            if not items:
+                raise ValueError("no trials to predict")
+            signals = np.stack([t.signals for t in items])
+            baseline = np.stack([t.baseline for t in items])
+            scanpath = np.stack([t.scanpath for t in items])
+            ids = [t.stimulus_id for t in items]
+        check_shapes(
+            signals.shape[-1], scanpath.shape[-1], self.config.n_time, self.config.scanpath_size
+        )
+        ts = torch.from_numpy(normalise_signals(signals, baseline, self.stats)).to(self.device)
+        sp = torch.from_numpy(clean_scanpath(scanpath)).to(self.device)
+        emb = None
+        if self.uses_stimulus:
+            if stimulus_embeddings is None:
+                if ids is None:
+                    raise ValueError("raw arrays need stimulus_embeddings for this model")
+                stimulus_embeddings = [self.embedding_for(i) for i in ids]
+            if isinstance(stimulus_embeddings, torch.Tensor):
+                emb = stimulus_embeddings
+            else:
+                emb = torch.cat([e.reshape(1, -1) for e in stimulus_embeddings])
+            emb = emb.reshape(-1, emb.shape[-1]).to(self.device)
+        la, lv = self.model(ts, sp, stimulus_embedding=emb)
+        return (
+            torch.softmax(la.float(), 1).cpu().numpy(),
+            torch.softmax(lv.float(), 1).cpu().numpy(),
+        )
+
+    def predict_trial(self, trial: Trial, embedding: torch.Tensor | None = None) -> TrialPrediction:
+        """One trial → :class:`TrialPrediction` (probabilities and expected values)."""
+        pa, pv = self.predict([trial], None if embedding is None else [embedding])
+        return TrialPrediction(
+            pa[0], pv[0], float(expected_value(pa[0])), float(expected_value(pv[0]))
+        )
+
+    def warm_up(self, n: int = 3) -> float:
+        """Run ``n`` dummy predictions so first real trials do not pay for lazy initialisation.
+
+        Returns the last call's time in milliseconds.
+        """
+        cfg = self.config
+        signals = np.zeros((1, cfg.channels, cfg.n_time), np.float32)
+        baseline = np.zeros((1, cfg.channels), np.float32)
+        scanpath = np.zeros(
+            (1, cfg.scanpath_channels, cfg.scanpath_size, cfg.scanpath_size), np.float32
+        )
+        emb = None
+        if self.uses_stimulus:
+            emb = self.embed_stimulus(np.zeros((3, cfg.image_size, cfg.image_size), np.float32))
+        ms = 0.0
+        for _ in range(max(1, n)):
+            t0 = time.perf_counter()
+            self.predict((signals, baseline, scanpath), emb)
+            ms = (time.perf_counter() - t0) * 1e3
+        return ms
