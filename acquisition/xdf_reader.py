@@ -584,13 +584,22 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
         except Exception as exc:  # noqa: BLE001
             out.warnings.append(f"clock synchronisation failed ({exc}); raw timestamps kept")
     if _px is not None and dejitter:
-        try:
+        for sid, t in temp.items():
             try:
-                temp = _px._jitter_removal(temp, stream_headers=headers)
-            except TypeError:  # older pyxdf
-                temp = _px._jitter_removal(temp)
-        except Exception as exc:  # noqa: BLE001
-            out.warnings.append(f"jitter removal failed ({exc}); timestamps not dejittered")
+                _dejitter(t, _px._stream_can_drop_samples(headers.get(sid)))
+            except Exception as exc:  # noqa: BLE001
+                out.warnings.append(
+                    f"stream {sid}: jitter removal failed ({exc}); timestamps not dejittered"
+                )
+            if (
+                t.srate > 0
+                and t.effective_srate
+                and abs(t.srate - t.effective_srate) > 0.1 * t.srate
+            ):
+                out.warnings.append(
+                    f"stream {sid}: effective rate {t.effective_srate:.4g} Hz differs from the "
+                    f"nominal {t.srate:g} Hz by more than 10%"
+                )
     for s in out.streams:
         t = temp.get(s.stream_id)
         name = f"stream {s.stream_id} ({s.spec.name!r})"
@@ -628,3 +637,55 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
             order = np.argsort(ts, kind="stable")
             s.timestamps = ts[order]
             s._order = order if s._order is None else s._order[order]
+
+
+def _dejitter(
+    t, can_drop_samples: bool, threshold_seconds: float = 1.0, threshold_samples: int = 500
+) -> None:
+    """pyxdf's jitter removal, in place and in bounded memory.
+
+    A regular stream is split at breaks (a step of more than ``max(threshold_seconds,
+    threshold_samples / srate)``) and each segment's timestamps are replaced by their least-squares
+    line over the sample index, as ``pyxdf._jitter_removal`` does, but in closed form over
+    blocks instead of an (n, 2) ``lstsq`` (which needs several copies of an hour at 1200 Hz).
+    Sets ``t.effective_srate`` and ``t.segments`` like pyxdf.
+    """
+    ts = t.time_stamps
+    n = len(ts)
+    t.effective_srate = 0.0
+    if n == 0:
+        return
+    if t.srate == 0 or can_drop_samples:
+        t.segments.append((0, n - 1))
+        if can_drop_samples and n > 1 and ts[-1] > ts[0]:
+            t.effective_srate = (n - 1) / (ts[-1] - ts[0])
+        return
+    breaks = np.flatnonzero(
+        np.abs(np.diff(ts)) > max(threshold_seconds, threshold_samples * t.tdiff)
+    )
+    starts = np.concatenate([[0], breaks + 1])
+    stops = np.concatenate([breaks, [n - 1]])  # inclusive
+    step = 1 << 20
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        t.segments.append((a, b))
+        m = b - a + 1
+        if m < 2:
+            continue
+        # Slope and intercept of ts[i] ~ c0 + c1 * i over the segment, centred for accuracy.
+        i_mean = (a + b) / 2.0
+        y_mean = float(np.mean(ts[a : b + 1]))
+        sxy = 0.0
+        sxx = 0.0
+        for k in range(a, b + 1, step):
+            e = min(k + step, b + 1)
+            di = np.arange(k, e, dtype=np.float64) - i_mean
+            sxy += float(np.dot(di, ts[k:e] - y_mean))
+            sxx += float(np.dot(di, di))
+        c1 = sxy / sxx
+        for k in range(a, b + 1, step):
+            e = min(k + step, b + 1)
+            ts[k:e] = y_mean + c1 * (np.arange(k, e, dtype=np.float64) - i_mean)
+    counts = stops + 1 - starts
+    if np.any(counts > 1):
+        durations = ts[stops] - ts[starts]
+        t.effective_srate = float(np.sum(counts - 1) / np.sum(durations))

@@ -1,0 +1,137 @@
+"""Replay benchmark: fast replay of an H-hour XDF recording against pyxdf's bare ``load_xdf``.
+
+The recording is the simulated 'lab' device set (gaze 1200 Hz, GSR 128 Hz, PPG 128 Hz, ECG 130 Hz,
+RR intervals, markers; one trial every 8 s), written once by our XDF writer into a cache folder
+outside the repository and reused. Generation runs in a child process, so the peak RSS reported
+is the replay's own. The replay is ``emoeye replay --fast``'s code path: read the file, feed it
+through the acquisition core in stream-time order, cut every trial and (when the inference
+package and a model are there) predict each one. Then pyxdf loads the same file. Prints one JSON
+object as its last line.
+
+    python bench/replay.py --hours 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def cache_dir() -> Path:
+    """Where benchmark recordings are kept (never inside the repository)."""
+    try:
+        from platformdirs import user_cache_dir
+
+        base = Path(user_cache_dir("emoeye"))
+    except ImportError:  # pragma: no cover
+        base = Path("/tmp/emoeye-cache")
+    path = base / "bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def generate(path: Path, hours: float, seed: int, isi: float) -> dict:
+    """Write the simulated recording (runs in the child process)."""
+    from acquisition.simulator import Simulation, SimulationConfig
+    from acquisition.xdf_writer import record_simulation
+
+    lead_in = 3.0
+    n_trials = max(1, math.floor((hours * 3600 - lead_in) / isi))
+    sim = Simulation(
+        SimulationConfig(device_set="lab", n_trials=n_trials, isi=isi, lead_in=lead_in, seed=seed)
+    )
+    tmp = path.with_suffix(".part")
+    info = record_simulation(sim, tmp, progress=sys.stderr.isatty())
+    os.replace(tmp, path)
+    return info
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=1.0, help="recording length (default 1)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--isi", type=float, default=8.0)
+    parser.add_argument("--no-model", action="store_true", help="cut trials only")
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--skip-pyxdf", action="store_true", help="do not time pyxdf")
+    parser.add_argument("--regenerate", action="store_true", help="rewrite the cached file")
+    parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate is not None:
+        print(json.dumps(generate(args.generate, args.hours, args.seed, args.isi)))
+        return
+
+    path = cache_dir() / f"lab-{args.hours:g}h-isi{args.isi:g}-seed{args.seed}.xdf"
+    generated = None
+    if args.regenerate or not path.is_file():
+        t = time.perf_counter()
+        cmd = [sys.executable, __file__, "--generate", str(path), "--hours", str(args.hours)]
+        cmd += ["--seed", str(args.seed), "--isi", str(args.isi)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        generated = round(time.perf_counter() - t, 2)
+        print(f"generated {path} in {generated} s", file=sys.stderr)
+
+    import logging
+
+    logging.getLogger("acquisition.xdf_reader").setLevel(logging.ERROR)
+    from acquisition.config import AcquisitionConfig
+    from acquisition.xdf_source import XdfSource
+    from emoeye.commands.replay import replay_fast
+
+    t = time.perf_counter()
+    source = XdfSource(path)
+    load_s = time.perf_counter() - t
+    summary = replay_fast(
+        source, AcquisitionConfig(), checkpoint=args.checkpoint, use_model=not args.no_model
+    )
+    replay_s = time.perf_counter() - t
+    rss = peak_rss_mb()
+    file_seconds = source.duration
+    warnings = list(source.warnings)
+    del source
+
+    pyxdf_s = None
+    if not args.skip_pyxdf:
+        import pyxdf
+
+        t = time.perf_counter()
+        streams, _ = pyxdf.load_xdf(str(path))
+        pyxdf_s = time.perf_counter() - t
+        del streams
+
+    result = {
+        "file": str(path),
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "file_seconds": round(file_seconds, 1),
+        "generated_s": generated,
+        "pyxdf_load_s": None if pyxdf_s is None else round(pyxdf_s, 3),
+        "read_s": round(load_s, 3),
+        "replay_fast_s": round(replay_s, 3),
+        "realtime_factor": round(file_seconds / replay_s, 1),
+        "ratio_to_pyxdf": None if pyxdf_s is None else round(replay_s / pyxdf_s, 3),
+        "trials": summary["trials"],
+        "predictions": summary["predictions"],
+        "model": summary["model"],
+        "peak_rss_mb": round(rss, 1),
+        "warnings": warnings,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
