@@ -23,7 +23,7 @@ ResolveScope = {scope}
 SessionID = {session_id}
 {peers}
 [log]
-level = -2
+level = -3
 """
 
 

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             while player.is_alive() and not stop.is_set():
                 time.sleep(0.2)
             player.stop()
+            player.close()
             if not args.loop:
                 break
             seed += 1
