@@ -1,0 +1,237 @@
+"""Dashboard benchmark: the Qt dashboard, offscreen, over a simulated session at full rates.
+
+The 'lab' devices (gaze 1200 Hz, GSR 128 Hz, ECG 130 Hz, markers every 8 s) are played over
+real LSL by a child process; this process runs the live acquisition (inlet threads, buffers,
+trial cutting), a stand-in predictor (or the real session when ``emoeye.session.LiveSession``
+is available and ``--real-session`` is given) and the dashboard's frame timer. Prints one JSON
+object as its last line: fps_mean, fps_p5, frame_ms_p99, rss_growth_mb (after warm-up).
+
+    python bench/dashboard.py --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from acquisition.lslconfig import write_lsl_config  # noqa: E402
+
+
+def ensure_lsl_config(tag: str) -> None:
+    """Point liblsl at a machine-scope config with a fresh session id (unless one is set)."""
+    if not os.environ.get("LSLAPICFG"):
+        cfg = Path(tempfile.mkdtemp(prefix=f"{tag}-")) / "lsl_api.cfg"
+        os.environ["LSLAPICFG"] = str(write_lsl_config(cfg, f"{tag}-{uuid.uuid4()}", "machine"))
+
+
+def make_simulation(device_set: str, seconds: float, isi: float, seed: int, **extra):
+    """A one-participant simulation long enough for ``seconds``."""
+    from acquisition.simulator import Simulation, SimulationConfig
+
+    n_trials = max(1, math.ceil((seconds - 3.0) / isi) + 1)
+    return Simulation(
+        SimulationConfig(device_set=device_set, n_trials=n_trials, isi=isi, seed=seed, **extra)
+    )
+
+
+def player_main(device_set: str, seconds: float, isi: float, seed: int) -> None:
+    """Child: play the simulation in real time (outlets exist until the parent says stop)."""
+    from acquisition.player import LslPlayer
+
+    sim = make_simulation(device_set, seconds, isi, seed)
+    player = LslPlayer(sim, speed=1.0)
+    print(json.dumps({"ready": [s.source_id for s in sim.streams]}), flush=True)
+    sys.stdin.readline()
+    player.start()
+    sys.stdin.readline()  # stop
+    player.close()
+
+
+class StandInSession:
+    """A session without a model: LiveAcquisition + a thread that turns each cut trial into a
+    made-up but plausible :class:`~inference.prediction.Prediction` (class probabilities peaked
+    near the simulation's latent ratings), flagged when the trial's quality score < 0.6.
+
+    Used when ``emoeye.session.LiveSession`` is not available; it exposes what the dashboard
+    reads (``live``, ``store``, ``catalogue``).
+    """
+
+    def __init__(self, live, ground_truth: list[dict] | None = None, seed: int = 0) -> None:
+        from acquisition.stimulus_catalogue import default_catalogue
+        from inference.prediction import PredictionStore
+
+        self.live = live
+        self.store = PredictionStore()
+        self.catalogue = default_catalogue()
+        self._truth = {}
+        for row in ground_truth or []:
+            self._truth.setdefault(
+                row["stimulus_id"], (row["latent_arousal"], row["latent_valence"])
+            )
+        self._rng = np.random.default_rng(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stand-in-predictor", daemon=True)
+
+    def start(self) -> None:
+        """Start polling the acquisition for trials."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (the caller stops ``live``)."""
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def _probs(self, centre: float) -> np.ndarray:
+        centre = centre + self._rng.normal(0, 0.7)
+        logits = -0.5 * ((np.arange(1, 8) - centre) / 1.1) ** 2
+        p = np.exp(logits - logits.max())
+        return p / p.sum()
+
+    def _run(self) -> None:
+        from acquisition.aligner import TrialEvent
+        from inference.prediction import Prediction
+
+        def on_event(event) -> None:
+            if not isinstance(event, TrialEvent):
+                return
+            trial = event.trial
+            a, v = self._truth.get(trial.stimulus_id, (4.0, 4.0))
+            score = trial.quality.score
+            self.store.add(
+                Prediction(
+                    trial_id=trial.trial_id,
+                    onset=trial.onset,
+                    stimulus_id=trial.stimulus_id,
+                    arousal_probs=self._probs(a),
+                    valence_probs=self._probs(v),
+                    participant=trial.participant,
+                    quality=trial.quality.to_dict(),
+                    flagged=score < 0.6,
+                    flag_reason=f"quality {score:.2f} < 0.60" if score < 0.6 else "",
+                )
+            )
+
+        self.live.run(on_event, self._stop)
+
+
+def open_live(source_ids: list[str], config=None):
+    """Discover the given streams and start a LiveAcquisition on them."""
+    from acquisition.config import AcquisitionConfig
+    from acquisition.lsl_live import LiveAcquisition, discover
+
+    visible = discover(10.0, source_ids)
+    live = LiveAcquisition(config or AcquisitionConfig(), streams=visible)
+    live.start()
+    live.wait_connected(10.0)
+    return live
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument("--device-set", default="lab")
+    parser.add_argument("--isi", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fps", type=float, default=40.0, help="frame timer rate")
+    parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    total = args.seconds + args.warmup + 5.0
+    if args.player:
+        player_main(args.device_set, total, args.isi, args.seed)
+        return
+    ensure_lsl_config("bench-dashboard")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    import psutil
+
+    from gui.qt import QtCore, QtWidgets
+    from gui.window import DashboardWindow
+
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--player", "--seconds", str(args.seconds)]
+        + ["--warmup", str(args.warmup), "--device-set", args.device_set]
+        + ["--isi", str(args.isi), "--seed", str(args.seed)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ready = json.loads(child.stdout.readline())["ready"]
+    live = open_live(ready)
+    truth = make_simulation(args.device_set, total, args.isi, args.seed).ground_truth()
+    session = StandInSession(live, truth)
+    session.start()
+    child.stdin.write("go\n")
+    child.stdin.flush()
+
+    _app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])  # noqa: F841
+    window = DashboardWindow(session, fps=args.fps)
+    window.show()
+    proc = psutil.Process()
+    marks: dict[str, tuple[float, int, int]] = {}
+
+    def warm() -> None:
+        window.frame_intervals.clear()
+        window.frame_ms.clear()
+        marks["warm"] = (time.perf_counter(), window.frames, proc.memory_info().rss)
+
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(int(args.warmup * 1000), warm)
+    QtCore.QTimer.singleShot(int((args.warmup + args.seconds) * 1000), loop.quit)
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(loop.exec_)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    else:
+        loop.exec_()
+    rss_end = proc.memory_info().rss
+    stats = window.frame_stats()
+    if os.environ.get("BENCH_DEBUG"):
+        iv = np.asarray(window.frame_intervals) * 1000
+        print(
+            "interval ms percentiles 50/90/95/99/max:",
+            np.percentile(iv, [50, 90, 95, 99, 100]).round(1),
+            file=sys.stderr,
+        )
+    window.close()
+    session.stop()
+    live.stop()
+    child.stdin.write("stop\n")
+    child.stdin.flush()
+    child.wait(timeout=30)
+    samples = {h.name: h.samples for h in live.health.values()}
+    out = {
+        "device_set": args.device_set,
+        "seconds": args.seconds,
+        **{k: stats.get(k) for k in ("fps_mean", "fps_p5", "frame_ms_p50", "frame_ms_p99")},
+        "frames": stats.get("frames", 0) - marks["warm"][1],
+        "rss_growth_mb": round((rss_end - marks["warm"][2]) / 2**20, 2),
+        "points_per_frame": window.points_drawn,
+        "samples_received": samples,
+        "predictions": session.store.count,
+        "qt_platform": QtWidgets.QApplication.platformName(),
+        "cpus": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

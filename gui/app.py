@@ -1,0 +1,57 @@
+"""Running the dashboard: ``run_dashboard(session)`` from the CLI, ``DashboardWindow`` in tests."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from gui.qt import QtCore, QtWidgets
+from gui.session import DashboardSession
+from gui.window import DashboardWindow
+
+__all__ = ["DashboardWindow", "run_dashboard"]
+
+
+def run_dashboard(
+    session: DashboardSession,
+    seconds: float | None = None,
+    window_seconds: float = 20.0,
+) -> int:
+    """Show the dashboard for ``session`` until the window is closed (or for ``seconds``).
+
+    The session must already be running (acquisition and inference are the caller's to start
+    and stop); the dashboard only reads it.
+
+    Parameters
+    ----------
+    session
+        See :class:`gui.session.DashboardSession`.
+    seconds
+        Close the window after this long (None: run until closed, or Ctrl-C).
+    window_seconds
+        Seconds of signal shown at first.
+
+    Returns
+    -------
+    int
+        0 when the window closed normally.
+    """
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("EmoEye Live")
+    window = DashboardWindow(session, window_seconds=window_seconds)
+    loop = QtCore.QEventLoop()
+    window.closed.connect(loop.quit)
+    window.show()
+    if seconds is not None:
+        QtCore.QTimer.singleShot(max(int(seconds * 1000), 0), window.close)
+    # Qt's loop keeps Python from seeing Ctrl-C; a short timer lets the handler run.
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QtCore.QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    try:
+        loop.exec_() if hasattr(loop, "exec_") else loop.exec()
+    finally:
+        wake.stop()
+        signal.signal(signal.SIGINT, previous)
+    return 0

@@ -1,0 +1,224 @@
+"""Predictions as they arrive: the current trial on the arousal–valence plane with its class
+probabilities, the history of expected values, and the trial timeline with quality per trial."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gui.qt import QtCore, pg
+from gui.style import AROUSAL_COLOUR, FLAGGED_COLOUR, VALENCE_COLOUR, quality_colour, tidy_plot
+from gui.timeline import TrialLog
+
+SCALE = np.arange(1, 8, dtype=np.float64)
+SCALE_TICKS = [[(float(v), str(int(v))) for v in SCALE]]
+PLANE_HISTORY = 20
+"""Previous trials drawn (small, faded) on the arousal–valence plane."""
+HISTORY_TRIALS = 40
+"""Trials in the history and timeline plots."""
+CURRENT_COLOUR = "#6a1b9a"
+EARLIER_COLOUR = "#b39ddb"
+
+FLAGGED_BRUSH = pg.mkBrush(0, 0, 0, 0)
+FLAGGED_PEN = pg.mkPen(FLAGGED_COLOUR, width=2)
+
+
+def marker_style(colour: str, flagged: bool) -> dict:
+    """Scatter style of a prediction: a filled circle in colour, or a hollow grey square when the
+    trial was flagged for low quality."""
+    if flagged:
+        return {"brush": FLAGGED_BRUSH, "pen": FLAGGED_PEN, "symbol": "s"}
+    return {"brush": pg.mkBrush(colour), "pen": pg.mkPen("w", width=1), "symbol": "o"}
+
+
+def _prob_plot(
+    layout: pg.GraphicsLayout, col: int, title: str
+) -> tuple[pg.PlotItem, pg.BarGraphItem]:
+    plot = layout.addPlot(row=3, col=col)
+    plot.setTitle(title, size="8pt")
+    tidy_plot(plot, left_width=24)
+    plot.setXRange(0.4, 7.6, padding=0)
+    plot.setYRange(0, 1, padding=0)
+    plot.getAxis("bottom").setTicks(SCALE_TICKS)
+    plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")]])
+    bars = pg.BarGraphItem(x=SCALE, height=np.zeros(7), width=0.7, brush="#bbbbbb", pen=None)
+    plot.addItem(bars)
+    return plot, bars
+
+
+class PlanePanel(pg.GraphicsLayoutWidget):
+    """The newest prediction on the arousal–valence plane (1..7 × 1..7), earlier ones faded, and
+    its class probabilities as two bar charts."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent=parent)
+        self.ci.setSpacing(1)
+        self.caption = self.ci.addLabel(
+            "Arousal–valence: waiting for the first prediction", row=0, col=0, colspan=2, size="9pt"
+        )
+        self.plane = self.ci.addPlot(row=1, col=0, colspan=2)
+        tidy_plot(self.plane, left_width=40)
+        self.plane.setRange(xRange=(0.5, 7.5), yRange=(0.5, 7.5), padding=0)
+        self.plane.getAxis("bottom").setTicks(SCALE_TICKS)
+        self.plane.getAxis("left").setTicks(SCALE_TICKS)
+        self.plane.setLabel("bottom", "valence (1 unpleasant … 7 pleasant)")
+        self.plane.setLabel("left", "arousal (1 calm … 7 excited)")
+        self.plane.showGrid(x=True, y=True, alpha=0.2)
+        for angle in (0, 90):
+            self.plane.addItem(
+                pg.InfiniteLine(
+                    pos=4.0, angle=angle, pen=pg.mkPen("#9e9e9e", style=QtCore.Qt.DashLine)
+                )
+            )
+        self.history = pg.ScatterPlotItem(size=8, pxMode=True)
+        self.plane.addItem(self.history)
+        self.current = pg.ScatterPlotItem(size=18, pxMode=True)
+        self.plane.addItem(self.current)
+        self.label = pg.TextItem("", color="#212121", anchor=(0, 1))
+        self.plane.addItem(self.label)
+        self.ci.addLabel(
+            f"<span style='color:{CURRENT_COLOUR}'>●</span> this trial &nbsp; "
+            f"<span style='color:{EARLIER_COLOUR}'>●</span> earlier &nbsp; "
+            f"<span style='color:{FLAGGED_COLOUR}'>□</span> flagged (low quality)",
+            row=2,
+            col=0,
+            colspan=2,
+            size="8pt",
+        )
+        self.arousal_plot, self.arousal_bars = _prob_plot(self.ci, 0, "P(arousal = 1…7)")
+        self.valence_plot, self.valence_bars = _prob_plot(self.ci, 1, "P(valence = 1…7)")
+        self.ci.layout.setRowStretchFactor(1, 5)
+        self.ci.layout.setRowStretchFactor(3, 2)
+        self._version = -1
+        self.shown = None
+        """The prediction on show (tests read it)."""
+
+    def update_view(self, log: TrialLog) -> None:
+        """Redraw when a prediction arrived."""
+        if log.version == self._version:
+            return
+        self._version = log.version
+        preds = list(log.predictions)[-(PLANE_HISTORY + 1) :]
+        if not preds:
+            return
+        *older, p = preds
+        self.shown = p
+        self.history.setData(
+            [
+                {"pos": (q.valence, q.arousal), **marker_style(EARLIER_COLOUR, q.flagged)}
+                for q in older
+            ]
+        )
+        self.current.setData(
+            [{"pos": (p.valence, p.arousal), **marker_style(CURRENT_COLOUR, p.flagged)}]
+        )
+        flag = (
+            f"<br><span style='color:{FLAGGED_COLOUR}'>flagged: {p.flag_reason or 'low quality'}"
+            "</span>"
+            if p.flagged
+            else ""
+        )
+        self.caption.setText(
+            f"Trial {p.trial_id} <b>{p.stimulus_id}</b>: arousal <b>{p.arousal:.1f}</b>, "
+            f"valence <b>{p.valence:.1f}</b>{flag}",
+            size="9pt",
+        )
+        self.label.setText(p.trial_id)
+        self.label.setPos(p.valence + 0.15, p.arousal + 0.15)
+        grey = FLAGGED_COLOUR
+        self.arousal_bars.setOpts(
+            height=np.asarray(p.arousal_probs, dtype=float),
+            brush=grey if p.flagged else AROUSAL_COLOUR,
+        )
+        self.valence_bars.setOpts(
+            height=np.asarray(p.valence_probs, dtype=float),
+            brush=grey if p.flagged else VALENCE_COLOUR,
+        )
+
+
+class ValuesPanel(pg.GraphicsLayoutWidget):
+    """Expected arousal and valence (1..7) per trial, flagged trials hollow and grey."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent=parent)
+        self.plot = self.addPlot()
+        self.plot.setTitle(
+            f"Predicted <span style='color:{AROUSAL_COLOUR}'>■ arousal</span> "
+            f"<span style='color:{VALENCE_COLOUR}'>■ valence</span> (expected, 1–7)",
+            size="9pt",
+        )
+        tidy_plot(self.plot, left_width=28)
+        self.plot.setYRange(0.8, 7.2, padding=0)
+        self.plot.getAxis("left").setTicks(SCALE_TICKS)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setLabel("bottom", "trial (order of prediction)")
+        self.arousal_line = self.plot.plot(pen=pg.mkPen(AROUSAL_COLOUR, width=1))
+        self.valence_line = self.plot.plot(pen=pg.mkPen(VALENCE_COLOUR, width=1))
+        self.arousal_pts = pg.ScatterPlotItem(size=8)
+        self.valence_pts = pg.ScatterPlotItem(size=8)
+        self.plot.addItem(self.arousal_pts)
+        self.plot.addItem(self.valence_pts)
+        self._version = -1
+
+    def update_view(self, log: TrialLog) -> None:
+        """Redraw when a prediction arrived."""
+        if log.version == self._version:
+            return
+        self._version = log.version
+        h = log.history_arrays(HISTORY_TRIALS)
+        seq = h["seq"]
+        if not len(seq):
+            return
+        flagged = h["flagged"]
+        for line, pts, key, colour in (
+            (self.arousal_line, self.arousal_pts, "arousal", AROUSAL_COLOUR),
+            (self.valence_line, self.valence_pts, "valence", VALENCE_COLOUR),
+        ):
+            line.setData(seq, h[key])
+            pts.setData(
+                [
+                    {"pos": (s, v), **marker_style(colour, f)}
+                    for s, v, f in zip(seq, h[key], flagged, strict=True)
+                ]
+            )
+        self.plot.setXRange(*_x_range(seq), padding=0)
+
+
+class TimelinePanel(pg.GraphicsLayoutWidget):
+    """The trial timeline: one bar per trial, its quality score (0..1), grey when flagged."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent=parent)
+        self.plot = self.addPlot()
+        self.plot.setTitle("Trial quality 0–1 (grey = flagged)", size="9pt")
+        tidy_plot(self.plot, left_width=28)
+        self.plot.setYRange(0, 1.05, padding=0)
+        self.plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")]])
+        self.plot.setLabel("bottom", "trial (order of prediction)")
+        self.plot.showGrid(y=True, alpha=0.2)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brushes=[], pen=None)
+        self.plot.addItem(self.bars)
+        self._version = -1
+
+    def update_view(self, log: TrialLog) -> None:
+        """Redraw when a prediction arrived."""
+        if log.version == self._version:
+            return
+        self._version = log.version
+        h = log.history_arrays(HISTORY_TRIALS)
+        seq = h["seq"]
+        if not len(seq):
+            return
+        quality = np.nan_to_num(h["quality"], nan=0.0)
+        self.bars.setOpts(
+            x=seq,
+            height=quality,
+            brushes=[
+                pg.mkBrush(quality_colour(q, f)) for q, f in zip(quality, h["flagged"], strict=True)
+            ],
+        )
+        self.plot.setXRange(*_x_range(seq), padding=0)
+
+
+def _x_range(seq: np.ndarray) -> tuple[float, float]:
+    last = float(seq[-1])
+    return max(last - HISTORY_TRIALS, 0.0) + 0.5, max(last, 12.0) + 0.5
