@@ -54,4 +54,9 @@ def run_dashboard(
     finally:
         wake.stop()
         signal.signal(signal.SIGINT, previous)
+        window.close()
+        # Let Qt delete the window (and its plot items) rather than Python's collector.
+        window.deleteLater()
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+        app.processEvents()
     return 0

@@ -1,0 +1,281 @@
+"""The dashboard over simulated sessions: panels fill, states show, flags stand out, pause holds."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import OfflineSession, fake_prediction
+
+from acquisition.config import AcquisitionConfig
+from acquisition.simulator import Simulation, SimulationConfig
+from acquisition.trial import TrialSpec
+from gui.app import DashboardWindow, run_dashboard
+from gui.panels.signals import MAX_POINTS
+from gui.qt import QtCore
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def curve_len(window: DashboardWindow, track: str, field: str) -> int:
+    x, _ = window.signals.curves[(track, field)].getData()
+    return 0 if x is None else len(x)
+
+
+@pytest.fixture
+def make_window(qtbot, qapp):
+    """Windows driven frame by frame with ``tick()``, closed and deleted by Qt at teardown (a
+    window left to Python's garbage collector is destroyed in an order pyqtgraph dislikes)."""
+    windows = []
+
+    def make(session, **kw) -> DashboardWindow:
+        window = DashboardWindow(session, **kw)
+        window.timer.stop()
+        windows.append(window)
+        window.show()
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        window.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    qapp.processEvents()
+
+
+def test_panels_fill_from_a_simulated_session(gazepoint_session, make_window):
+    s = gazepoint_session
+    window = make_window(s)
+    window.tick()  # no data yet: nothing breaks, nothing drawn
+    assert curve_len(window, "gaze", "x") == 0
+    s.advance(21.0)
+    window.tick()
+    for track, field in (("gaze", "x"), ("gaze", "y"), ("pupil", "pupil"), ("gsr", "gsr")):
+        assert curve_len(window, track, field) > 500, (track, field)
+    assert curve_len(window, "hr", "hr") > 10
+    window._slow_update()
+    assert window.health.states == {"gaze": "ok", "gsr": "ok", "hr": "ok", "markers": "ok"}
+    assert window.banner.isHidden()
+    # The newest onset's picture is on show, with the live gaze point over it.
+    trial_id, _, stimulus_id = s.live.core.aligner.last_onset
+    assert window.stimulus.stimulus_id == stimulus_id
+    assert window.stimulus.image.image.shape == (256, 256, 3)
+    assert window.stimulus.gaze_point is not None
+    # Predictions: the current one on the plane, earlier ones behind it, bars per trial.
+    assert len(s.store) >= 2
+    assert window.plane.shown.trial_id == s.store.latest(1)[0].trial_id
+    assert len(window.plane.current.points()) == 1
+    assert len(window.plane.history.points()) == len(s.store) - 1
+    assert len(window.values.arousal_pts.points()) == len(s.store)
+    assert np.allclose(window.plane.arousal_bars.opts["height"], s.store.latest(1)[0].arousal_probs)
+    # Trial windows in view are shaded and their onsets marked.
+    shown = [r for r in window.signals._regions["gsr"] if r.isVisible()]
+    assert shown and all(r.getRegion()[1] - r.getRegion()[0] == pytest.approx(5.0) for r in shown)
+
+
+def test_stimulus_changes_at_onset(gazepoint_session, make_window):
+    s = gazepoint_session
+    window = make_window(s)
+    seen = []
+    for _ in range(80):
+        s.advance(0.25)
+        window.tick()
+        sid = window.stimulus.stimulus_id
+        if sid is not None and (not seen or seen[-1][0] != sid):
+            seen.append((sid, window.stimulus.image.image.copy()))
+        if len(seen) == 3:
+            break
+    assert len(seen) == 3
+    onsets = [t.stimulus_id for t in s.trials] + [s.live.core.aligner.last_onset[2]]
+    assert [sid for sid, _ in seen] == onsets[: len(seen)] or seen[-1][0] == onsets[-1]
+    assert not np.array_equal(seen[0][1], seen[1][1])
+
+
+def test_missing_roles_named_in_a_red_banner(make_window):
+    sim = Simulation(SimulationConfig(device_set="lab", n_trials=3, isi=6.0, rating_delay=5.5))
+    config = AcquisitionConfig(trial=TrialSpec(grace=1.0, required_roles=("gaze", "gsr")))
+    s = OfflineSession(sim, config, drop_streams=("ECG", "RR", "PPG"))
+    window = make_window(s)
+    s.advance(8.0)
+    window.tick()
+    window._slow_update()
+    assert not window.banner.isHidden()
+    assert "hr" in window.banner.text() and "optional" in window.banner.text()
+    assert "background: #c62828" in window.banner.styleSheet()
+    assert window.health.states["hr"] == "missing"
+    assert window.health.item(2, 2).text() == "MISSING"
+    assert curve_len(window, "hr", "hr") == 0
+    assert curve_len(window, "gsr", "gsr") > 500
+
+
+def test_lost_stream_shows_in_table_and_banner(gazepoint_session, make_window):
+    from acquisition.health import StreamState
+
+    s = gazepoint_session
+    window = make_window(s)
+    s.advance(3.0)
+    (health,) = (
+        s.live.health.values()
+        if len(s.live.health) == 1
+        else [h for h in s.live.health.values() if "gaze" in h.roles]
+    )
+    health.state = StreamState.LOST
+    window._slow_update()
+    assert window.health.states["gaze"] == "lost"
+    assert "lost" in window.banner.text()
+
+
+def test_flagged_predictions_look_different(gazepoint_session, make_window):
+    s = gazepoint_session
+    s.flag_every = 2  # trials 2, 4, ... flagged
+    window = make_window(s)
+    s.advance(30.0)
+    window.tick()
+    preds = s.store.latest(100)
+    assert any(p.flagged for p in preds) and not all(p.flagged for p in preds)
+    for pts in (window.values.arousal_pts.points(), window.values.valence_pts.points()):
+        assert len(pts) == len(preds)
+        for spot, p in zip(pts, preds, strict=True):
+            if p.flagged:
+                assert spot.symbol() == "s" and spot.brush().color().alpha() == 0
+            else:
+                assert spot.symbol() == "o" and spot.brush().color().alpha() == 255
+    brushes = window.timeline.bars.opts["brushes"]
+    grey = [b.color().name() for b, p in zip(brushes, preds, strict=True) if p.flagged]
+    assert set(grey) == {"#9e9e9e"}
+    # The newest trial flagged: its marker on the plane is hollow and its bars grey.
+    last = fake_prediction(s.trials[-1], flagged=True)
+    last.trial_id = "late"
+    s.store.add(last)
+    window.tick()
+    (spot,) = window.plane.current.points()
+    assert spot.symbol() == "s" and spot.brush().color().alpha() == 0
+    assert "flagged" in window.plane.caption.text
+
+
+def test_pause_freezes_display_while_acquisition_goes_on(gazepoint_session, make_window, qtbot):
+    s = gazepoint_session
+    window = make_window(s)
+    s.advance(10.0)
+    window.tick()
+    before = window.signals.curves[("gsr", "gsr")].getData()[0].copy()
+    end_before = s.live.core.roles["gsr"].buffer.last_timestamp
+    qtbot.mouseClick(window.pause_button, QtCore.Qt.LeftButton)
+    assert window.paused and window.pause_button.text() == "Resume display"
+    s.advance(10.0)
+    window.tick()
+    window._slow_update()
+    assert s.live.core.roles["gsr"].buffer.last_timestamp > end_before + 9
+    assert np.array_equal(window.signals.curves[("gsr", "gsr")].getData()[0], before)
+    assert "PAUSED" in window.status.currentMessage()
+    window.set_paused(False)
+    window.tick()
+    assert window.signals.curves[("gsr", "gsr")].getData()[0][-1] > before[-1] + 9
+
+
+def test_full_rate_streams_are_decimated(lab_session, make_window):
+    s = lab_session
+    window = make_window(s)
+    s.advance(22.0)
+    window.tick()
+    n = curve_len(window, "gaze", "x")
+    assert 1000 <= n <= MAX_POINTS + 1  # 1200 Hz x 20 s = 24,000 samples
+    assert 1000 <= curve_len(window, "gsr", "gsr") <= MAX_POINTS + 1
+    x, _ = window.signals.curves[("gaze", "x")].getData()
+    assert x[-1] - x[0] == pytest.approx(20.0, abs=0.1)
+    assert curve_len(window, "hr", "hr") > 5  # heart rate from Polar RR intervals
+
+
+def test_window_length_can_change(gazepoint_session, make_window):
+    s = gazepoint_session
+    window = make_window(s)
+    s.advance(25.0)
+    window.window_combo.setCurrentIndex(window.window_combo.findData(10.0))
+    window.tick()
+    x, _ = window.signals.curves[("gsr", "gsr")].getData()
+    assert x[-1] - x[0] == pytest.approx(10.0, abs=0.1)
+
+
+def test_controls_without_recording_or_rebinding_explain_why(gazepoint_session, make_window):
+    window = make_window(gazepoint_session)
+    assert not window.record_button.isEnabled()
+    assert "cannot record" in window.record_button.toolTip()
+    dialog = window.show_streams()
+    assert set(dialog.combos) == {"gaze", "gsr", "hr", "markers"}
+    for combo in dialog.combos.values():
+        assert not combo.isEnabled() and "cannot rebind" in combo.toolTip()
+        assert combo.count() >= 1
+    assert dialog.combos["gaze"].currentText().startswith("GazepointEyeTracker")
+    assert not dialog.apply_button.isEnabled()
+    dialog.close()
+
+
+class RecordingSession(OfflineSession):
+    """An offline session with the optional recording and rebinding abilities."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.recording = None
+        self.calls: list = []
+
+    def start_recording(self, path) -> None:
+        time.sleep(0.05)  # as a real one may: the GUI must not wait for it
+        self.calls.append(("start", path))
+        self.recording = path
+
+    def stop_recording(self) -> None:
+        self.calls.append(("stop",))
+        self.recording = None
+
+    def rebind(self, role: str, key: str) -> None:
+        self.calls.append(("rebind", role, key))
+
+
+def test_recording_starts_and_stops_off_the_gui_thread(make_window, qtbot, tmp_path):
+    sim = Simulation(
+        SimulationConfig(device_set="gazepoint", n_trials=2, isi=6.0, rating_delay=5.5)
+    )
+    s = RecordingSession(sim)
+    window = make_window(s)
+    target = str(tmp_path / "session.xdf")
+    window.ask_record_path = lambda: target
+    assert window.record_button.isEnabled()
+    qtbot.mouseClick(window.record_button, QtCore.Qt.LeftButton)
+    assert not window.record_button.isEnabled()  # waiting for the session, GUI still live
+    qtbot.waitUntil(lambda: (window._slow_update() or True) and window.record_button.isEnabled())
+    assert s.calls == [("start", target)]
+    assert "REC" in window.rec_label.text() and "session.xdf" in window.rec_label.text()
+    assert window.record_button.text() == "■ Stop recording"
+    qtbot.mouseClick(window.record_button, QtCore.Qt.LeftButton)
+    qtbot.waitUntil(lambda: (window._slow_update() or True) and s.recording is None)
+    window._slow_update()
+    assert s.calls[-1] == ("stop",) and window.rec_label.text() == ""
+    # Rebinding is offered when the session can do it.
+    dialog = window.show_streams()
+    assert all(c.isEnabled() for c in dialog.combos.values())
+    dialog.apply()
+    assert dialog.result_text.text() == "nothing changed"
+    dialog.close()
+
+
+def test_run_dashboard_closes_after_seconds(gazepoint_session, qapp):
+    gazepoint_session.advance(3.0)
+    started = time.monotonic()
+    assert run_dashboard(gazepoint_session, seconds=0.5) == 0
+    assert time.monotonic() - started < 10
+
+
+def test_session_protocol_is_minimal(make_window):
+    """A session with only live/store/catalogue works (catalogue may be None)."""
+    sim = Simulation(
+        SimulationConfig(device_set="gazepoint", n_trials=2, isi=6.0, rating_delay=5.5)
+    )
+    s = OfflineSession(sim)
+    bare = SimpleNamespace(live=s.live, store=s.store, catalogue=None)
+    window = make_window(bare)
+    s.advance(5.0)
+    window.tick()
+    assert window.catalogue is s.live.core.catalogue
+    assert window.stimulus.stimulus_id is not None
