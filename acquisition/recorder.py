@@ -24,7 +24,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("labrecorder", "emoeye")
+BACKENDS = ("labrecorder", "emoeye", "auto")
 
 
 class RecorderUnavailable(RuntimeError):
@@ -67,7 +67,8 @@ class Recorder:
     source_ids
         Alternatively, the source ids to resolve and record.
     backend
-        ``"labrecorder"`` or ``"emoeye"`` (see the module docs).
+        ``"labrecorder"``, ``"emoeye"`` (see the module docs) or ``"auto"`` (LabRecorder's engine
+        where the package is installed, else ours).
     resolve_timeout
         Seconds to look for streams.
     include_own
@@ -90,6 +91,8 @@ class Recorder:
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown recorder backend {backend!r} (known: {', '.join(BACKENDS)})")
+        if backend == "auto":
+            backend = "labrecorder" if labrecorder_available() else "emoeye"
         if backend == "labrecorder" and not labrecorder_available():
             raise RecorderUnavailable(
                 "live XDF recording through LabRecorder needs the 'labrecorder' package, which is "
@@ -170,9 +173,13 @@ class _LiveWriter:
     """Our own live recorder: one inlet per stream, one writer thread, crash-safe file."""
 
     def __init__(self, path: Path, infos: list, offset_every: float = 5.0) -> None:
+        import pylsl
+
         from acquisition.xdf_writer import XdfWriter
 
-        self.writer = XdfWriter(path, metadata={"recorder": "emoeye"})
+        # One instant on both clocks: lets the reader map Unix-epoch streams exactly.
+        pair = f"{pylsl.local_clock()!r} {time.time()!r}"
+        self.writer = XdfWriter(path, metadata={"recorder": "emoeye", "clock_pair": pair})
         self.infos = infos
         self.offset_every = offset_every
         self._halt = threading.Event()

@@ -98,6 +98,8 @@ class XdfStream:
     clock_values: list[float] = field(default_factory=list)
     effective_srate: float = 0.0
     clock_segments: list[tuple[int, int]] = field(default_factory=list)
+    unix_epoch: bool = False
+    """Stamped in Unix-epoch seconds in the file (mapped onto the others' clock when mixed)."""
     _parts: list[np.ndarray] = field(default_factory=list, repr=False)
     _starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64), repr=False)
     _order: np.ndarray | None = field(default=None, repr=False)
@@ -414,6 +416,7 @@ def read_xdf(
     for st in parsing.values():
         _finish_stream(st.stream)
     _postprocess(out, synchronize_clocks, dejitter, handle_clock_resets)
+    _map_unix_epoch(out)
     for w in warnings:
         log.warning("%s: %s", path.name, w)
     return out
@@ -689,3 +692,39 @@ def _dejitter(
     if np.any(counts > 1):
         durations = ts[stops] - ts[starts]
         t.effective_srate = float(np.sum(counts - 1) / np.sum(durations))
+
+
+EPOCH_THRESHOLD = 1e9
+"""Timestamps above this are Unix-epoch seconds (2001 on); LSL clocks (time since boot) are below."""
+
+
+def _map_unix_epoch(out: XdfFile) -> None:
+    """Put Unix-epoch streams (Empatica E4 apps stamp that way) on the other streams' LSL clock.
+
+    Exact when the file header holds a ``clock_pair`` (``"<lsl clock> <unix time>"`` read at one
+    instant, written by our live recorder); otherwise approximate, by aligning the stream's first
+    sample with the recording's first sample. Either way it is reported, never silently mixed.
+    """
+    filled = [s for s in out.streams if len(s)]
+    epoch = [s for s in filled if np.median(s.timestamps) > EPOCH_THRESHOLD]
+    local = [s for s in filled if np.median(s.timestamps) <= EPOCH_THRESHOLD]
+    for s in epoch:
+        s.unix_epoch = True
+    if not epoch or not local:
+        return
+    pair = (out.header_value("clock_pair") or "").split()
+    try:
+        lsl, unix = float(pair[0]), float(pair[1])
+        shift, how = lsl - unix, "using the recorder's clock pair"
+    except (IndexError, ValueError):
+        shift = min(s.timestamps[0] for s in local) - min(s.timestamps[0] for s in epoch)
+        how = (
+            "approximately, by aligning its first sample with the recording's first sample "
+            "(timing against the other streams may be off by the device's start-up delay)"
+        )
+    for s in epoch:
+        s.timestamps = s.timestamps + shift
+        out.warnings.append(
+            f"stream {s.stream_id} ({s.spec.name!r}) is stamped in Unix-epoch seconds; mapped "
+            f"onto the other streams' LSL clock {how}"
+        )

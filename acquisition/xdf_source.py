@@ -58,6 +58,9 @@ class XdfSource:
         )
         self.streams: list[StreamSpec] = [s.spec for s in self.file.streams]
         self.warnings: list[str] = self.file.warnings
+        self.unix_epoch_keys = {s.spec.key for s in self.file.streams if s.unix_epoch}
+        """Streams stamped in Unix-epoch seconds in the file: a real-time replay stamps them so
+        again, as the device did (offline blocks carry them on the common clock)."""
         header_participant = self.file.header_value("participant")
         self.participant = participant or header_participant or None
 

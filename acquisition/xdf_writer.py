@@ -414,21 +414,17 @@ def write_streams(
     data = list(data)
     with XdfWriter(path, metadata=metadata) as w:
         ids = [w.add_stream(spec) for spec, _, _ in data]
-        for sid in ids:
-            w.write_clock_offset(sid, 0.0, 0.0)
-        starts = [t[0] for _, t, _ in data if len(t)]
-        if not starts:
-            return
-        t = min(starts)
-        t_stop = max(ts[-1] for _, ts, _ in data if len(ts))
-        cursors = [0] * len(data)
-        while t <= t_stop:
-            t += chunk_seconds
-            for i, (_, ts, vals) in enumerate(data):
-                j = int(np.searchsorted(ts, t, side="left"))
-                if j > cursors[i]:
-                    w.write_samples(ids[i], ts[cursors[i] : j], vals[cursors[i] : j])
-                    cursors[i] = j
-        for i, (_, ts, vals) in enumerate(data):
-            if cursors[i] < len(ts):
-                w.write_samples(ids[i], ts[cursors[i] :], vals[cursors[i] :])
+        starts = [ts[0] for _, ts, _ in data if len(ts)]
+        t0 = min(starts) if starts else 0.0
+        pieces = []  # (first timestamp, stream index, start, stop): chunks in time order
+        for i, (_, ts, _) in enumerate(data):
+            if not len(ts):
+                continue
+            bins = np.floor((np.asarray(ts) - t0) / chunk_seconds)
+            cuts = np.concatenate([[0], np.flatnonzero(np.diff(bins)) + 1, [len(ts)]])
+            pieces += [(ts[a], i, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        for sid, (_, ts, _) in zip(ids, data, strict=True):
+            w.write_clock_offset(sid, float(ts[0]) if len(ts) else 0.0, 0.0)
+        for _, i, a, b in sorted(pieces, key=lambda p: (p[0], p[1])):
+            _, ts, vals = data[i]
+            w.write_samples(ids[i], ts[a:b], vals[a:b])

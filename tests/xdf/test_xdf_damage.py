@@ -113,3 +113,22 @@ def test_not_xdf(tmp_path):
         read_xdf(p)
     with pytest.raises(XdfError, match="cannot open"):
         read_xdf(tmp_path / "missing.xdf")
+
+
+def test_unix_epoch_stream_mapped_and_reported(tmp_path):
+    gsr = StreamSpec("E4_Gsr", "GSR", 1, 4.0, "float32", "e4-1", ("gsr",))
+    t_local = 1000 + np.arange(400) / 100
+    t_unix = 1.7e9 + 5.0 + np.arange(40) / 4
+    data = [(GAZE, t_local, np.zeros((400, 3))), (gsr, t_unix, np.ones((40, 1)))]
+    exact = tmp_path / "pair.xdf"
+    write_streams(exact, data, metadata={"clock_pair": f"{1000.0!r} {1.7e9!r}"})
+    f = read_xdf(exact, dejitter=False)
+    g = f.by_name("E4_Gsr")
+    assert g.unix_epoch and not f.by_name("Gaze").unix_epoch
+    assert np.allclose(g.timestamps, 1005.0 + np.arange(40) / 4)
+    assert any("Unix-epoch" in w and "clock pair" in w for w in f.warnings)
+    rough = tmp_path / "rough.xdf"
+    write_streams(rough, data)
+    f = read_xdf(rough, dejitter=False)
+    assert np.isclose(f.by_name("E4_Gsr").timestamps[0], 1000.0)
+    assert any("Unix-epoch" in w and "approximately" in w for w in f.warnings)

@@ -86,6 +86,7 @@ def test_recorder_unavailable_message(monkeypatch, tmp_path):
     monkeypatch.setattr(rec, "labrecorder_available", lambda: False)
     with pytest.raises(RecorderUnavailable, match="pip install"):
         Recorder(tmp_path / "x.xdf", backend="labrecorder")
+    assert Recorder(tmp_path / "x.xdf", backend="auto").backend == "emoeye"
     with pytest.raises(ValueError, match="backend"):
         Recorder(tmp_path / "x.xdf", backend="nope")
 
