@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import OfflineSession, fake_prediction
+from gui_sessions import OfflineSession, fake_prediction
 
 from acquisition.config import AcquisitionConfig
 from acquisition.simulator import Simulation, SimulationConfig

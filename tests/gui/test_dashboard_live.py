@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import fake_prediction
+from gui_sessions import fake_prediction
 
 from acquisition.aligner import TrialEvent
 from acquisition.config import AcquisitionConfig
