@@ -174,6 +174,11 @@ def replay_fast(
             if isinstance(event, TrialEvent):
                 trials.append(event.trial)
         stats["aligner"] = acq.aligner.stats.to_dict()
+    schedule = _schedule_of(source)
+    if schedule is not None:
+        for trial in trials:
+            if trial.participant is None:
+                trial.participant = schedule(trial.onset)
     if on_trial is not None:
         for trial in trials:
             on_trial(trial, predictions.get(trial.trial_id))
@@ -190,6 +195,17 @@ def replay_fast(
         "wall_s": round(time.perf_counter() - started, 3),
         **stats,
     }
+
+
+def _schedule_of(source) -> Callable[[float], str] | None:
+    """Participant by onset from a recording's ``participant_schedule`` header, if any."""
+    file = getattr(source, "file", None)
+    if file is None:
+        return None
+    from emoeye.commands.dataset import _participant_schedule, _schedule_lookup
+
+    schedule = _participant_schedule(file.header_value("participant_schedule"))
+    return _schedule_lookup(schedule, "") if schedule else None
 
 
 def write_table(path: Path, trials: list, predictions: dict) -> None:
