@@ -42,8 +42,7 @@ def player_main(seconds: float, isi: float) -> None:
     player.start()
     player.join()
     pushed = {s.key: int(player.samples_pushed.get(s.key, 0)) for s in sim.streams}
-    roles = {s.key: s.type for s in sim.streams}
-    print(json.dumps({"pushed": pushed, "types": roles}), flush=True)
+    print(json.dumps({"pushed": pushed}), flush=True)
     time.sleep(3.0)  # keep outlets alive while the parent drains
 
 
@@ -67,7 +66,7 @@ def main() -> None:
     import pylsl
 
     from acquisition.aligner import TrialEvent
-    from acquisition.config import AcquisitionConfig
+    from acquisition.config import AcquisitionConfig, RoleRule
     from acquisition.lsl_live import LiveAcquisition, discover
 
     child = subprocess.Popen(
@@ -86,7 +85,9 @@ def main() -> None:
     )
     ready = json.loads(child.stdout.readline())["ready"]
     visible = discover(10.0, ready)
-    live = LiveAcquisition(AcquisitionConfig(), streams=visible)
+    # Heart rate from the 130 Hz ECG (R-peak detection), the heaviest HR path.
+    config = AcquisitionConfig(rules=[RoleRule("hr", type="ECG")])
+    live = LiveAcquisition(config, streams=visible)
     arrivals: dict[str, list[tuple[float, float]]] = {k: [] for k in live.core.streams}
     write = live.core.write
 
@@ -123,12 +124,18 @@ def main() -> None:
     live.stop()
     child.wait(timeout=30)
     report = json.loads(result_line[0])
-    pushed, types = report["pushed"], report["types"]
-    received = {k: live.health[k].samples for k in pushed if k in live.health}
+    pushed = report["pushed"]
+    role_keys = {role: cand.spec.key for role, cand in live.plan.roles.items()}
+    sent = {role: pushed[key] for role, key in role_keys.items()}
+    received = {role: live.health[key].samples for role, key in role_keys.items()}
     # Cut latency: from the arrival of the chunk that completed the last required stream's
-    # window to the cut.
+    # window to the cut (regular streams: irregular ones complete by the clock, not by data).
     latencies = []
-    required = [live.core.roles[r].spec.key for r in live.core.config.trial.required_roles]
+    required = [
+        live.core.roles[r].spec.key
+        for r in live.core.config.trial.required_roles
+        if not live.core.roles[r].spec.irregular
+    ]
     for trial in trials:
         if not trial.quality.complete:
             continue
@@ -146,9 +153,10 @@ def main() -> None:
     lat = np.array(latencies) if latencies else np.array([np.nan])
     out = {
         "seconds": round(end[0] - started, 1),
-        "samples_sent": {types[k]: v for k, v in pushed.items()},
-        "samples_received": {types[k]: received.get(k, 0) for k in pushed},
-        "lost_total": int(sum(pushed[k] - received.get(k, 0) for k in pushed)),
+        "samples_sent": sent,
+        "samples_received": received,
+        "lost_total": int(sum(sent[r] - received[r] for r in sent)),
+        "streams": {role: live.plan.roles[role].spec.describe() for role in role_keys},
         "cpu_percent_one_core": round(100 * (end[1] - warm[1]) / max(seconds, 1e-9), 2),
         "rss_growth_mb": round((end[2] - warm[2]) / 2**20, 2),
         "trial_cut_latency_ms": {

@@ -106,3 +106,14 @@ def test_scanpath_image():
     row = img[1, 32]
     assert row[55] > row[10] > 0  # later points brighter
     assert render_scanpath(np.full(5, np.nan), np.full(5, np.nan)).sum() == 0
+
+
+def test_cached_filtfilt_equals_scipy():
+    from scipy import signal
+
+    from acquisition.roles import _band_filter, _filtfilt
+
+    x = np.random.default_rng(1).normal(size=900)
+    for kind, fs in (("hr_ecg", 130.0), ("hr_ppg", 64.0)):
+        sos, zi = _band_filter(kind, fs)
+        assert np.allclose(_filtfilt(sos, zi, x), signal.sosfiltfilt(sos, x), atol=1e-12)
