@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     # liblsl reads its configuration once: fix session and scope before any stream exists.
     from acquisition.lslconfig import use_lsl_config
 
-    use_lsl_config(args.lsl_session, args.lsl_scope)
+    args.lsl_config_written = use_lsl_config(args.lsl_session, args.lsl_scope)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
