@@ -95,6 +95,10 @@ def _load_predict_offline() -> Callable | None:
     return predict_offline
 
 
+_NO_MODEL_ERRORS = ("CheckpointError", "FileNotFoundError", "ModuleNotFoundError", "ImportError")
+"""Failures to *load* the default model: replay then cuts trials without predictions."""
+
+
 def replay_fast(
     source,
     config,
@@ -150,14 +154,31 @@ def replay_fast(
     predictions: dict[str, object] = {}
     predict_offline = _load_predict_offline() if use_model else None
     stats: dict = {}
+    result = None
+    schedule = _schedule_of(source)
+
+    def take(trial) -> None:
+        if trial.participant is None and schedule is not None:
+            trial.participant = schedule(trial.onset)  # before it is predicted and logged
+        trials.append(trial)
+
     if predict_offline is not None:
-        result = predict_offline(
-            feed,
-            config,
-            checkpoint,
-            log_path,
-            on_trial=lambda trial: trials.append(trial),
-        )
+        try:
+            result = predict_offline(
+                feed,
+                config,
+                checkpoint,
+                log_path,
+                block_seconds=block_seconds,
+                on_trial=take,
+            )
+        except Exception as exc:
+            # No model to load (none bundled yet, torch missing): cut trials only, say why.
+            if checkpoint is not None or trials or type(exc).__name__ not in _NO_MODEL_ERRORS:
+                raise
+            stats["model_error"] = f"{type(exc).__name__}: {exc}"
+            predict_offline = None
+    if result is not None:
         preds = result.get("predictions", []) if isinstance(result, dict) else list(result or [])
         for pred in preds:
             predictions[pred.trial_id] = pred
@@ -172,13 +193,8 @@ def replay_fast(
             raise CliError(f"cannot replay {getattr(source, 'path', 'source')}:\n{exc}") from None
         for event in acq.run_offline(feed, block_seconds):
             if isinstance(event, TrialEvent):
-                trials.append(event.trial)
+                take(event.trial)
         stats["aligner"] = acq.aligner.stats.to_dict()
-    schedule = _schedule_of(source)
-    if schedule is not None:
-        for trial in trials:
-            if trial.participant is None:
-                trial.participant = schedule(trial.onset)
     if on_trial is not None:
         for trial in trials:
             on_trial(trial, predictions.get(trial.trial_id))
@@ -324,6 +340,8 @@ def _run_fast(args: argparse.Namespace) -> int:
         print(json.dumps(summary, default=str))
         return 0
     model = "" if summary["model"] else " (no model: trials only)"
+    if summary.get("model_error"):
+        print(f"no model could be loaded ({summary['model_error']}): trials only")
     print(
         f"replayed {summary['seconds']:.1f} s in {summary['wall_s']:.2f} s "
         f"({summary['realtime_factor']:g}x real time): {summary['trials']} trial(s), "

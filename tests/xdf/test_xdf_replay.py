@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 from acquisition.aligner import TrialEvent
 from acquisition.binding import bind_roles
@@ -135,3 +136,26 @@ def test_dataset_build_skips_unrated_and_files_without_roles(
     assert "missing role" in report["sources"][1]["error"]
     meta = json.loads((out / "meta.json").read_text())
     assert meta["n_trials"] == 2
+
+
+def test_replay_fast_with_a_model_predicts_every_trial(sim_file, tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from models.checkpoint import save_checkpoint
+    from models.network import EmoEyeNet, ModelConfig
+    from models.preprocess import NormStats
+
+    torch.manual_seed(0)
+    model = EmoEyeNet(ModelConfig(conv_channels=(8, 8), lstm_hidden=16)).eval()
+    ckpt = save_checkpoint(tmp_path / "ck", model, NormStats(np.zeros(5), np.ones(5)))
+    _, path = sim_file
+    table, log = tmp_path / "t.csv", tmp_path / "p.jsonl"
+    args = ["replay", str(path), "--checkpoint", str(ckpt), "--out", str(table)]
+    assert main([*args, "--log", str(log), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["model"] and summary["trials"] == summary["predictions"] == 6
+    rows = list(csv.DictReader(table.open()))
+    assert all(1 <= float(r["pred_arousal"]) <= 7 for r in rows)
+    assert [r["participant"] for r in rows] == ["P01"] * 3 + ["P02"] * 3
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    preds = [r for r in records if r.get("event") == "prediction"]
+    assert [p["participant"] for p in preds] == ["P01"] * 3 + ["P02"] * 3
