@@ -127,6 +127,8 @@ def main() -> None:
         "trials": summary["trials"],
         "predictions": summary["predictions"],
         "model": summary["model"],
+        "model_error": summary.get("model_error"),
+        "checkpoint": summary.get("checkpoint"),
         "peak_rss_mb": round(rss, 1),
         "warnings": warnings,
     }
