@@ -61,10 +61,14 @@ def player_main(device_set: str, seconds: float, isi: float, seed: int) -> None:
     player.close()
 
 
+FLAG_BELOW = 0.7
+"""The stand-in predictor flags trials whose quality score is below this."""
+
+
 class StandInSession:
     """A session without a model: LiveAcquisition + a thread that turns each cut trial into a
     made-up but plausible :class:`~inference.prediction.Prediction` (class probabilities peaked
-    near the simulation's latent ratings), flagged when the trial's quality score < 0.6.
+    near the simulation's latent ratings), flagged when the trial's quality score < 0.7.
 
     Used when ``emoeye.session.LiveSession`` is not available; it exposes what the dashboard
     reads (``live``, ``store``, ``catalogue``).
@@ -120,8 +124,10 @@ class StandInSession:
                     valence_probs=self._probs(v),
                     participant=trial.participant,
                     quality=trial.quality.to_dict(),
-                    flagged=score < 0.6,
-                    flag_reason=f"quality {score:.2f} < 0.60" if score < 0.6 else "",
+                    flagged=score < FLAG_BELOW,
+                    flag_reason=f"quality {score:.2f} < {FLAG_BELOW:.2f}"
+                    if score < FLAG_BELOW
+                    else "",
                 )
             )
 

@@ -327,14 +327,20 @@ class DashboardWindow(QtWidgets.QMainWindow):
     def _update_banner(self, plan) -> None:
         missing = [r for r in ROLES if r not in plan.roles]
         parts = []
-        if missing:
-            named = ", ".join(
-                f"{r} ({'required' if r in self.required else 'optional'})" for r in missing
-            )
+        required = [r for r in missing if r in self.required]
+        optional = [r for r in missing if r not in self.required]
+        if required:
             parts.append(
-                f"⚠ No stream for role(s): {named}. Trials need every required role; "
-                "see Streams… for what is visible."
+                f"⚠ No stream for required role(s): {', '.join(required)}: trials cannot be "
+                "complete without them."
             )
+        if optional:
+            parts.append(
+                f"⚠ No stream for role(s): {', '.join(optional)} (not required here: trials "
+                "are cut without it and count it as missing)."
+            )
+        if missing:
+            parts[-1] += " See Streams… for what is visible."
         bad = []
         for role, cand in plan.roles.items():
             h = self.live.health.get(cand.spec.key)

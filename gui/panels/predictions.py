@@ -211,7 +211,7 @@ class TimelinePanel(pg.GraphicsLayoutWidget):
         quality = np.nan_to_num(h["quality"], nan=0.0)
         self.bars.setOpts(
             x=seq,
-            height=quality,
+            height=np.maximum(quality, 0.02),  # a score of 0 still shows as a (grey) stub
             brushes=[
                 pg.mkBrush(quality_colour(q, f)) for q, f in zip(quality, h["flagged"], strict=True)
             ],

@@ -162,10 +162,15 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                 self._lines[track.key].append(line)
             self.plots[track.key] = plot
         # Stimulus ids on the top plot's onset lines.
-        self._labels = [
-            pg.InfLineLabel(line, text="", position=0.92, anchor=(0, 0.5), color=ONSET_COLOUR)
-            for line in self._lines[TRACKS[0].key]
-        ]
+        # Stimulus ids by the onset lines of the top plot (its y range is fixed, so the labels
+        # sit at a fixed height in data coordinates).
+        top = self.plots[TRACKS[0].key]
+        self._labels = []
+        for _ in range(POOL):
+            label = pg.TextItem("", color=ONSET_COLOUR, anchor=(0, 0))
+            label.hide()
+            top.addItem(label, ignoreBounds=True)
+            self._labels.append(label)
         for key, plot in self.plots.items():
             if key != TRACKS[-1].key:
                 plot.hideAxis("bottom")
@@ -257,5 +262,16 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                 line.setPos(x)
                 region.show()
                 line.show()
+        y_top = TRACKS[0].y_range[1] if TRACKS[0].y_range else 1.0
         for i, label in enumerate(self._labels):
-            label.setFormat(trials[i].stimulus_id if i < len(trials) else "")
+            if i < len(trials):
+                label.setText(_short(trials[i].stimulus_id))
+                label.setPos(trials[i].onset - origin, y_top)
+                label.show()
+            else:
+                label.hide()
+
+
+def _short(text: str, n: int = 11) -> str:
+    """A stimulus id short enough not to run into the next onset's label."""
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -35,7 +35,7 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
         vb.invertY(True)
         tidy_plot(self.plot, left_width=34)
         self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-        self.plot.setLabel("left", "gaze y")
+        self.plot.setLabel("left", "y (screen 0–1)")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setZValue(-20)
         self.plot.addItem(self.image)
@@ -55,7 +55,7 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
         self._title = ""
         self.plot.setLabel(
             "bottom",
-            "gaze x (screen 0–1) · <span style='color:#c9a800'>━ scanpath of this trial</span>"
+            "x (0–1) · <span style='color:#c9a800'>━ this trial's scanpath</span>"
             " · <span style='color:#e53935'>● gaze now</span>",
         )
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -100,10 +100,9 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
                 self.placeholder.setText("")
         if last_onset is not None:
             since = t_end - last_onset[1]
-            state = "in window" if since < self.trial_duration else "window closed"
             title = (
-                f"Stimulus <b>{last_onset[2]}</b> · trial {last_onset[0]} · "
-                f"{math.floor(max(since, 0.0)):.0f} s ({state})"
+                f"Stimulus <b>{last_onset[2]}</b> (trial {last_onset[0]}, "
+                f"+{math.floor(max(since, 0.0)):.0f} s)"
             )
             if title != self._title:  # re-laying out a title costs more than a frame's data
                 self._title = title

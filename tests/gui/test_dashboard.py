@@ -102,7 +102,7 @@ def test_missing_roles_named_in_a_red_banner(make_window):
     window.tick()
     window._slow_update()
     assert not window.banner.isHidden()
-    assert "hr" in window.banner.text() and "optional" in window.banner.text()
+    assert "hr" in window.banner.text() and "not required" in window.banner.text()
     assert "background: #c62828" in window.banner.styleSheet()
     assert window.health.states["hr"] == "missing"
     assert window.health.item(2, 2).text() == "MISSING"

@@ -1,0 +1,169 @@
+"""Screenshots of the dashboard over a simulated session, for docs/dashboard.md.
+
+Plays the simulated devices over real LSL (in this process), runs the live acquisition and a
+session (``emoeye.session.LiveSession`` with the real model when it is available and
+``--stand-in`` is not given; otherwise the benchmark's stand-in predictor), shows the dashboard
+on an X display at 1366×768 and saves the window:
+
+- ``docs/img/dashboard.png``: the Gazepoint set (one 60 Hz stream with gaze, pupil, GSR, HR), a
+  few trials in, one of them flagged for a gaze dropout;
+- ``docs/img/dashboard-missing-role.png``: the lab set with no heart-rate stream visible.
+
+Without a DISPLAY it re-runs itself under ``xvfb-run`` (Debian package ``xvfb``); ``--offscreen``
+renders with Qt's offscreen platform instead.
+
+    python scripts/screenshot_dashboard.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SCREEN = "1366x768x24"
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location(
+        "bench_dashboard", ROOT / "bench" / "dashboard.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _shrink(path: Path, limit: int = 300_000) -> None:
+    """Re-save with fewer colours if a PNG is over ``limit`` bytes (needs ImageMagick)."""
+    if path.stat().st_size <= limit or not shutil.which("convert"):
+        return
+    subprocess.run(["convert", str(path), "-colors", "128", str(path)], check=True)
+
+
+def capture(
+    name: str,
+    device_set: str,
+    seconds: float,
+    out: Path,
+    stand_in: bool,
+    exclude_types: tuple[str, ...] = (),
+    required: tuple[str, ...] | None = None,
+    dropouts: list | None = None,
+) -> Path:
+    """Run one simulated session for ``seconds`` of wall time and save the window."""
+    bench = _bench_module()
+    from acquisition.config import AcquisitionConfig
+    from acquisition.lsl_live import LiveAcquisition, discover
+    from acquisition.player import LslPlayer
+    from acquisition.trial import TrialSpec
+    from gui.qt import QtCore, QtWidgets
+    from gui.window import DashboardWindow
+
+    sim = bench.make_simulation(device_set, seconds + 20, isi=6.0, seed=4, dropouts=dropouts or [])
+    player = LslPlayer(sim, speed=1.0)
+    player.start()
+    ids = [s.source_id for s in sim.streams if s.type not in exclude_types]
+    visible = discover(5.0, ids)
+    trial = TrialSpec(grace=1.0, required_roles=required) if required else TrialSpec(grace=1.0)
+    config = AcquisitionConfig(trial=trial)
+    session = None
+    if not stand_in:
+        session = _live_session(visible, config)
+    if session is None:
+        live = LiveAcquisition(config, streams=visible)
+        live.start()
+        live.wait_connected(10.0)
+        session = bench.StandInSession(live, sim.ground_truth())
+    session.start()
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    window = DashboardWindow(session)
+    window.move(0, 0)
+    window.show()
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec_()
+    path = out / name
+    window.grab().save(str(path))
+    _shrink(path)
+    window.close()
+    session.stop()
+    getattr(session, "live", None) and session.live.stop()
+    player.close()
+    del app
+    return path
+
+
+def _live_session(visible, config):
+    """``emoeye.session.LiveSession`` over the given streams, or None when it is unavailable."""
+    try:
+        from emoeye.session import LiveSession
+    except ImportError:
+        return None
+    try:
+        return LiveSession.from_streams(visible, config)  # type: ignore[attr-defined]
+    except Exception as exc:  # the session's API may differ: fall back, and say so
+        print(
+            f"LiveSession unavailable here ({exc}); using the stand-in predictor", file=sys.stderr
+        )
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--seconds", type=float, default=38.0, help="wall seconds per screenshot")
+    parser.add_argument("--offscreen", action="store_true", help="Qt offscreen, no X display")
+    parser.add_argument("--stand-in", action="store_true", help="never use the real model")
+    parser.add_argument("--only", choices=("main", "missing"), default=None)
+    args = parser.parse_args()
+    if args.offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    elif not os.environ.get("DISPLAY") and not os.environ.get("UNDER_XVFB"):
+        if not shutil.which("xvfb-run"):
+            sys.exit("no DISPLAY and no xvfb-run: install xvfb or pass --offscreen")
+        env = dict(os.environ, UNDER_XVFB="1")
+        cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", sys.executable, *sys.argv]
+        sys.exit(subprocess.call(cmd, env=env))
+    bench = _bench_module()
+    bench.ensure_lsl_config("screenshot")
+    args.out.mkdir(parents=True, exist_ok=True)
+    shots = []
+    if args.only in (None, "main"):
+        shots.append(
+            capture(
+                "dashboard.png",
+                "gazepoint",
+                args.seconds,
+                args.out,
+                args.stand_in,
+                dropouts=[("gaze", 16.0, 3.0)],  # trial 3 (onset 15 s) loses 3 s: flagged
+            )
+        )
+    if args.only in (None, "missing"):
+        shots.append(
+            capture(
+                "dashboard-missing-role.png",
+                "lab",
+                min(args.seconds, 26.0),
+                args.out,
+                args.stand_in,
+                exclude_types=("ECG", "RR", "PPG"),
+                required=("gaze", "gsr"),
+            )
+        )
+    for path in shots:
+        print(f"{path} ({path.stat().st_size / 1000:.0f} kB)")
+    threading.Event().wait(0.1)
+    time.sleep(0)
+
+
+if __name__ == "__main__":
+    main()
