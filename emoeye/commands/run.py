@@ -1,0 +1,186 @@
+"""``emoeye run``: the live session — streams in, a prediction per trial out, on screen and logged."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+from emoeye.commands.common import add_config_arg, load_acq_config
+from emoeye.errors import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a live session: predict arousal and valence for every trial as it closes",
+        description="Bind the live LSL streams to roles, cut a 5-s trial at every stimulus onset "
+        "and predict the participant's arousal and valence (1-7) with the model as each trial "
+        "closes. Predictions go to the dashboard (or the terminal with --headless), to the "
+        "EmoEye-Predictions LSL outlet (LabRecorder records it beside the raw streams) and to a "
+        "JSONL log in a per-run folder. Ctrl-C stops: pending trials are cut and predicted, "
+        "the log is closed.",
+    )
+    add_config_arg(p)
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="model checkpoint directory (default: the bundled model)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the model runs (auto: CUDA when available, else CPU)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--headless", action="store_true", help="terminal view, no dashboard")
+    p.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        help="predictions log, JSONL (default: <user data dir>/runs/<time>/predictions.jsonl)",
+    )
+    p.add_argument("--csv", type=Path, default=None, help="also log predictions to this CSV")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: never)")
+    p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the streams")
+    p.add_argument(
+        "--quality-threshold",
+        type=float,
+        default=0.5,
+        help="flag trials whose quality score (0-1) is below this (they are still predicted)",
+    )
+    p.add_argument(
+        "--record", type=Path, default=None, help="record every stream to this XDF file as well"
+    )
+    p.add_argument("--no-outlet", action="store_true", help="do not publish predictions over LSL")
+    p.set_defaults(func=run)
+
+
+def default_run_dir() -> Path:
+    """A fresh per-run folder: ``<user data dir>/runs/<YYYYmmdd-HHMMSS>``."""
+    from platformdirs import user_data_dir
+
+    base = Path(user_data_dir("emoeye")) / "runs"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = base / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def has_display() -> bool:
+    """True when a dashboard window can be shown (X11/Wayland, or Qt's offscreen platform)."""
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+    )
+
+
+def _dashboard():
+    if importlib.util.find_spec("gui") is None or importlib.util.find_spec("gui.app") is None:
+        return None
+    try:
+        from gui.app import run_dashboard
+    except ImportError as exc:
+        print(f"dashboard unavailable ({exc}); showing the terminal view")
+        return None
+    return run_dashboard
+
+
+def _open_session(args: argparse.Namespace, config, log_path: Path):
+    from emoeye.session import LiveSession, SessionConfig
+    from inference.worker import DeviceUnavailableError
+    from models.checkpoint import CheckpointError, default_checkpoint_dir
+
+    if args.threads is not None and args.threads < 1:
+        raise CliError("--threads must be >= 1")
+    if not 0.0 <= args.quality_threshold <= 1.0:
+        raise CliError("--quality-threshold must be between 0 and 1")
+    session_config = SessionConfig(
+        checkpoint=args.checkpoint,
+        device=args.device,
+        num_threads=args.threads,
+        quality_threshold=args.quality_threshold,
+        log_path=log_path,
+        csv_path=args.csv,
+        outlet=not args.no_outlet,
+        wait=args.wait,
+    )
+    try:
+        return LiveSession(config, session_config)
+    except DeviceUnavailableError as exc:
+        raise CliError(str(exc)) from None
+    except CheckpointError as exc:
+        hint = ""
+        if args.checkpoint is None:
+            hint = (
+                f"\nThe bundled model ({default_checkpoint_dir()}) is missing or damaged: "
+                "reinstall emoeye, train one with `emoeye train`, or pass --checkpoint DIR."
+            )
+        raise CliError(f"cannot load the model: {exc}{hint}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_acq_config(args.config)
+    log_path = args.log if args.log is not None else default_run_dir() / "predictions.jsonl"
+    session = _open_session(args, config, log_path)
+    print(
+        f"model: {session.checkpoint_name} on {session.worker.device}; predictions log: {log_path}",
+        flush=True,
+    )
+    session.install_signal_handlers()
+    try:
+        session.start()
+        if args.record is not None:
+            from acquisition.recorder import RecorderUnavailable
+
+            try:
+                session.start_recording(args.record)
+            except (RecorderUnavailable, RuntimeError) as exc:
+                raise CliError(f"cannot record to {args.record}: {exc}") from None
+    except BaseException:
+        session.stop()
+        raise
+    print("Bound roles:")
+    print(session.live.plan.explain(config.trial.required_roles))
+    if session.outlet is not None:
+        print(f"publishing predictions on LSL outlet {session.outlet.stream_name}")
+    run_dashboard = _dashboard() if has_display() and not args.headless else None
+    view = None
+    try:
+        if run_dashboard is not None:
+            run_dashboard(session, seconds=args.seconds or None)
+        else:
+            from emoeye.headless import HeadlessView
+
+            view = HeadlessView(session)
+            if not view.rich_view:
+                print("Waiting for onsets... (Ctrl-C to stop)", flush=True)
+            view.run(args.seconds or None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping: cutting pending trials and finishing predictions...", flush=True)
+        summary = session.stop()
+        if view is not None:
+            view.finish()
+    w = summary.get("worker", {})
+    lat = w.get("latency_ms") or {}
+    latency = f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""
+    print(
+        f"stopped: {summary.get('trials_cut', 0)} trial(s) cut, {w.get('predicted', 0)} "
+        f"predicted ({w.get('flagged', 0)} flagged, {w.get('errors', 0)} model error(s), "
+        f"{w.get('overflowed', 0)} skipped){latency}"
+    )
+    print(f"predictions log: {log_path}")
+    if args.csv:
+        print(f"CSV log: {args.csv}")
+    return 0

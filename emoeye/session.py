@@ -1,0 +1,511 @@
+"""A live session: LSL streams → trials → the inference worker → sinks (outlet, store, logs).
+
+:class:`LiveSession` wires :func:`emoeye.live.open_live` (inlet threads, buffers, the trial
+aligner), an :class:`~inference.worker.InferenceWorker` and its sinks, and moves events between
+them on one polling thread. :func:`predict_offline` runs an offline source (simulation, XDF)
+through the same worker and sinks as fast as the CPU allows (``emoeye replay --fast``).
+
+Threads of a live session: one per LSL inlet (pull + ring-buffer write only), the polling thread
+(markers → trials, onsets → embed jobs, trials → the worker queue, ratings → the logs) and the
+worker (the model, the sinks). The dashboard or the headless view only read.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from acquisition.aligner import RatingEvent, TrialEvent
+from acquisition.config import AcquisitionConfig
+from emoeye.errors import CliError
+from inference.prediction import Prediction, PredictionStore
+from inference.sinks import (
+    CallbackSink,
+    CsvSink,
+    LslPredictionSink,
+    Publisher,
+    Sink,
+    StoreSink,
+    log_sink_for,
+)
+from inference.worker import InferenceWorker, WorkerConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SessionConfig:
+    """What a session runs beside acquisition.
+
+    Attributes
+    ----------
+    checkpoint
+        Model checkpoint directory; None = the bundled default model.
+    device, num_threads, queue_size, quality_threshold
+        Passed to :class:`~inference.worker.WorkerConfig`.
+    log_path
+        JSONL predictions log (None: none; ``emoeye run`` always sets one).
+    csv_path
+        CSV predictions log (optional).
+    outlet
+        Publish predictions on the ``EmoEye-Predictions`` LSL outlet.
+    outlet_source_id
+        Source id of that outlet (a fresh uuid-based one when None).
+    wait
+        Seconds to wait for the streams every required role needs.
+    record_backend
+        XDF recorder back end: ``"labrecorder"`` or ``"emoeye"``; None = LabRecorder when its
+        package is installed, else ours.
+    """
+
+    checkpoint: Path | str | None = None
+    device: str = "auto"
+    num_threads: int | None = 1
+    queue_size: int = 32
+    quality_threshold: float = 0.5
+    log_path: Path | str | None = None
+    csv_path: Path | str | None = None
+    outlet: bool = True
+    outlet_source_id: str | None = None
+    wait: float = 10.0
+    record_backend: str | None = None
+
+    def worker_config(self) -> WorkerConfig:
+        """The worker's part of it."""
+        return WorkerConfig(
+            device=self.device,
+            num_threads=self.num_threads,
+            queue_size=self.queue_size,
+            quality_threshold=self.quality_threshold,
+        )
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def rating_record(event: RatingEvent | TrialEvent) -> dict | None:
+    """The log record of a trial's rating: one that attached after the cut (``RatingEvent``) or
+    one that came before the window closed (on the cut trial); None when the trial has none."""
+    if isinstance(event, TrialEvent):
+        r, trial_id = event.trial.ratings, event.trial.trial_id
+        if r is None:
+            return None
+    else:
+        r, trial_id = event.ratings, event.trial_id
+    return {
+        "event": "rating",
+        "trial_id": trial_id,
+        "arousal": r.arousal,
+        "valence": r.valence,
+        "scale_min": r.scale_min,
+        "scale_max": r.scale_max,
+        "timestamp": r.timestamp,
+    }
+
+
+class LiveSession:
+    """Live acquisition, inference and prediction sinks for one session.
+
+    Parameters
+    ----------
+    config
+        Acquisition configuration (roles, trial spec, markers, participant, stimuli folder).
+    session
+        Model, device, logs, outlet (see :class:`SessionConfig`).
+    live
+        A :class:`~acquisition.lsl_live.LiveAcquisition` not yet started (tests); by default
+        :meth:`start` opens one with :func:`emoeye.live.open_live`, waiting for the streams.
+    predictor
+        An already loaded predictor (skips loading ``session.checkpoint``).
+    say
+        Where progress messages go (``print`` by default).
+
+    Attributes
+    ----------
+    live
+        The live input (None until :meth:`start`).
+    store
+        :class:`~inference.prediction.PredictionStore` the dashboard and headless view read.
+    catalogue
+        The stimulus catalogue (the acquisition core's once started).
+    worker
+        The :class:`~inference.worker.InferenceWorker`.
+    publisher
+        Its sinks.
+
+    Examples
+    --------
+    >>> session = LiveSession(load_config(None), SessionConfig(log_path="p.jsonl"))  # doctest: +SKIP
+    >>> session.start()
+    >>> ...                        # session.store fills as trials close
+    >>> session.stop()             # pending trials cut, queue drained, log closed
+    """
+
+    def __init__(
+        self,
+        config: AcquisitionConfig | None = None,
+        session: SessionConfig | None = None,
+        live: Any = None,
+        predictor: Any = None,
+        say: Callable[[str], Any] = print,
+    ) -> None:
+        self.config = config or AcquisitionConfig()
+        self.session = session or SessionConfig()
+        self.say = say
+        self.live = live
+        self.store = PredictionStore()
+        self.catalogue = live.core.catalogue if live is not None else None
+        self.publisher = Publisher([StoreSink(self.store)])
+        # The model first: a bad checkpoint or device fails before any stream is touched.
+        self.worker = InferenceWorker(
+            predictor,
+            self.session.checkpoint,
+            self.session.worker_config(),
+            self.publisher,
+            catalogue=self.catalogue,
+        )
+        self.outlet: LslPredictionSink | None = None
+        if self.session.outlet:
+            self.outlet = LslPredictionSink(
+                self.worker.n_classes,
+                self.session.outlet_source_id,
+                meta={"device": self.worker.device, "checkpoint": self.checkpoint_name},
+            )
+            self.publisher.add(self.outlet)
+        self.log_path = Path(self.session.log_path) if self.session.log_path else None
+        if self.log_path is not None:
+            self.publisher.add(log_sink_for(self.log_path))
+        if self.session.csv_path:
+            self.publisher.add(CsvSink(self.session.csv_path))
+        self.trials_cut = 0
+        self.ratings = 0
+        self.last_trial = None
+        """The newest cut trial (the headless view shows it)."""
+        self.poll_errors = 0
+        self.started_at: float | None = None
+        self.stop_requested = threading.Event()
+        """Set by SIGTERM (see :meth:`install_signal_handlers`) or :meth:`request_stop`."""
+        self._halt = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._lock = threading.RLock()
+        self._stopped = False
+        self._recorder = None
+        self.summary: dict | None = None
+
+    @property
+    def checkpoint_name(self) -> str:
+        """The checkpoint the model was loaded from."""
+        meta = getattr(self.worker.predictor, "meta", None) or {}
+        return str(meta.get("path", self.session.checkpoint or "bundled"))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> LiveSession:
+        """Start the worker, open the streams, and start moving trials; returns self."""
+        with self._lock:
+            if self._poller is not None:
+                raise RuntimeError("session already started")
+            self.worker.start()
+            if self.live is None:
+                from emoeye.live import open_live
+
+                self.live = open_live(self.config, self.session.wait, log=self.say)
+            else:
+                self.live.start()
+                self.live.wait_connected(10.0)
+            self.catalogue = self.live.core.catalogue
+            self.worker.catalogue = self.catalogue
+            self.live.core.aligner.onset_listeners.append(self.worker.on_onset)
+            self.worker.record(
+                {
+                    "event": "session",
+                    "started": _now_iso(),
+                    "mode": "live",
+                    "checkpoint": self.checkpoint_name,
+                    "device": self.worker.device,
+                    "quality_threshold": self.session.quality_threshold,
+                    "participant": self.config.participant,
+                    "roles": {r: c.spec.name for r, c in self.live.plan.roles.items()},
+                    "outlet": None if self.outlet is None else self.outlet.stream_name,
+                }
+            )
+            self.started_at = time.monotonic()
+            self._poller = threading.Thread(target=self._poll, name="session-poll", daemon=True)
+            self._poller.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.live.run(self._on_event, self._halt)  # flushes pending trials at the end
+                return
+            except Exception:  # an aligner bug must not end the session silently
+                self.poll_errors += 1
+                log.exception("session polling failed (%d so far); going on", self.poll_errors)
+                self._halt.wait(0.1)
+        try:  # halted while recovering: still cut what is pending
+            for event in self.live.core.flush():
+                self._on_event(event)
+        except Exception:
+            log.exception("flushing pending trials failed")
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, TrialEvent):
+            self.trials_cut += 1
+            self.last_trial = event.trial
+            self.worker.submit(event.trial)
+        record = rating_record(event)
+        if record is not None:
+            self.ratings += 1
+            self.worker.record(record)
+
+    def request_stop(self) -> None:
+        """Ask a blocking :meth:`wait` to return (safe from signal handlers)."""
+        self.stop_requested.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM → :meth:`request_stop` (main thread only; Ctrl-C stays KeyboardInterrupt)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+
+    def wait(self, seconds: float | None = None) -> None:
+        """Block until ``seconds`` have passed or a stop is requested (None: until requested)."""
+        deadline = None if not seconds else time.monotonic() + seconds
+        while not self.stop_requested.is_set():
+            left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if left <= 0:
+                return
+            self.stop_requested.wait(left)
+
+    def stop(self, timeout: float = 30.0) -> dict:
+        """Cut pending trials, drain the worker, close the logs and outlet; returns a summary.
+
+        Safe to call more than once (later calls return the first summary).
+        """
+        with self._lock:
+            if self._stopped:
+                return self.summary or {}
+            self._stopped = True
+            self._halt.set()
+            if self._poller is not None:
+                self._poller.join(timeout)
+            if self.live is not None:
+                self.live.stop()
+            drained = self.worker.stop(timeout)
+            if self._recorder is not None:
+                try:
+                    self.stop_recording()
+                except Exception as exc:
+                    log.error("stopping the recording failed: %s", exc)
+            self.summary = self.stats()
+            self.summary["drained"] = drained
+            self.worker.record({"event": "session_end", "ended": _now_iso(), **self.summary})
+            self.publisher.close()
+            return self.summary
+
+    def stats(self) -> dict:
+        """Counters of the session: worker, aligner, streams."""
+        out: dict[str, Any] = {
+            "seconds": round(time.monotonic() - self.started_at, 2) if self.started_at else 0.0,
+            "trials_cut": self.trials_cut,
+            "ratings": self.ratings,
+            "predictions": self.store.count,
+            "poll_errors": self.poll_errors,
+            "worker": self.worker.stats.to_dict(),
+            "sink_errors": {s.name: s.errors for s in self.publisher.sinks if s.errors},
+        }
+        if self.live is not None:
+            out["aligner"] = self.live.core.aligner.stats.to_dict()
+            out["streams"] = {h.name: h.to_dict() for h in self.live.health.values()}
+        return out
+
+    def __enter__(self) -> LiveSession:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ recording
+
+    @property
+    def recording(self) -> Path | None:
+        """The XDF file being recorded, or None."""
+        rec = self._recorder
+        return rec.path if rec is not None and rec.recording else None
+
+    def start_recording(self, path: Path | str) -> Path:
+        """Record every stream the session saw, plus its prediction outlets, to an XDF file.
+
+        Uses :class:`acquisition.recorder.Recorder` (LabRecorder's engine when installed).
+        """
+        from acquisition.recorder import Recorder, labrecorder_available
+
+        with self._lock:
+            if self.live is None:
+                raise RuntimeError("start the session before recording")
+            if self._recorder is not None and self._recorder.recording:
+                raise RuntimeError(f"already recording to {self._recorder.path}")
+            backend = self.session.record_backend or (
+                "labrecorder" if labrecorder_available() else "emoeye"
+            )
+            infos = list(self.live.infos.values())
+            if self.outlet is not None:
+                import pylsl
+
+                for sid in (self.outlet.source_id, self.outlet.ids_source_id):
+                    infos += pylsl.resolve_byprop("source_id", sid, minimum=1, timeout=2.0)
+            self._recorder = Recorder(path, streams=infos, backend=backend).start()
+            self.worker.record({"event": "recording", "path": str(path), "backend": backend})
+            self.say(f"recording to {path} ({backend})")
+            return Path(path)
+
+    def stop_recording(self) -> dict | None:
+        """Stop the recording (footers written, file closed); returns its summary."""
+        with self._lock:
+            rec, self._recorder = self._recorder, None
+            if rec is None or not rec.recording:
+                return None
+            summary = rec.stop()
+            self.worker.record({"event": "recording_stopped", **summary})
+            return summary
+
+
+def predict_offline(
+    source: Any,
+    config: AcquisitionConfig | None = None,
+    checkpoint: Path | str | None = None,
+    log_path: Path | str | None = None,
+    *,
+    csv_path: Path | str | None = None,
+    device: str = "auto",
+    quality_threshold: float = 0.5,
+    num_threads: int | None = 1,
+    block_seconds: float = 1.0,
+    on_trial: Callable[[Any], Any] | None = None,
+    on_prediction: Callable[[Prediction], Any] | None = None,
+    predictor: Any = None,
+    sinks: list[Sink] | None = None,
+) -> dict:
+    """Cut every trial of an offline source and predict it, as fast as the CPU allows.
+
+    The same :class:`~inference.worker.InferenceWorker` code as live (embedding at onset,
+    flags, error predictions), run in the caller's thread: trial order is data order and no
+    trial can overflow a queue.
+
+    Parameters
+    ----------
+    source
+        An offline source (``.streams``, ``.iter_blocks(block_seconds)``): a simulation or
+        :class:`~acquisition.xdf_source.XdfSource`.
+    config
+        Acquisition configuration (defaults).
+    checkpoint
+        Model checkpoint directory; None = the bundled default model.
+    log_path
+        Predictions log: ``.csv`` → CSV, anything else JSONL (ratings as separate records).
+    csv_path
+        An additional CSV log.
+    device, quality_threshold, num_threads
+        As in :class:`~inference.worker.WorkerConfig`.
+    block_seconds
+        Data seconds fed per step.
+    on_trial
+        Called with each trial as it is cut (before its prediction).
+    on_prediction
+        Called with each prediction as it is made.
+    predictor
+        An already loaded predictor (skips loading ``checkpoint``).
+    sinks
+        More sinks (e.g. a :class:`~inference.sinks.StoreSink`).
+
+    Returns
+    -------
+    dict
+        ``predictions`` (list of :class:`~inference.prediction.Prediction`, data order),
+        ``aligner`` (its stats), ``worker`` (its stats), ``device``, ``checkpoint``.
+
+    Raises
+    ------
+    CliError
+        A required role has no stream in the source (the message lists what is there).
+    """
+    from acquisition.binding import bind_roles
+    from acquisition.core import Acquisition, MissingRoleError
+
+    config = config or AcquisitionConfig()
+    plan = bind_roles(source.streams, config.rules)
+    try:
+        acq = Acquisition(plan, config, strict=True)
+    except MissingRoleError as exc:
+        raise CliError(f"cannot predict {getattr(source, 'path', 'the source')}:\n{exc}") from None
+    predictions: list[Prediction] = []
+    publisher = Publisher([CallbackSink(predictions.append), *(sinks or [])])
+    if on_prediction is not None:
+        publisher.add(CallbackSink(on_prediction))
+    if log_path is not None:
+        publisher.add(log_sink_for(log_path))
+    if csv_path is not None:
+        publisher.add(CsvSink(csv_path))
+    worker = InferenceWorker(
+        predictor,
+        checkpoint,
+        WorkerConfig(
+            device=device,
+            num_threads=num_threads,
+            quality_threshold=quality_threshold,
+        ),
+        publisher,
+        catalogue=acq.catalogue,
+    )
+    meta = getattr(worker.predictor, "meta", None) or {}
+    worker.warm_up()
+    worker.record(
+        {
+            "event": "session",
+            "started": _now_iso(),
+            "mode": "offline",
+            "source": str(getattr(source, "path", type(source).__name__)),
+            "checkpoint": str(meta.get("path", checkpoint or "bundled")),
+            "device": worker.device,
+            "quality_threshold": quality_threshold,
+        }
+    )
+    if worker.predictor.uses_stimulus:
+        acq.aligner.onset_listeners.append(lambda _tid, _t, sid: worker.embed(sid))
+    try:
+        for event in acq.run_offline(source, block_seconds):
+            if isinstance(event, TrialEvent):
+                if on_trial is not None:
+                    on_trial(event.trial)
+                worker.process(event.trial)
+            record = rating_record(event)
+            if record is not None:
+                worker.record(record)
+        worker.record(
+            {
+                "event": "session_end",
+                "ended": _now_iso(),
+                "aligner": acq.aligner.stats.to_dict(),
+                "worker": worker.stats.to_dict(),
+            }
+        )
+    finally:
+        publisher.close()
+    return {
+        "predictions": predictions,
+        "aligner": acq.aligner.stats.to_dict(),
+        "worker": worker.stats.to_dict(),
+        "device": worker.device,
+        "checkpoint": str(meta.get("path", checkpoint or "bundled")),
+    }
+
+
+__all__ = ["LiveSession", "SessionConfig", "predict_offline", "rating_record"]
