@@ -159,3 +159,24 @@ def test_replay_fast_with_a_model_predicts_every_trial(sim_file, tmp_path, capsy
     records = [json.loads(line) for line in log.read_text().splitlines()]
     preds = [r for r in records if r.get("event") == "prediction"]
     assert [p["participant"] for p in preds] == ["P01"] * 3 + ["P02"] * 3
+
+
+def test_participant_map_forms(tmp_path):
+    from emoeye.commands.dataset import _participant_schedule, parse_participant_map
+    from emoeye.errors import CliError
+
+    assert parse_participant_map("a.xdf=P1, dir/b.xdf=P2") == {
+        "a.xdf": "P1",
+        "dir/b.xdf": "P2",
+        "b.xdf": "P2",
+    }
+    table = tmp_path / "map.csv"
+    table.write_text("file,participant\n/data/s1.xdf,S01\n")
+    assert parse_participant_map(str(table)) == {"/data/s1.xdf": "S01", "s1.xdf": "S01"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,who\nx,y\n")
+    with pytest.raises(CliError, match="columns"):
+        parse_participant_map(str(bad))
+    with pytest.raises(CliError, match="FILE=PARTICIPANT"):
+        parse_participant_map("a.xdf")
+    assert _participant_schedule("P01@0.0;P02@35.5") == [(0.0, "P01"), (35.5, "P02")]
