@@ -35,6 +35,7 @@ WEIGHTS = "model.safetensors"
 WEIGHTS_PT = "model.pt"
 CONFIG = "config.json"
 CURVE = "training_curve.png"
+_OPTIONAL_BUFFERS = {"temperature": torch.ones_like}
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".ckpt", ".bin")
 
 
@@ -328,6 +329,10 @@ def load_checkpoint(
     state = read_state_dict(weights)
     model = EmoEyeNet(cfg)
     expected = model.state_dict()
+    for key, default in _OPTIONAL_BUFFERS.items():
+        # Checkpoints written before a buffer existed get its neutral value.
+        if key in expected and key not in state:
+            state[key] = default(expected[key])
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:

@@ -64,6 +64,28 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
     return float(ece)
 
 
+def fit_temperature(probs: np.ndarray, y_true: np.ndarray) -> float:
+    """Softmax temperature minimising the negative log-likelihood of ``y_true``.
+
+    ``probs`` are the model's probabilities at temperature 1; ``log(probs)`` differs from the
+    logits by a per-row constant, which softmax ignores. A log-spaced grid search (0.05..20) is
+    deterministic and cannot diverge.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.int64)
+    if len(y) == 0:
+        return 1.0
+    logp = np.log(np.clip(p, 1e-12, None))
+    best_t, best_nll = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.05), np.log(20.0), 241)):
+        z = logp / t
+        z = z - z.max(axis=1, keepdims=True)
+        nll = -(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))).mean()
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
 def head_metrics(
     y_true: np.ndarray,
     probs: np.ndarray,

@@ -269,6 +269,9 @@ class EmoEyeNet(nn.Module):
         )
         self.arousal_head = nn.Linear(cfg.fusion_hidden, cfg.n_classes)
         self.valence_head = nn.Linear(cfg.fusion_hidden, cfg.n_classes)
+        # Per-head softmax temperature (arousal, valence): 1 while training, then fitted on the
+        # validation set (focal loss leaves probabilities too flat). Saved with the weights.
+        self.register_buffer("temperature", torch.ones(2))
 
     def embed_stimulus(self, image: torch.Tensor) -> torch.Tensor:
         """Stimulus embedding, computed once per stimulus (at onset) and reused.
@@ -343,7 +346,9 @@ class EmoEyeNet(nn.Module):
                 stimulus_embedding = stimulus_embedding.expand(batch, -1)
             feats.append(self._maybe_zero(stimulus_embedding, "stimulus", ablate))
         z = self.fusion(torch.cat(feats, dim=1))
-        return self.arousal_head(z), self.valence_head(z)
+        return self.arousal_head(z) / self.temperature[0], self.valence_head(z) / self.temperature[
+            1
+        ]
 
     @staticmethod
     def _maybe_zero(f: torch.Tensor, name: str, ablate: Collection[str]) -> torch.Tensor:

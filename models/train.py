@@ -21,7 +21,7 @@ import torch
 from models.balancing import sampled_marginals, sampler_weights
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
-from models.evaluate import evaluate_predictions, format_report
+from models.evaluate import evaluate_predictions, fit_temperature, format_report
 from models.losses import FocalLoss, balanced_class_weights, weights_from_counts
 from models.network import EmoEyeNet, ModelConfig, count_parameters, load_vgg16_weights
 from models.preprocess import StatsAccumulator
@@ -353,6 +353,11 @@ def train(
             bar.stop()
     assert best_state is not None
     model.load_state_dict(best_state)
+    # Calibrate: one temperature per head, fitted on the validation participants.
+    pa, pv = _predict(model, ds, va, images, dev, 512)
+    temps = [fit_temperature(pa, ya[va]), fit_temperature(pv, yv[va])]
+    model.temperature.copy_(torch.tensor(temps, dtype=torch.float32))
+    say(f"softmax temperature fitted on validation: arousal {temps[0]:.2f}, valence {temps[1]:.2f}")
     pa, pv = _predict(model, ds, te, images, dev, 512)
     oracle = None
     if (ds.oracle_arousal[te] >= 0).any():
@@ -382,6 +387,7 @@ def train(
         "gamma": gamma,
         "balance": balance,
         "class_weights": {"arousal": [float(w) for w in wa], "valence": [float(w) for w in wv]},
+        "temperature": {"arousal": temps[0], "valence": temps[1]},
         "device": str(dev),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -11,9 +11,10 @@ from models.synthetic import make_synthetic_trials, write_synthetic_dataset
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _two_threads() -> None:
-    # The suite shares a 2-core box with other processes; more threads only thrash.
-    torch.set_num_threads(2)
+def _one_thread() -> None:
+    # The suite shares a 2-core box with other processes: with 2 OpenMP threads on a busy box,
+    # training ran 6x slower than with 1 (threads spin waiting for each other).
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -164,3 +164,19 @@ def test_missing_files_are_named(ckpt, tmp_path) -> None:
 def test_default_checkpoint_dir_is_in_the_package() -> None:
     d = default_checkpoint_dir()
     assert d.name == "default_model" and d.parent.name == "models"
+
+
+def test_checkpoint_without_temperature_loads_with_temperature_one(ckpt) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path, model, _ = ckpt
+    w = path / "model.safetensors"
+    state = load_file(str(w))
+    state.pop("temperature")
+    save_file(state, str(w))
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["weights"].pop("sha256")
+    (path / "config.json").write_text(json.dumps(cfg))
+    loaded, _ = load_checkpoint(path)
+    assert torch.equal(loaded.temperature, torch.ones(2))
+    _same_outputs(model, loaded)

@@ -47,3 +47,18 @@ def test_oracle_as_callable() -> None:
     r = evaluate_predictions(y, y, p, p, oracle=lambda: (y, y))
     assert r["arousal"]["oracle"]["accuracy"] == 1.0
     assert r["macro_f1_mean"] == 1.0
+
+
+def test_fit_temperature_sharpens_flat_probabilities() -> None:
+    from models.evaluate import fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2.0, (2000, 7))
+    p = np.exp(logits)
+    p /= p.sum(1, keepdims=True)
+    y = np.array([rng.choice(7, p=row) for row in p])  # calibrated at temperature 1
+    flat = np.exp(logits / 4.0)  # too flat: temperature 4 applied
+    flat /= flat.sum(1, keepdims=True)
+    t = fit_temperature(flat, y)
+    assert 0.18 < t < 0.35
+    assert fit_temperature(flat[:0], y[:0]) == 1.0

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_models_import_no_lsl_or_qt() -> None:
+    code = (
+        "import sys\n"
+        "import models.network, models.preprocess, models.losses, models.balancing\n"
+        "import models.dataset, models.checkpoint, models.train, models.evaluate\n"
+        "import models.predictor, models.cli, models.synthetic\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('pylsl', 'PyQt5', 'PyQt6', 'PySide6', 'pyqtgraph', 'torchvision', 'sklearn')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
