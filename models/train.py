@@ -459,6 +459,59 @@ def train_default_model(
     return result
 
 
+def calibrate_checkpoint(
+    checkpoint: str | Path,
+    dataset_dir: str | Path,
+    out_dir: str | Path | None = None,
+    catalogue: Any = None,
+) -> dict[str, float]:
+    """Fit the per-head softmax temperature of an existing checkpoint on its validation
+    participants (recorded in ``config.json``) and write the checkpoint again.
+
+    For checkpoints trained before temperatures were fitted; weights are otherwise unchanged.
+
+    Parameters
+    ----------
+    checkpoint
+        Checkpoint directory.
+    dataset_dir
+        The dataset it was trained on (must hold the validation participants).
+    out_dir
+        Where to write the calibrated checkpoint (default: in place).
+
+    Returns
+    -------
+    dict
+        ``{"arousal": T_a, "valence": T_v}``.
+    """
+    from models.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(checkpoint)
+    cfg = model.config
+    ds = TrialDataset(dataset_dir, meta["stats"], catalogue, image_size=cfg.image_size)
+    val_parts = meta.get("training", {}).get("split", {}).get("val_participants", [])
+    labelled = ds.labelled()
+    va = labelled[np.isin(ds.participants[labelled], val_parts)]
+    if not len(va):
+        raise ValueError(f"{dataset_dir} holds none of the checkpoint's validation participants")
+    model.temperature.fill_(1.0)
+    images = torch.from_numpy(ds.stimulus_images()) if cfg.use_stimulus else None
+    pa, pv = _predict(model, ds, va, images, torch.device("cpu"), 512)
+    temps = [fit_temperature(pa, ds.arousal_class[va]), fit_temperature(pv, ds.valence_class[va])]
+    model.temperature.copy_(torch.tensor(temps, dtype=torch.float32))
+    training = dict(meta.get("training", {}))
+    training["temperature"] = {"arousal": temps[0], "valence": temps[1]}
+    save_checkpoint(
+        out_dir if out_dir is not None else checkpoint,
+        model,
+        meta["stats"],
+        spec=meta.get("spec"),
+        training=training,
+        history=meta.get("history"),
+    )
+    return training["temperature"]
+
+
 def config_with(base: ModelConfig | None = None, **changes: Any) -> ModelConfig:
     """A copy of ``base`` (default config) with fields changed."""
     return dataclasses.replace(base or ModelConfig(), **changes)

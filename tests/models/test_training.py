@@ -127,3 +127,13 @@ def test_cli_parsers_and_evaluate(trained, synthetic_dir, tmp_path, capsys) -> N
     out = capsys.readouterr().out
     assert "arousal" in out and "majority" in out and "timeseries" in out
     assert (tmp_path / "e" / "evaluation-no-timeseries.json").is_file()
+
+
+def test_calibrate_checkpoint_refits_temperature(trained, synthetic_dir, tmp_path) -> None:
+    from models.train import calibrate_checkpoint
+
+    temps = calibrate_checkpoint(trained.checkpoint, synthetic_dir, tmp_path / "cal")
+    assert temps == pytest.approx(trained.info["temperature"], rel=1e-3)
+    model, meta = load_checkpoint(tmp_path / "cal")
+    assert model.temperature.tolist() == pytest.approx([temps["arousal"], temps["valence"]])
+    assert meta["training"]["split"] == trained.info["split"]
