@@ -108,9 +108,13 @@ def replay_fast(
     use_model: bool = True,
     block_seconds: float = 1.0,
     progress: Callable[[float], None] | None = None,
-    on_trial: Callable[[object, object | None], None] | None = None,
+    on_trial: Callable[[object], None] | None = None,
+    on_row: Callable[[dict, object | None], None] | None = None,
 ) -> dict:
     """Cut (and predict) every trial of an offline source as fast as possible.
+
+    Trials are not kept: each becomes a small summary row (``Trial.summary()``, its ratings
+    filled in when they attach), so memory stays flat over hours of data.
 
     Parameters
     ----------
@@ -130,7 +134,9 @@ def replay_fast(
     progress
         Called with the data seconds done after each block.
     on_trial
-        Called with (trial, prediction or None) as each trial is known.
+        Called with each :class:`~acquisition.trial.Trial` as it is cut (before prediction).
+    on_row
+        Called at the end with each trial's summary row and its prediction (or None).
 
     Returns
     -------
@@ -138,6 +144,8 @@ def replay_fast(
         ``trials``, ``predictions``, ``rated``, ``incomplete``, ``aligner`` stats, ``model``
         (whether predictions were made), ``seconds`` of data and ``wall_s``.
     """
+    from collections import deque
+
     from acquisition.aligner import TrialEvent
     from acquisition.binding import bind_roles
     from acquisition.core import Acquisition, MissingRoleError
@@ -150,41 +158,45 @@ def replay_fast(
     if t0 is None:
         t0 = getattr(source, "start_time", 0.0)
     feed = ProgressSource(source, float(t0), progress) if progress is not None else source
-    trials: list = []
+    rows: list[dict] = []
+    recent: deque = deque()  # (row, trial) until the trial's rating can no longer come
     predictions: dict[str, object] = {}
     predict_offline = _load_predict_offline() if use_model else None
     stats: dict = {}
     result = None
     schedule = _schedule_of(source)
 
+    def settle(row: dict, trial) -> None:
+        r = trial.ratings
+        if r is not None:
+            row["ratings"] = {"arousal": r.arousal, "valence": r.valence}
+
     def take(trial) -> None:
         if trial.participant is None and schedule is not None:
             trial.participant = schedule(trial.onset)  # before it is predicted and logged
-        trials.append(trial)
+        if on_trial is not None:
+            on_trial(trial)
+        row = trial.summary()
+        rows.append(row)
+        recent.append((row, trial))
+        while len(recent) > 64 or (recent and trial.onset - recent[0][1].onset > 120.0):
+            settle(*recent.popleft())
 
     if predict_offline is not None:
         try:
             result = predict_offline(
-                feed,
-                config,
-                checkpoint,
-                log_path,
-                block_seconds=block_seconds,
-                on_trial=take,
+                feed, config, checkpoint, log_path, block_seconds=block_seconds, on_trial=take
             )
         except Exception as exc:
             # No model to load (none bundled yet, torch missing): cut trials only, say why.
-            if checkpoint is not None or trials or type(exc).__name__ not in _NO_MODEL_ERRORS:
+            if checkpoint is not None or rows or type(exc).__name__ not in _NO_MODEL_ERRORS:
                 raise
             stats["model_error"] = f"{type(exc).__name__}: {exc}"
             predict_offline = None
     if result is not None:
-        preds = result.get("predictions", []) if isinstance(result, dict) else list(result or [])
-        for pred in preds:
+        for pred in result.get("predictions", []):
             predictions[pred.trial_id] = pred
-        if isinstance(result, dict):
-            stats = {k: v for k, v in result.items() if k not in ("predictions", "trials")}
-            trials = trials or list(result.get("trials", []))
+        stats.update({k: v for k, v in result.items() if k != "predictions"})
     else:
         plan = bind_roles(source.streams, config.rules)
         try:
@@ -195,17 +207,19 @@ def replay_fast(
             if isinstance(event, TrialEvent):
                 take(event.trial)
         stats["aligner"] = acq.aligner.stats.to_dict()
-    if on_trial is not None:
-        for trial in trials:
-            on_trial(trial, predictions.get(trial.trial_id))
+    while recent:
+        settle(*recent.popleft())
+    if on_row is not None:
+        for row in rows:
+            on_row(row, predictions.get(row["trial_id"]))
     if out_csv is not None:
-        write_table(out_csv, trials, predictions)
+        write_table(out_csv, rows, predictions)
     duration = float(getattr(source, "duration", 0.0) or 0.0)
     return {
-        "trials": len(trials),
+        "trials": len(rows),
         "predictions": len(predictions),
-        "rated": sum(t.ratings is not None for t in trials),
-        "incomplete": sum(not t.quality.complete for t in trials),
+        "rated": sum("ratings" in r for r in rows),
+        "incomplete": sum(not r["quality"]["complete"] for r in rows),
         "model": predict_offline is not None,
         "seconds": round(duration, 3),
         "wall_s": round(time.perf_counter() - started, 3),
@@ -224,25 +238,26 @@ def _schedule_of(source) -> Callable[[float], str] | None:
     return _schedule_lookup(schedule, "") if schedule else None
 
 
-def write_table(path: Path, trials: list, predictions: dict) -> None:
-    """One CSV row per trial: identity, quality, ratings and predictions."""
+def write_table(path: Path, rows: list[dict], predictions: dict) -> None:
+    """One CSV row per trial (summary rows of :func:`replay_fast`): identity, quality, ratings
+    and predictions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(TABLE_COLUMNS)
-        for t in trials:
-            p = predictions.get(t.trial_id)
-            r = t.ratings
+        for row in rows:
+            p = predictions.get(row["trial_id"])
+            r = row.get("ratings")
             w.writerow(
                 [
-                    t.trial_id,
-                    t.participant or "",
-                    t.stimulus_id,
-                    f"{t.onset:.6f}",
-                    int(t.quality.complete),
-                    f"{t.quality.score:.3f}",
-                    "" if r is None else f"{r.arousal:g}",
-                    "" if r is None else f"{r.valence:g}",
+                    row["trial_id"],
+                    row["participant"] or "",
+                    row["stimulus_id"],
+                    f"{row['onset']:.6f}",
+                    int(row["quality"]["complete"]),
+                    f"{row['quality']['score']:.3f}",
+                    "" if r is None else f"{r['arousal']:g}",
+                    "" if r is None else f"{r['valence']:g}",
                     "" if p is None else f"{p.arousal:.3f}",
                     "" if p is None else f"{p.valence:.3f}",
                     "" if p is None else int(p.flagged),
@@ -292,10 +307,10 @@ def _run_fast(args: argparse.Namespace) -> int:
     if not quiet:
         _print_file(source)
 
-    def on_trial(trial, pred) -> None:
+    def on_row(row: dict, pred) -> None:
         if quiet:
             return
-        line = format_trial(trial.summary())
+        line = format_trial(row)
         if pred is not None:
             line += f"  -> arousal {pred.arousal:.2f}, valence {pred.valence:.2f}"
         print(line)
@@ -309,7 +324,7 @@ def _run_fast(args: argparse.Namespace) -> int:
             args.out,
             not args.no_model,
             args.block_seconds,
-            on_trial=on_trial,
+            on_row=on_row,
         )
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -331,7 +346,7 @@ def _run_fast(args: argparse.Namespace) -> int:
                 not args.no_model,
                 args.block_seconds,
                 progress=lambda done: bar.update(task, completed=done),
-                on_trial=on_trial,
+                on_row=on_row,
             )
     summary["file"] = str(args.file)
     summary["warnings"] = list(source.warnings)

@@ -46,7 +46,7 @@ def test_replay_fast_gives_the_simulations_trials(sim_file):
         AcquisitionConfig(),
         use_model=False,
         block_seconds=0.7,
-        on_trial=lambda trial, pred: got.append(trial),
+        on_trial=got.append,
     )
     assert summary["trials"] == len(expected) == 6
     assert summary["rated"] == 6 and summary["incomplete"] == 0
