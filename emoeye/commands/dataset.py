@@ -179,7 +179,9 @@ def cut_rated_trials(
     if t0 is None:
         t0 = getattr(source, "start_time", 0.0)
     feed = ProgressSource(source, float(t0), progress) if progress is not None else source
-    waiting: dict[str, object] = {}
+    waiting: dict[str, object] = {}  # cut, not yet rated (insertion = onset order)
+    unrated = 0
+    horizon = acq.aligner.rating_window + 10.0  # a rating later than this cannot attach
     written = 0
     cut = 0
     incomplete = 0
@@ -205,6 +207,12 @@ def cut_rated_trials(
                 emit(trial)
             else:
                 waiting[trial.trial_id] = trial
+            while waiting:  # give up on trials whose rating can no longer come (bounded memory)
+                oldest = next(iter(waiting.values()))
+                if trial.onset - oldest.onset <= horizon:
+                    break
+                del waiting[oldest.trial_id]
+                unrated += 1
         elif isinstance(event, RatingEvent):
             trial = waiting.pop(event.trial_id, None)
             if trial is not None:
@@ -212,7 +220,7 @@ def cut_rated_trials(
     return {
         "trials": cut,
         "written": written,
-        "unrated": len(waiting),
+        "unrated": unrated + len(waiting),
         "incomplete": incomplete,
         "participants": dict(per_participant),
         "aligner": acq.aligner.stats.to_dict(),
