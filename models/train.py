@@ -138,7 +138,7 @@ def _focal_from_probs(loss: FocalLoss, probs: np.ndarray, y: np.ndarray) -> floa
     if len(y) == 0:
         return float("nan")
     logp = torch.log(torch.from_numpy(probs).double().clamp_min(1e-12))
-    return float(loss.cpu()(logp, torch.from_numpy(y)))
+    return float(loss(logp, torch.from_numpy(y)))
 
 
 def train(
@@ -265,6 +265,8 @@ def train(
         wa = wv = np.ones(n_classes, dtype=np.float32)
     loss_a = FocalLoss(gamma, wa).to(dev)
     loss_v = FocalLoss(gamma, wv).to(dev)
+    # Validation losses are computed from numpy probabilities on the CPU.
+    val_loss_a, val_loss_v = FocalLoss(gamma, wa), FocalLoss(gamma, wv)
 
     model = EmoEyeNet(config)
     if vgg_weights is not None:
@@ -323,8 +325,8 @@ def train(
             row = {
                 "epoch": epoch,
                 "train_loss": total / max(count, 1),
-                "val_loss": _focal_from_probs(loss_a, pa, ya[va])
-                + _focal_from_probs(loss_v, pv, yv[va]),
+                "val_loss": _focal_from_probs(val_loss_a, pa, ya[va])
+                + _focal_from_probs(val_loss_v, pv, yv[va]),
                 "val_macro_f1": val["macro_f1_mean"],
                 "val_f1_arousal": val["arousal"]["macro_f1"],
                 "val_f1_valence": val["valence"]["macro_f1"],
