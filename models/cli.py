@@ -41,9 +41,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--gamma", type=float, default=3.0, help="focal-loss gamma (0 = cross-entropy)")
     p.add_argument(
         "--balance",
-        choices=("both", "sampler", "weights", "none"),
+        choices=("both", "sampler", "subset", "weights", "none"),
         default="both",
-        help="joint-class sampler and/or balanced class weights",
+        help="joint-class sampler and/or balanced class weights (see docs/models.md)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(

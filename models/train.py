@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.balancing import sampled_marginals, sampler_weights
+from models.balancing import balanced_subset, sampled_marginals, sampler_weights
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
@@ -26,7 +26,7 @@ from models.losses import FocalLoss, balanced_class_weights, weights_from_counts
 from models.network import EmoEyeNet, ModelConfig, count_parameters, load_vgg16_weights
 from models.preprocess import StatsAccumulator
 
-BALANCE_MODES = ("both", "sampler", "weights", "none")
+BALANCE_MODES = ("both", "sampler", "subset", "weights", "none")
 DEFAULT_MODEL_MAX_BYTES = 5 * 1024 * 1024
 
 
@@ -190,7 +190,9 @@ def train(
         Focal-loss gamma (3 in the EmoEye design; 0 = cross-entropy).
     balance
         ``"both"``: joint-class sampler plus class weights of what the sampler draws;
-        ``"sampler"``; ``"weights"`` (balanced weights of the raw counts); ``"none"``.
+        ``"sampler"``; ``"subset"`` (at most the median cell size per joint cell, drawn
+        uniformly, plus class weights of the subset); ``"weights"`` (balanced weights of the raw
+        counts); ``"none"``.
     steps_per_epoch
         Batches per epoch (default: one pass worth of trials).
     catalogue
@@ -251,9 +253,13 @@ def train(
     # Balancing: the sampler flattens the joint cells; the loss weights correct what remains.
     if balance in ("both", "sampler"):
         draw_w = sampler_weights(ya[tr], yv[tr], n_classes)
+    elif balance == "subset":
+        kept = np.isin(tr, balanced_subset(tr, ya[tr], yv[tr], seed=seed, n_classes=n_classes))
+        draw_w = kept / kept.sum()
     else:
         draw_w = np.full(len(tr), 1.0 / len(tr))
-    if balance == "both":
+    n_drawable = int(np.count_nonzero(draw_w))
+    if balance in ("both", "subset"):
         ma, mv = sampled_marginals(ya[tr], yv[tr], draw_w, n_classes)
         wa, wv = weights_from_counts(ma), weights_from_counts(mv)
     elif balance == "weights":
@@ -275,7 +281,7 @@ def train(
     images = torch.from_numpy(ds.stimulus_images()).to(dev) if config.use_stimulus else None
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    steps = steps_per_epoch or max(1, -(-len(tr) // batch_size))
+    steps = steps_per_epoch or max(1, -(-n_drawable // batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps))
     gen = torch.Generator().manual_seed(seed)
     draw_t = torch.as_tensor(draw_w, dtype=torch.double)

@@ -137,3 +137,19 @@ def test_calibrate_checkpoint_refits_temperature(trained, synthetic_dir, tmp_pat
     model, meta = load_checkpoint(tmp_path / "cal")
     assert model.temperature.tolist() == pytest.approx([temps["arousal"], temps["valence"]])
     assert meta["training"]["split"] == trained.info["split"]
+
+
+@pytest.mark.parametrize("balance", ["subset", "weights", "none"])
+def test_other_balance_modes_run(synthetic_dir, tmp_path, balance) -> None:
+    from models.network import ModelConfig
+    from models.train import train
+
+    tiny = ModelConfig(
+        conv_channels=(4,), lstm_hidden=4, scanpath_cnn=(4,), stimulus_cnn=(4,), embed_dim=4,
+        fusion_hidden=8,
+    )  # fmt: skip
+    r = train(synthetic_dir, tmp_path / "m", tiny, epochs=1, batch_size=64, steps_per_epoch=1,
+              balance=balance, device="cpu", progress=False)  # fmt: skip
+    assert r.info["balance"] == balance
+    with pytest.raises(ValueError, match="balance must be one of"):
+        train(synthetic_dir, tmp_path / "x", tiny, balance="magic", progress=False)
