@@ -191,8 +191,7 @@ def main() -> None:
     marks: dict[str, tuple[float, int, int]] = {}
 
     def warm() -> None:
-        window.frame_intervals.clear()
-        window.frame_ms.clear()
+        window.clock.reset()
         marks["warm"] = (time.perf_counter(), window.frames, proc.memory_info().rss)
 
     loop = QtCore.QEventLoop()
@@ -210,7 +209,7 @@ def main() -> None:
     rss_end = proc.memory_info().rss
     stats = window.frame_stats()
     if os.environ.get("BENCH_DEBUG"):
-        iv = np.asarray(window.frame_intervals) * 1000
+        iv = window.clock.intervals() * 1000
         print(
             "interval ms percentiles 50/90/95/99/max:",
             np.percentile(iv, [50, 90, 95, 99, 100]).round(1),

@@ -47,7 +47,13 @@ def run_dashboard(
     # Qt's loop keeps Python from seeing Ctrl-C; a short timer lets the handler run.
     previous = signal.signal(signal.SIGINT, lambda *_: window.close())
     wake = QtCore.QTimer()
-    wake.timeout.connect(lambda: None)
+    stop_requested = getattr(session, "stop_requested", None)  # LiveSession: set by SIGTERM
+
+    def check() -> None:
+        if stop_requested is not None and stop_requested.is_set():
+            window.close()
+
+    wake.timeout.connect(check)
     wake.start(200)
     try:
         loop.exec_() if hasattr(loop, "exec_") else loop.exec()

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
 
 from acquisition.presets import ROLES
 from gui.dialogs import NO_REBIND_TIP, StreamsDialog
@@ -24,6 +21,7 @@ from gui.qt import QtCore, QtGui, QtWidgets
 from gui.session import DashboardSession, can_rebind, can_record, recording_target
 from gui.style import BANNER_STYLE, REC_STYLE
 from gui.timeline import TrialLog
+from gui.timing import FrameClock
 
 DEFAULT_WINDOW_S = 20.0
 DEFAULT_FPS = 40.0
@@ -74,8 +72,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.paused = False
         self.frames = 0
         self.points_drawn = 0
-        self.frame_ms: deque[float] = deque(maxlen=20_000)
-        self.frame_intervals: deque[float] = deque(maxlen=20_000)
+        self.clock = FrameClock()
         self._last_frame = math.nan
         self._last_slow = -math.inf
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-rec")
@@ -275,14 +272,14 @@ class DashboardWindow(QtWidgets.QMainWindow):
         """One frame: read state, update what changed."""
         start = time.perf_counter()
         if not math.isnan(self._last_frame):
-            self.frame_intervals.append(start - self._last_frame)
+            self.clock.add_interval(start - self._last_frame)
         self._last_frame = start
         if not self.paused:
             self.update_display()
         if time.monotonic() - self._last_slow >= SLOW_PERIOD_S:
             self._slow_update()
         self.frames += 1
-        self.frame_ms.append((time.perf_counter() - start) * 1000.0)
+        self.clock.add_cost((time.perf_counter() - start) * 1000.0)
 
     def update_display(self) -> None:
         """Read buffers, onsets and predictions; redraw the panels."""
@@ -356,23 +353,11 @@ class DashboardWindow(QtWidgets.QMainWindow):
 
     def fps_recent(self, n: int = 40) -> float:
         """Frames per second over the last ``n`` frames."""
-        recent = list(self.frame_intervals)[-n:]
-        return len(recent) / sum(recent) if recent and sum(recent) > 0 else 0.0
+        return self.clock.fps(n)
 
     def frame_stats(self) -> dict:
         """Frame rate and frame cost so far (for the benchmark)."""
-        iv = np.asarray(self.frame_intervals, dtype=np.float64)
-        ms = np.asarray(self.frame_ms, dtype=np.float64)
-        if not len(iv):
-            return {"frames": self.frames}
-        fps = 1.0 / np.maximum(iv, 1e-6)
-        return {
-            "frames": self.frames,
-            "fps_mean": round(float(len(iv) / iv.sum()), 2),
-            "fps_p5": round(float(np.percentile(fps, 5)), 2),
-            "frame_ms_p50": round(float(np.percentile(ms, 50)), 3),
-            "frame_ms_p99": round(float(np.percentile(ms, 99)), 3),
-        }
+        return {"frames": self.frames, **self.clock.stats()}
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Stop the frame timer; a recording is left to the session to stop."""

@@ -83,6 +83,7 @@ def capture(
         live.wait_connected(10.0)
         session = bench.StandInSession(live, sim.ground_truth())
     session.start()
+    print(f"{name}: {type(session).__name__}", file=sys.stderr)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     window = DashboardWindow(session)
     window.move(0, 0)
@@ -92,6 +93,10 @@ def capture(
     loop.exec_()
     path = out / name
     window.grab().save(str(path))
+    for p in session.store.latest(50):
+        score = p.quality.get("score", float("nan"))
+        flag = f" flagged ({p.flag_reason})" if p.flagged else ""
+        print(f"  trial {p.trial_id} {p.stimulus_id}: quality {score:.2f}{flag}", file=sys.stderr)
     _shrink(path)
     window.close()
     session.stop()
@@ -102,17 +107,22 @@ def capture(
 
 
 def _live_session(visible, config):
-    """``emoeye.session.LiveSession`` over the given streams, or None when it is unavailable."""
+    """``emoeye.session.LiveSession`` (the real model) over the given streams, or None when it
+    cannot be made here (no model yet, no torch)."""
     try:
-        from emoeye.session import LiveSession
-    except ImportError:
-        return None
-    try:
-        return LiveSession.from_streams(visible, config)  # type: ignore[attr-defined]
-    except Exception as exc:  # the session's API may differ: fall back, and say so
-        print(
-            f"LiveSession unavailable here ({exc}); using the stand-in predictor", file=sys.stderr
+        from acquisition.lsl_live import LiveAcquisition
+        from emoeye.session import LiveSession, SessionConfig
+
+        live = LiveAcquisition(config, streams=visible)
+        # Flag below 0.7 (default 0.5) so the trial with the gaze dropout shows as flagged.
+        return LiveSession(
+            config,
+            SessionConfig(outlet=False, quality_threshold=0.7),
+            live=live,
+            say=lambda _: None,
         )
+    except Exception as exc:  # say why, and go on with the stand-in predictor
+        print(f"LiveSession unavailable ({exc}); using the stand-in predictor", file=sys.stderr)
         return None
 
 
@@ -144,7 +154,7 @@ def main() -> None:
                 args.seconds,
                 args.out,
                 args.stand_in,
-                dropouts=[("gaze", 16.0, 3.0)],  # trial 3 (onset 15 s) loses 3 s: flagged
+                dropouts=[("gaze", 15.5, 4.0)],  # trial 3 (onset 15 s) loses 4 s: flagged
             )
         )
     if args.only in (None, "missing"):

@@ -12,6 +12,8 @@ from gui.qt import QtCore, QtWidgets, pg
 from gui.style import tidy_plot
 
 IMAGE_SIZE = 256
+IMAGE_CACHE = 16
+"""Pictures kept decoded (196 kB each at 256×256)."""
 SCANPATH_POINTS = 400
 """At most this many scanpath points drawn per frame."""
 GAZE_RECENT_S = 0.3
@@ -82,7 +84,7 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
             except Exception:  # unknown id or unreadable file: say so on the panel
                 return None
             self._cache[stimulus_id] = img
-            while len(self._cache) > 64:
+            while len(self._cache) > IMAGE_CACHE:
                 self._cache.popitem(last=False)
         return img
 
