@@ -479,7 +479,7 @@ def predict_offline(
         }
     )
     if worker.predictor.uses_stimulus:
-        acq.aligner.onset_listeners.append(lambda _tid, _t, sid: worker.embed(sid))
+        acq.aligner.onset_listeners.append(lambda _tid, _t, sid: worker.prepare(sid))
     try:
         for event in acq.run_offline(source, block_seconds):
             if isinstance(event, TrialEvent):

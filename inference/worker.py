@@ -353,6 +353,13 @@ class InferenceWorker:
             self._neutral = torch.zeros_like(ref)
         return self._neutral
 
+    def prepare(self, stimulus_id: str) -> None:
+        """Embed a stimulus now, at its onset, unless cached (the worker thread's embed job;
+        offline callers use it as their onset listener)."""
+        if self.predictor.uses_stimulus and stimulus_id not in self._cache:
+            self.embed(stimulus_id)
+            self.stats.embeds_at_onset += 1
+
     def embed(self, stimulus_id: str) -> tuple[Any, str | None]:
         """The stimulus embedding (cached, LRU) and a note when it is a neutral stand-in.
 
@@ -481,9 +488,7 @@ class InferenceWorker:
                 self.busy.set()
                 try:
                     if kind == "embed":
-                        if item not in self._cache:
-                            self.embed(item)
-                            self.stats.embeds_at_onset += 1
+                        self.prepare(item)
                     else:
                         trial, _stamp = item
                         self.stats.queue_depth = len(self._jobs)

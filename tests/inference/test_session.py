@@ -44,6 +44,9 @@ def test_predict_offline_one_prediction_per_trial(checkpoint, tmp_path):
     assert [p.stimulus_id for p in preds] == truth == [t.stimulus_id for t in seen]
     assert result["aligner"]["trials_cut"] == 4 and result["worker"]["predicted"] == 4
     assert result["device"] == "cpu" and "predictions" in result and "model" not in result
+    # The stimulus branch ran at each onset, not when the trial closed.
+    assert result["worker"]["embeds_at_onset"] == 4
+    assert all(p.latency_ms["embed"] == 0.0 for p in preds)
     records = read_jsonl(tmp_path / "p.jsonl")
     events = [r["event"] for r in records]
     assert events[0] == "session" and events[-1] == "session_end"
