@@ -525,12 +525,12 @@ class InferenceWorker:
             drained = not self._thread.is_alive()
         if not drained:
             log.error("inference worker did not drain within %s s", timeout)
-        elif self._thread is None:
-            # Never started: predict what was queued here.
-            while (job := self._jobs.get(0)) is not None:
-                if job[0] == "trial":
-                    self.process(job[1][0])
-        return drained and self.error is None
+            return False
+        # Never started, or died: predict what is still queued here rather than lose it.
+        while (job := self._jobs.get(0)) is not None:
+            if job[0] == "trial":
+                self.process(job[1][0])
+        return self.error is None
 
     def close(self) -> None:
         """Stop (draining) and close the sinks."""

@@ -61,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def default_run_dir() -> Path:
-    """A fresh per-run folder: ``<user data dir>/runs/<YYYYmmdd-HHMMSS>``."""
+    """A fresh per-run folder: ``<user data dir>/runs/<YYYYmmdd-HHMMSS>`` (created by the log
+    sink once the model has loaded, so a failed start leaves nothing behind)."""
     from platformdirs import user_data_dir
 
     base = Path(user_data_dir("emoeye")) / "runs"
@@ -71,7 +72,6 @@ def default_run_dir() -> Path:
     while path.exists():
         n += 1
         path = base / f"{stamp}-{n}"
-    path.mkdir(parents=True)
     return path
 
 

@@ -175,6 +175,7 @@ def test_emoeye_run_reports_bad_model_and_device(tmp_path, capsys, checkpoint):
     assert rc == 2
     assert "cannot load the model" in capsys.readouterr().err
     if not torch.cuda.is_available():
-        rc = main(["run", "--checkpoint", str(checkpoint), "--device", "cuda", "--headless"])
+        log = str(tmp_path / "y.jsonl")
+        rc = main(["run", "--checkpoint", str(checkpoint), "--device", "cuda", "--log", log])
         assert rc == 2
         assert "no CUDA GPU" in capsys.readouterr().err
