@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -157,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     view = None
     try:
         if run_dashboard is not None:
+            # The dashboard closes on SIGINT; make SIGTERM do the same (clean stop below).
+            signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
             run_dashboard(session, seconds=args.seconds or None)
         else:
             from emoeye.headless import HeadlessView

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -144,7 +145,9 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
 
 @pytest.mark.lsl
 @pytest.mark.timeout(110)
-def test_emoeye_run_headless_cli(checkpoint, tmp_path, uid):
+def test_emoeye_run_headless_cli_sigterm_flushes_pending_trial(checkpoint, tmp_path, uid):
+    """``emoeye run`` prints a line per prediction; SIGTERM while a trial's window is still open
+    cuts it, predicts it (flagged: incomplete) and closes the log."""
     sim = Simulation(
         SimulationConfig(device_set="gazepoint", n_trials=2, isi=5, lead_in=1.0, source_tag=uid)
     )
@@ -154,16 +157,38 @@ def test_emoeye_run_headless_cli(checkpoint, tmp_path, uid):
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
     cmd = [sys.executable, "-m", "emoeye", "run", "--checkpoint", str(checkpoint), "--log"]
-    cmd += [str(log), "--seconds", "14", "--wait", "20", "--no-outlet", "--headless"]
+    cmd += [str(log), "--wait", "20", "--no-outlet", "--headless"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=95)
+        deadline = time.monotonic() + 80
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out.append(line.rstrip("\n"))
+            if line.startswith("prediction trial"):
+                break
+        # The second onset (5 s after the first) is in; its window is still open.
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=30)
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
         player.close()
-    assert proc.returncode == 0, proc.stderr
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("prediction trial")]
-    assert len(lines) == 2, proc.stdout
-    assert f"predictions log: {log}" in proc.stdout
-    assert sum(r["event"] == "prediction" for r in read_jsonl(log)) == 2
+    out += rest.splitlines()
+    assert proc.returncode == 0, err
+    lines = [x for x in out if x.startswith("prediction trial")]
+    assert len(lines) == 2, "\n".join(out)
+    assert "FLAGGED" in lines[1] and "FLAGGED" not in lines[0]
+    assert f"predictions log: {log}" in out
+    records = read_jsonl(log)
+    preds = [r for r in records if r["event"] == "prediction"]
+    assert len(preds) == 2 and records[-1]["event"] == "session_end"
+    assert not preds[1]["quality"]["complete"] and preds[1]["flagged"]
+    assert any("cut at shutdown" in n for n in preds[1]["quality"]["notes"])
 
 
 def test_emoeye_run_reports_bad_model_and_device(tmp_path, capsys, checkpoint):
