@@ -45,6 +45,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="both",
         help="joint-class sampler and/or balanced class weights (see docs/models.md)",
     )
+    p.add_argument(
+        "--no-augment", action="store_true", help="no response-gain / gaze-offset augmentation"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
         "--stimuli", type=Path, default=None, help="folder of stimulus images (default: bundled)"
@@ -122,6 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         gamma=args.gamma,
         balance=args.balance,
+        augment=not getattr(args, "no_augment", False),
         catalogue=_catalogue(args.stimuli),
         vgg_weights=getattr(args, "vgg16", None),
         num_threads=args.threads,

@@ -447,9 +447,15 @@ class TrialDataset(Dataset):
         return self._images
 
     def batch(
-        self, indices: Sequence[int] | np.ndarray, with_images: bool = True
+        self,
+        indices: Sequence[int] | np.ndarray,
+        with_images: bool = True,
+        augment: Any = None,
     ) -> dict[str, torch.Tensor]:
         """Model inputs and labels for the given trials.
+
+        ``augment``, when given, is called as ``augment(arrays)`` on the raw arrays (``signals``,
+        ``baseline``, ``scanpath``; modify in place) before preprocessing (training only).
 
         Returns
         -------
@@ -461,6 +467,8 @@ class TrialDataset(Dataset):
         """
         idx = np.asarray(indices, dtype=np.int64)
         a = self.arrays(idx, ("signals", "baseline", "scanpath"))
+        if augment is not None:
+            augment(a)
         if self.stats is not None:
             ts = normalise_signals(a["signals"], a["baseline"], self.stats)
         else:

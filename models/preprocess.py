@@ -258,3 +258,57 @@ def check_shapes(
             f"the checkpoint was trained with {expect_scanpath}x{expect_scanpath} scanpaths but "
             f"the trials have {scanpath_size}x{scanpath_size}"
         )
+
+
+class Augment:
+    """Training-time augmentation of raw trial arrays, for robustness across participants.
+
+    * physiological responses (change from baseline of pupil, GSR, HR) scaled by a per-trial,
+      per-channel log-normal gain: people differ in how strongly they respond;
+    * a constant gaze offset per trial (eye-tracker calibration error), applied to x, y.
+
+    Parameters
+    ----------
+    gain_sd
+        Standard deviation of the log gain (0 = off).
+    gaze_offset_sd
+        Standard deviation of the gaze offset, screen units (0 = off).
+    seed
+        Seeds the augmentation's own generator.
+    """
+
+    def __init__(
+        self,
+        gain_sd: float = 0.25,
+        gaze_offset_sd: float = 0.02,
+        seed: int = 0,
+        channels: Sequence[str] = CHANNELS,
+        relative: Sequence[str] = PHYSIO_CHANNELS,
+    ) -> None:
+        self.gain_sd = gain_sd
+        self.gaze_offset_sd = gaze_offset_sd
+        self.rng = np.random.default_rng(seed)
+        self._rel = _relative_mask(channels, relative)
+        self._gaze = np.array([c in ("x", "y") for c in channels], dtype=bool)
+
+    def __call__(self, arrays: dict[str, np.ndarray]) -> None:
+        """Modify ``signals`` (B, C, T) and ``scanpath`` in place (``baseline`` unchanged)."""
+        sig, base = arrays["signals"], arrays["baseline"]
+        b = sig.shape[0]
+        if self.gain_sd > 0:
+            rel = np.flatnonzero(self._rel)
+            g = np.exp(self.rng.normal(0.0, self.gain_sd, (b, len(rel), 1))).astype(np.float32)
+            bl = base[:, rel][:, :, None]
+            ok = np.isfinite(bl)
+            bl = np.where(ok, bl, 0.0)
+            sig[:, rel] = np.where(ok, bl + (sig[:, rel] - bl) * g, sig[:, rel])
+        if self.gaze_offset_sd > 0 and self._gaze.sum() == 2:
+            gz = np.flatnonzero(self._gaze)
+            off = self.rng.normal(0.0, self.gaze_offset_sd, (b, 2)).astype(np.float32)
+            sig[:, gz] += off[:, :, None]
+            sp = arrays.get("scanpath")
+            if sp is not None:
+                # Move the rendered scanpath by the same offset (x → columns, y → rows).
+                px = np.rint(off * sp.shape[-1]).astype(int)
+                for i in np.flatnonzero(px.any(axis=1)):
+                    sp[i] = np.roll(sp[i], (px[i, 1], px[i, 0]), axis=(-2, -1))

@@ -24,7 +24,7 @@ from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
 from models.losses import FocalLoss, balanced_class_weights, weights_from_counts
 from models.network import EmoEyeNet, ModelConfig, count_parameters, load_vgg16_weights
-from models.preprocess import StatsAccumulator
+from models.preprocess import Augment, StatsAccumulator
 
 BALANCE_MODES = ("both", "sampler", "subset", "weights", "none")
 DEFAULT_MODEL_MAX_BYTES = 5 * 1024 * 1024
@@ -158,6 +158,7 @@ def train(
     patience: int = 6,
     gamma: float = 3.0,
     balance: str = "both",
+    augment: bool = True,
     steps_per_epoch: int | None = None,
     catalogue: Any = None,
     vgg_weights: str | Path | None = None,
@@ -193,6 +194,9 @@ def train(
         ``"sampler"``; ``"subset"`` (at most the median cell size per joint cell, drawn
         uniformly, plus class weights of the subset); ``"weights"`` (balanced weights of the raw
         counts); ``"none"``.
+    augment
+        Scale physiological responses and offset gaze per trial (see
+        :class:`~models.preprocess.Augment`) while training.
     steps_per_epoch
         Batches per epoch (default: one pass worth of trials).
     catalogue
@@ -284,6 +288,7 @@ def train(
     steps = steps_per_epoch or max(1, -(-n_drawable // batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps))
     gen = torch.Generator().manual_seed(seed)
+    aug = Augment(seed=seed) if augment else None
     draw_t = torch.as_tensor(draw_w, dtype=torch.double)
 
     say(
@@ -309,7 +314,7 @@ def train(
             total, count = 0.0, 0
             for k in range(steps):
                 idx = tr[pos[k * batch_size : (k + 1) * batch_size]]
-                b = ds.batch(idx, with_images=False)
+                b = ds.batch(idx, with_images=False, augment=aug)
                 la, lv = _forward_batch(model, b, images, dev)
                 loss = loss_a(la, b["arousal"].to(dev)) + loss_v(lv, b["valence"].to(dev))
                 opt.zero_grad(set_to_none=True)
@@ -394,6 +399,7 @@ def train(
         "seed": seed,
         "gamma": gamma,
         "balance": balance,
+        "augment": augment,
         "class_weights": {"arousal": [float(w) for w in wa], "valence": [float(w) for w in wv]},
         "temperature": {"arousal": temps[0], "valence": temps[1]},
         "device": str(dev),

@@ -64,3 +64,29 @@ def test_prepare_inputs_refuses_other_spec(few_trials) -> None:
     trials, _ = few_trials
     with pytest.raises(ValueError, match="trained with 300 grid samples"):
         prepare_inputs(trials[:1], NormStats.identity(), n_time=300)
+
+
+def test_augment_scales_responses_around_baseline_and_moves_gaze(few_trials) -> None:
+    from models.preprocess import Augment
+
+    trials, _ = few_trials
+    arrays = {
+        "signals": np.stack([t.signals for t in trials]),
+        "baseline": np.stack([t.baseline for t in trials]),
+        "scanpath": np.stack([t.scanpath for t in trials]).astype(np.float16),
+    }
+    before = {k: v.copy() for k, v in arrays.items()}
+    Augment(gain_sd=0.3, gaze_offset_sd=0.05, seed=0)(arrays)
+    sig, base = arrays["signals"], arrays["baseline"]
+    assert np.isfinite(sig).all()
+    # Physio change from baseline is scaled by one gain per trial and channel.
+    ch = before["signals"][:, 2:] - before["baseline"][:, 2:, None]
+    ratio = (sig[:, 2:] - base[:, 2:, None])[..., 200] / ch[..., 200]
+    assert not np.allclose(ratio, 1.0)
+    np.testing.assert_allclose(
+        (sig[:, 2:] - base[:, 2:, None])[..., 300] / ch[..., 300], ratio, rtol=1e-3
+    )
+    # Gaze moves by a constant offset per trial; the scanpath image moves with it.
+    d = sig[:, :2] - before["signals"][:, :2]
+    np.testing.assert_allclose(d, d[..., :1].repeat(d.shape[-1], axis=-1), atol=1e-5)
+    assert (arrays["scanpath"] != before["scanpath"]).any()
