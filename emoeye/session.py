@@ -214,13 +214,17 @@ class LiveSession:
             if self._poller is not None:
                 raise RuntimeError("session already started")
             self.worker.start()
-            if self.live is None:
-                from emoeye.live import open_live
+            try:
+                if self.live is None:
+                    from emoeye.live import open_live
 
-                self.live = open_live(self.config, self.session.wait, log=self.say)
-            else:
-                self.live.start()
-                self.live.wait_connected(10.0)
+                    self.live = open_live(self.config, self.session.wait, log=self.say)
+                else:
+                    self.live.start()
+                    self.live.wait_connected(10.0)
+            except BaseException:  # no streams (or Ctrl-C while waiting): release the rest
+                self.stop()
+                raise
             self.catalogue = self.live.core.catalogue
             self.worker.catalogue = self.catalogue
             self.live.core.aligner.onset_listeners.append(self.worker.on_onset)

@@ -96,6 +96,8 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
         (info,) = [i for i in infos if i.source_id() == f"pred-{uid}"]
         inlet = pylsl.StreamInlet(info)
         inlet.open_stream(timeout=5.0)
+        session.start_recording(tmp_path / "session.xdf")
+        assert session.recording == tmp_path / "session.xdf"
         player.start()
         deadline = time.monotonic() + sim.duration + 15
         while session.store.count < 3 and time.monotonic() < deadline:
@@ -109,10 +111,12 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
         view = HeadlessView(session, out=text, rich_view=False)
         assert view.print_new() == 3
         panel = HeadlessView(session, out=io.StringIO(), rich_view=True).render()
+        rec = session.stop_recording()
     finally:
         del inlet  # inlets before outlets
         summary = session.stop()
         player.close()
+    assert session.recording is None
     assert player.error is None
     preds = session.store.latest(10)
     assert [p.stimulus_id for p in preds] == truth
@@ -132,6 +136,17 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
     idx = outlet_labels().index("sequence")
     assert [s[idx] for s in samples] == [1, 2, 3]
     assert stamps == pytest.approx([p.onset for p in preds], abs=1e-4)
+    # The recording holds the raw streams and the predictions beside them.
+    import pyxdf
+
+    assert {"GazepointEyeTracker", "EmoEye-Predictions"} <= set(rec["streams"])
+    streams, _ = pyxdf.load_xdf(str(tmp_path / "session.xdf"), dejitter_timestamps=False)
+    by_name = {st["info"]["name"][0]: st for st in streams}
+    recorded = by_name["EmoEye-Predictions"]
+    assert len(recorded["time_stamps"]) == 3
+    assert recorded["time_stamps"] == pytest.approx([p.onset for p in preds], abs=0.01)
+    assert len(by_name["EmoEye-PredictionIds"]["time_series"]) == 3
+    assert len(by_name["GazepointEyeTracker"]["time_stamps"]) > 60 * 10
     lines = text.getvalue().splitlines()
     assert lines == [format_prediction(p) for p in preds]
     assert lines[0].startswith(f"prediction trial {preds[0].trial_id} {truth[0]}: arousal ")
