@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -158,8 +157,7 @@ def run(args: argparse.Namespace) -> int:
     view = None
     try:
         if run_dashboard is not None:
-            # The dashboard closes on SIGINT; make SIGTERM do the same (clean stop below).
-            signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+            # It closes on Ctrl-C, on SIGTERM (session.stop_requested) or after --seconds.
             run_dashboard(session, seconds=args.seconds or None)
         else:
             from emoeye.headless import HeadlessView
