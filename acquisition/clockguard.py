@@ -46,6 +46,19 @@ class ClockGuard:
             self.offset = self.local_clock() - time.time()
             self.events.append("Unix-epoch timestamps detected; mapped onto the LSL clock")
         ts = ts + self.offset
+        now = self.local_clock()
+        ahead = np.flatnonzero(ts > now + self.jump_seconds)
+        if len(ahead):
+            # Stamped in the future of this machine: the device clock jumped forward. (A stream
+            # that was merely silent resumes stamped *now*, so this is never a dropout.)
+            i = int(ahead[0])
+            prev = ts[i - 1] if i else self._last
+            base = prev + self.period if np.isfinite(prev) else now
+            shift = min(base, now) - ts[i]
+            ts[i:] += shift
+            self.offset += shift
+            self.jumps += 1
+            self.events.append(f"clock jump of {-shift:+.3f} s corrected (stamps in the future)")
         if np.isfinite(self._last):
             steps = np.diff(np.concatenate([[self._last], ts]))
             bad = steps < -self.jump_seconds / 4

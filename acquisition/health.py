@@ -38,6 +38,10 @@ class StreamHealth:
     lag: float = float("nan")
     measured_srate: float = float("nan")
     errors: int = 0
+    rebinds: int = 0
+    """Times the role(s) moved to a new stream after a device restart (see LiveAcquisition)."""
+    source_id: str = ""
+    """Source id of the stream feeding this record now."""
     message: str = ""
     events: list[str] = field(default_factory=list)
     _rate_window: list[tuple[float, int]] = field(default_factory=list, repr=False)
@@ -74,5 +78,7 @@ class StreamHealth:
             "clock_offset": round(self.clock_offset, 6),
             "lag_ms": round(self.lag * 1000, 2) if self.lag == self.lag else None,
             "errors": self.errors,
+            "rebinds": self.rebinds,
+            "source_id": self.source_id,
             "message": self.message,
         }
