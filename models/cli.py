@@ -46,7 +46,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="joint-class sampler and/or balanced class weights (see docs/models.md)",
     )
     p.add_argument(
-        "--no-augment", action="store_true", help="no response-gain / gaze-offset augmentation"
+        "--augment", action="store_true", help="response-gain / gaze-offset augmentation"
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         gamma=args.gamma,
         balance=args.balance,
-        augment=not getattr(args, "no_augment", False),
+        augment=getattr(args, "augment", False),
         catalogue=_catalogue(args.stimuli),
         vgg_weights=getattr(args, "vgg16", None),
         num_threads=args.threads,

@@ -158,7 +158,7 @@ def train(
     patience: int = 6,
     gamma: float = 3.0,
     balance: str = "both",
-    augment: bool = True,
+    augment: bool = False,
     steps_per_epoch: int | None = None,
     catalogue: Any = None,
     vgg_weights: str | Path | None = None,
@@ -196,7 +196,8 @@ def train(
         counts); ``"none"``.
     augment
         Scale physiological responses and offset gaze per trial (see
-        :class:`~models.preprocess.Augment`) while training.
+        :class:`~models.preprocess.Augment`) while training. Off by default: on the simulated
+        default dataset it did not improve held-out scores.
     steps_per_epoch
         Batches per epoch (default: one pass worth of trials).
     catalogue
@@ -457,7 +458,7 @@ def train_default_model(
     dataset_dir: str | Path,
     out_dir: str | Path | None = None,
     seed: int = 0,
-    epochs: int = 40,
+    epochs: int = 30,
     **kwargs: Any,
 ) -> TrainResult:
     """Train the bundled default model (default config) and check it stays under 5 MB.

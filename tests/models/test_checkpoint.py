@@ -180,3 +180,14 @@ def test_checkpoint_without_temperature_loads_with_temperature_one(ckpt) -> None
     loaded, _ = load_checkpoint(path)
     assert torch.equal(loaded.temperature, torch.ones(2))
     _same_outputs(model, loaded)
+
+
+def test_bundled_default_model_loads_and_fits_budget() -> None:
+    d = default_checkpoint_dir()
+    if not (d / "config.json").is_file():
+        pytest.skip("no bundled default model yet (see docs/models.md to train it)")
+    size = sum(p.stat().st_size for p in d.iterdir() if p.is_file())
+    assert size < 5 * 1024 * 1024
+    model, meta = load_checkpoint(None)
+    assert meta["model_config"].n_time == 360 and meta["model_config"].n_classes == 7
+    assert meta["training"]["split"]["by"] == "participant"
