@@ -10,6 +10,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -35,6 +36,7 @@ _NUMPY_FORMATS = {
 STALL_AFTER_S = 1.0
 LOST_AFTER_S = 5.0
 IRREGULAR_LATENCY_S = 0.05  # irregular streams: data stamped this long ago has surely arrived
+IRREGULAR_HOLD_MAX_S = 2.0  # ... unless it comes in bursts: then up to this much later
 
 
 def spec_from_info(info: pylsl.StreamInfo) -> StreamSpec:
@@ -215,6 +217,7 @@ class InletThread(threading.Thread):
         out_spec = self.write_spec
         buffer = self.acq.buffers.get(out_spec.key)
         last_offset_check = 0.0
+        late: deque[float] = deque(maxlen=32)
         health.state = StreamState.OK
         health.last_arrival = pylsl.local_clock()
         while not self._stopping():
@@ -238,6 +241,8 @@ class InletThread(threading.Thread):
                 health.last_arrival = now
                 health.last_timestamp = float(stamps[-1])
                 health.lag = now - float(stamps[-1])
+                if spec.irregular:  # how late a burst's oldest sample arrives
+                    late.append(now - float(stamps[0]))
                 if (
                     self.guard.jumps != health.clock_jumps
                     or self.guard.unix_epoch != health.unix_epoch
@@ -260,7 +265,10 @@ class InletThread(threading.Thread):
                     health.state = StreamState.STALLED
                     health.note(f"stalled: no data for {silent:.1f} s")
             if buffer is not None and spec.irregular and health.state is StreamState.OK:
-                buffer.watermark = max(buffer.watermark, now - IRREGULAR_LATENCY_S)
+                # A silent irregular stream may have nothing to say, or a burst on its way:
+                # hold the watermark back by the lateness its bursts have shown recently.
+                hold = max(IRREGULAR_LATENCY_S, max(late, default=0.0) + 0.05)
+                buffer.watermark = max(buffer.watermark, now - min(hold, IRREGULAR_HOLD_MAX_S))
             health.update_rate(now)
             health.clock_offset = self.guard.offset
             if now - last_offset_check > 5.0:

@@ -93,6 +93,9 @@ def cut_trial(
         quality.gaps[role] = _count_gaps(window.timestamps, onset, t1, reader.max_gap)
         if len(window) == 0:
             quality.missing.append(role)
+        if role == "gsr" and _flat_lined(window):
+            quality.usable[role] = 0.0
+            quality.notes.append("gsr flat-lined: one constant value (sensor off the skin?)")
         if role == "gaze":
             _gaze_quality(window.between(onset, t1), quality)
     with warnings.catch_warnings():
@@ -114,6 +117,14 @@ def cut_trial(
         raw=raw,
         participant=participant,
     )
+
+
+def _flat_lined(window: RoleSeries, min_samples: int = 8) -> bool:
+    """True when the window holds enough finite samples and all of them are the same value:
+    a real skin-conductance signal always moves a little; a detached sensor does not."""
+    v = window.values[:, 0] if len(window) else np.empty(0)
+    v = v[np.isfinite(v)]
+    return len(v) >= min_samples and float(np.ptp(v)) == 0.0
 
 
 def _count_gaps(ts: np.ndarray, t0: float, t1: float, max_gap: float) -> int:
