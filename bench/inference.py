@@ -73,6 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--no-outlet", action="store_true", help="skip the LSL outlet sink")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--eager", action="store_true", help="run the model eagerly (no traced fast path)"
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0.001,
+        help="sys.setswitchinterval, s (default 0.001 as in a live session; CPython's is 0.005)",
+    )
+    parser.add_argument(
+        "--busy-thread",
+        action="store_true",
+        help="run a pure-Python busy thread beside the worker (a stand-in for the dashboard's "
+        "GIL use: eager PyTorch waits for the GIL around every op)",
+    )
     args = parser.parse_args(argv)
 
     from acquisition.lslconfig import use_lsl_config
@@ -95,7 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     publisher = Publisher([StoreSink(store), JsonlSink(tmp / "predictions.jsonl")])
     worker = InferenceWorker(
         checkpoint=ckpt,
-        config=WorkerConfig(device=args.device, num_threads=args.threads, queue_size=4096),
+        config=WorkerConfig(
+            device=args.device,
+            num_threads=args.threads,
+            queue_size=4096,
+            trace=not args.eager,
+        ),
         sinks=publisher,
     )
     if not args.no_outlet:
@@ -108,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     acq = Acquisition(bind_roles(sim.streams, config.rules), config, catalogue=worker.catalogue)
     acq.aligner.onset_listeners.append(worker.on_onset)
 
+    sys.setswitchinterval(args.switch_interval)
     worker.start()
     worker.ready.wait(60)
+    halt_busy = threading.Event()
+    if args.busy_thread:
+        threading.Thread(target=_busy, args=(halt_busy,), daemon=True).start()
     trials = []
     started = time.perf_counter()
     for event in acq.run_offline(sim, block_seconds=0.5):
@@ -135,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.001)
     throughput = len(trials) / (time.perf_counter() - t0)
     worker.stop()
+    halt_busy.set()
 
     # Stimulus branch: each bundled picture embedded once, cold cache.
     worker._cache.clear()
@@ -151,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         "device": worker.device,
         "torch_threads": args.threads,
         "cpu_count": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
         "machine": platform.machine(),
         "checkpoint": ckpt_desc,
+        "traced": worker._traced is not None,
+        "busy_thread": args.busy_thread,
+        "switch_interval_s": args.switch_interval,
         "trials": len(preds),
         "latency_ms": latency,
         "breakdown_ms_p50": {
@@ -171,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result))
     return 0
+
+
+def _busy(halt: threading.Event) -> None:
+    """Pure-Python work that holds the GIL between switch intervals, like a GUI thread."""
+    x = 0
+    while not halt.is_set():
+        for i in range(2000):
+            x += i * i
 
 
 class _EventSink:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -63,6 +64,10 @@ class SessionConfig:
     record_backend
         XDF recorder back end: ``"labrecorder"`` or ``"emoeye"``; None = LabRecorder when its
         package is installed, else ours.
+    switch_interval
+        ``sys.setswitchinterval`` while the session runs (restored on stop); None leaves it.
+        CPython's 5 ms lets a busy Python thread (the dashboard) hold the GIL that long each
+        time the worker or an inlet thread wants it back; 1 ms bounds that wait.
     """
 
     checkpoint: Path | str | None = None
@@ -76,6 +81,7 @@ class SessionConfig:
     outlet_source_id: str | None = None
     wait: float = 10.0
     record_backend: str | None = None
+    switch_interval: float | None = 0.001
 
     def worker_config(self) -> WorkerConfig:
         """The worker's part of it."""
@@ -198,6 +204,7 @@ class LiveSession:
         self._lock = threading.RLock()
         self._stopped = False
         self._recorder = None
+        self._switch_interval: float | None = None
         self.summary: dict | None = None
 
     @property
@@ -213,6 +220,9 @@ class LiveSession:
         with self._lock:
             if self._poller is not None:
                 raise RuntimeError("session already started")
+            if self.session.switch_interval is not None:
+                self._switch_interval = sys.getswitchinterval()
+                sys.setswitchinterval(self.session.switch_interval)
             self.worker.start()
             try:
                 if self.live is None:
@@ -313,6 +323,8 @@ class LiveSession:
             self.summary["drained"] = drained
             self.worker.record({"event": "session_end", "ended": _now_iso(), **self.summary})
             self.publisher.close()
+            if self._switch_interval is not None:
+                sys.setswitchinterval(self._switch_interval)
             return self.summary
 
     def stats(self) -> dict:

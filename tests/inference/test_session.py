@@ -87,8 +87,10 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
         say=lambda *_: None,
     )
     inlet = None
+    before = sys.getswitchinterval()
     try:
         session.start()
+        assert sys.getswitchinterval() == pytest.approx(0.001)
         # Resolve our outlet the way LabRecorder or a viewer would: by name and type.
         infos = pylsl.resolve_bypred(
             f"name='{OUTLET_NAME}' and type='{OUTLET_TYPE}'", minimum=1, timeout=5.0
@@ -117,6 +119,7 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
         summary = session.stop()
         player.close()
     assert session.recording is None
+    assert sys.getswitchinterval() == before
     assert player.error is None
     preds = session.store.latest(10)
     assert [p.stimulus_id for p in preds] == truth

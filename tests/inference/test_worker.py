@@ -219,3 +219,23 @@ def test_broken_sink_is_counted_and_others_still_get_predictions(predictor, tria
     worker.process(trials[1])
     assert store.count == 2 and broken.errors == 2 and worker.stats.sink_errors == 2
     assert broken.last_error == "OSError: disk full"
+
+
+def test_traced_fast_path_matches_the_predictor(predictor, trials):
+    traced, _ = make_worker(predictor, warm_up=1)
+    traced.warm_up()
+    assert traced._traced is not None  # the default architecture traces
+    eager, _ = make_worker(predictor, trace=False, warm_up=1)
+    eager.warm_up()
+    assert eager._traced is None
+    for t in trials[:4]:
+        a, b = traced.process(t), eager.process(t)
+        np.testing.assert_allclose(a.arousal_probs, b.arousal_probs, atol=1e-5)
+        np.testing.assert_allclose(a.valence_probs, b.valence_probs, atol=1e-5)
+        pa, pv = predictor.predict([t])
+        np.testing.assert_allclose(a.arousal_probs, pa[0], atol=1e-5)
+        np.testing.assert_allclose(a.valence_probs, pv[0], atol=1e-5)
+    # A predictor without a plain torch model (or a failing trace) falls back to eager.
+    wrapped, _ = make_worker(Wrapped(predictor), warm_up=1)
+    wrapped.warm_up()
+    assert wrapped._traced is None and wrapped.process(trials[0]).error is None
