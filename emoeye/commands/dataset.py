@@ -350,21 +350,10 @@ def _oracle_lookup(source) -> Callable[[object], tuple[int, int] | None]:
 
 
 def _simulated(args: argparse.Namespace):
-    from acquisition.simulator import Simulation, SimulationConfig
+    from emoeye.commands.simulate import make_simulation
 
     def make():
-        try:
-            return Simulation(
-                SimulationConfig(
-                    device_set=args.device_set,
-                    participants=args.participants,
-                    n_trials=args.trials,
-                    isi=args.isi,
-                    seed=args.seed,
-                )
-            )
-        except (KeyError, ValueError) as exc:
-            raise CliError(f"--simulate: {exc}") from None
+        return make_simulation(args)
 
     label = f"simulated {args.device_set} x{args.participants} (seed {args.seed})"
     return label, make, lambda sim: sim.participant_of

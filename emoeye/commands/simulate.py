@@ -58,18 +58,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_simulation(args: argparse.Namespace, seed: int | None = None):
-    """The Simulation the options describe."""
+    """The Simulation the options describe (a bad option is a one-line :class:`CliError`)."""
     from acquisition.simulator import Simulation, SimulationConfig
 
-    return Simulation(
-        SimulationConfig(
-            device_set=args.device_set,
-            participants=args.participants,
-            n_trials=args.trials,
-            isi=args.isi,
-            seed=args.seed if seed is None else seed,
+    try:
+        return Simulation(
+            SimulationConfig(
+                device_set=args.device_set,
+                participants=args.participants,
+                n_trials=args.trials,
+                isi=args.isi,
+                seed=args.seed if seed is None else seed,
+            )
         )
-    )
+    except (KeyError, ValueError) as exc:
+        raise CliError(f"simulation: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
