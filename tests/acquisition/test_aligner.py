@@ -29,7 +29,7 @@ def gazepoint_chunk(t0: float, t1: float, rate: float = 60.0, pupil: float = 4.0
             np.ones(n),
             np.full(n, pupil),
             np.ones(n),
-            np.full(n, 5.0),
+            5.0 + 1e-5 * np.sin(ts),  # a real GSR moves; a constant one reads as flat-lined
             np.full(n, 70.0),
         ]
     )
