@@ -220,10 +220,9 @@ class _TracedForward(torch.nn.Module):
     """``model(timeseries, scanpath, stimulus_embedding=...)`` with positional tensors only
     (what ``torch.jit.trace`` needs)."""
 
-    def __init__(self, model: torch.nn.Module, with_embedding: bool) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.with_embedding = with_embedding
 
     def forward(
         self,
@@ -298,10 +297,10 @@ class InferenceWorker:
         self._traced: Any = None
         self._cache_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self.ready = threading.Event()
         """Set once the model is warmed up (the thread is about to take trials)."""
         self.busy = threading.Event()
+        """Set while the thread works on a job (embedding or trial)."""
         self.error: BaseException | None = None
         """An unexpected error that ended the worker thread (model errors do not)."""
 
@@ -391,7 +390,7 @@ class InferenceWorker:
         model = getattr(self.predictor, "model", None)
         if not isinstance(model, torch.nn.Module) or not hasattr(self.predictor, "stats"):
             return None
-        wrapper = _TracedForward(model, self.predictor.uses_stimulus).eval()
+        wrapper = _TracedForward(model).eval()
         try:
             inputs = self._dummy_inputs()
             with warnings.catch_warnings(), torch.inference_mode():
