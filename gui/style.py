@@ -80,6 +80,10 @@ def tidy_plot(plot, left_width: int | None = None) -> None:
 
     for name in ("left", "bottom"):
         plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+    for name in ("left", "bottom", "right", "top"):
+        # Units are in the labels; an automatic SI prefix re-lays out the label (HTML) on every
+        # range change, i.e. every frame of a scrolling plot.
+        plot.getAxis(name).enableAutoSIPrefix(False)
     if left_width is not None:
         plot.getAxis("left").setWidth(left_width)
     plot.setMouseEnabled(x=False, y=False)

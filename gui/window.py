@@ -296,7 +296,9 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.points_drawn = self.signals.update_view(
             self.core.roles, t_end, self.origin, self.window_seconds, trials
         )
-        self.stimulus.update_view(aligner.last_onset, self.core.roles.get("gaze"), t_end)
+        self.stimulus.update_view(
+            aligner.last_onset, self.core.roles.get("gaze"), t_end, self.signals.series.get("gaze")
+        )
         self.plane.update_view(self.log)
         self.values.update_view(self.log)
         self.timeline.update_view(self.log)

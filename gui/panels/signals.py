@@ -112,6 +112,8 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
         self._lines: dict[str, list[pg.InfiniteLine]] = {}
         self._shown_trials: tuple = ()
         self._slow_cache: dict[str, tuple[float, RoleSeries]] = {}
+        self.series: dict[str, RoleSeries] = {}
+        """The series drawn in the last frame, by role (the stimulus panel reuses gaze)."""
         self.missing_roles = sorted({t.role for tr in TRACKS for t in tr.traces} - set(roles))
         first = None
         for i, track in enumerate(TRACKS):
@@ -221,6 +223,7 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                 self._fit_y(self.plots[track.key], lo, hi)
         self.plots[TRACKS[0].key].setXRange(t0 - origin, t_end - origin, padding=0)
         self._place_trials(trials, origin)
+        self.series = series
         return points
 
     @staticmethod

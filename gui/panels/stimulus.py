@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from acquisition.roles import RoleSeries
 from gui.panels.signals import read_for_display
 from gui.qt import QtCore, QtWidgets, pg
 from gui.style import tidy_plot
@@ -88,8 +89,14 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
                 self._cache.popitem(last=False)
         return img
 
-    def update_view(self, last_onset, gaze_role, t_end: float) -> None:
-        """Show the newest onset's stimulus, its scanpath so far and the live gaze point."""
+    def update_view(
+        self, last_onset, gaze_role, t_end: float, shown: RoleSeries | None = None
+    ) -> None:
+        """Show the newest onset's stimulus, its scanpath so far and the live gaze point.
+
+        ``shown`` is the gaze series the signal plots drew this frame (decimated to at most
+        2,000 points over the window); when it covers the trial it is reused, else gaze is read.
+        """
         if last_onset is not None and last_onset[0] != self.trial_id:
             self.trial_id, _, stimulus_id = last_onset
             self.stimulus_id = stimulus_id
@@ -103,8 +110,8 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
         if last_onset is not None:
             since = t_end - last_onset[1]
             title = (
-                f"Stimulus <b>{last_onset[2]}</b> (trial {last_onset[0]}, "
-                f"+{math.floor(max(since, 0.0)):.0f} s)"
+                f"<b>{last_onset[2]}</b> · trial {last_onset[0]} · "
+                f"+{math.floor(max(since, 0.0)):.0f} s"
             )
             if title != self._title:  # re-laying out a title costs more than a frame's data
                 self._title = title
@@ -117,9 +124,15 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
         if last_onset is not None:
             onset = last_onset[1]
             end = min(onset + self.trial_duration, t_end + 1e-9)
-            s = read_for_display(gaze_role, onset, end, SCANPATH_POINTS)
+            if shown is not None and len(shown) and shown.timestamps[0] <= onset:
+                s = shown.between(onset, end)  # already read (and decimated) for the plots
+            else:
+                s = read_for_display(gaze_role, onset, end, SCANPATH_POINTS)
             self.scanpath.setData(s.column("x"), s.column("y"))
-        recent = read_for_display(gaze_role, t_end - GAZE_RECENT_S, t_end + 1e-9, 64)
+        if shown is not None and len(shown) and shown.timestamps[-1] >= t_end - GAZE_RECENT_S:
+            recent = shown.between(t_end - GAZE_RECENT_S, t_end + 1e-9)
+        else:
+            recent = read_for_display(gaze_role, t_end - GAZE_RECENT_S, t_end + 1e-9, 64)
         x, y = recent.column("x"), recent.column("y")
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         if len(ok):
