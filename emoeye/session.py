@@ -314,13 +314,16 @@ class LiveSession:
             if self.live is not None:
                 self.live.stop()
             drained = self.worker.stop(timeout)
+            recording = None
             if self._recorder is not None:
                 try:
-                    self.stop_recording()
+                    recording = self.stop_recording()
                 except Exception as exc:
                     log.error("stopping the recording failed: %s", exc)
             self.summary = self.stats()
             self.summary["drained"] = drained
+            if recording is not None:
+                self.summary["recording"] = recording
             self.worker.record({"event": "session_end", "ended": _now_iso(), **self.summary})
             self.publisher.close()
             if self._switch_interval is not None:
@@ -372,12 +375,17 @@ class LiveSession:
             backend = self.session.record_backend or (
                 "labrecorder" if labrecorder_available() else "emoeye"
             )
-            infos = list(self.live.infos.values())
+            own = set()
+            if self.outlet is not None:
+                own = {self.outlet.source_id, self.outlet.ids_source_id}
+            # Discovery may have seen our own outlets too; they are added once below.
+            infos = [i for i in self.live.infos.values() if i.source_id() not in own]
             if self.outlet is not None:
                 import pylsl
 
                 for sid in (self.outlet.source_id, self.outlet.ids_source_id):
-                    infos += pylsl.resolve_byprop("source_id", sid, minimum=1, timeout=2.0)
+                    found = pylsl.resolve_byprop("source_id", sid, minimum=1, timeout=2.0)
+                    infos += found[:1]  # a stream can be answered twice (one per interface)
             self._recorder = Recorder(path, streams=infos, backend=backend).start()
             self.worker.record({"event": "recording", "path": str(path), "backend": backend})
             self.say(f"recording to {path} ({backend})")

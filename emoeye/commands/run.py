@@ -182,6 +182,11 @@ def run(args: argparse.Namespace) -> int:
         f"{w.get('overflowed', 0)} skipped){latency}"
     )
     print(f"predictions log: {log_path}")
+    rec = summary.get("recording")
+    if rec:
+        print(
+            f"recorded {rec['seconds']:.0f} s of {len(rec['streams'])} stream(s) to {rec['path']}"
+        )
     if args.csv:
         print(f"CSV log: {args.csv}")
     return 0

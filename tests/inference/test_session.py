@@ -144,7 +144,11 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
 
     assert {"GazepointEyeTracker", "EmoEye-Predictions"} <= set(rec["streams"])
     streams, _ = pyxdf.load_xdf(str(tmp_path / "session.xdf"), dejitter_timestamps=False)
-    by_name = {st["info"]["name"][0]: st for st in streams}
+    names = [st["info"]["name"][0] for st in streams]
+    assert sorted(names) == sorted(
+        ["GazepointEyeTracker", "PsychoPyMarkers", "EmoEye-Predictions", "EmoEye-PredictionIds"]
+    )
+    by_name = dict(zip(names, streams, strict=True))
     recorded = by_name["EmoEye-Predictions"]
     assert len(recorded["time_stamps"]) == 3
     assert recorded["time_stamps"] == pytest.approx([p.onset for p in preds], abs=0.01)
