@@ -522,7 +522,7 @@ class InferenceWorker:
             flag_reason="; ".join(reasons),
             latency_ms={
                 "queue": (taken - cut) * 1e3,
-                "embed": 0.0 if cached else (t_model - t_embed) * 1e3,
+                "embed": (t_model - t_embed) * 1e3,
                 "model": (t_done - t_model) * 1e3,
             },
             error=error,
