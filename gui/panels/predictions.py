@@ -3,6 +3,8 @@ probabilities, the history of expected values, and the trial timeline with quali
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gui.qt import QtCore, pg
@@ -20,14 +22,25 @@ EARLIER_COLOUR = "#b39ddb"
 
 FLAGGED_BRUSH = pg.mkBrush(0, 0, 0, 0)
 FLAGGED_PEN = pg.mkPen(FLAGGED_COLOUR, width=2)
+WHITE_PEN = pg.mkPen("w", width=1)
 
 
+@functools.cache
 def marker_style(colour: str, flagged: bool) -> dict:
     """Scatter style of a prediction: a filled circle in colour, or a hollow grey square when the
-    trial was flagged for low quality."""
+    trial was flagged for low quality.
+
+    Cached: pyqtgraph's symbol atlas keys on the pen and brush *objects*, so a fresh brush per
+    update would add a symbol image to the atlas every time (memory that grows for ever).
+    """
     if flagged:
         return {"brush": FLAGGED_BRUSH, "pen": FLAGGED_PEN, "symbol": "s"}
-    return {"brush": pg.mkBrush(colour), "pen": pg.mkPen("w", width=1), "symbol": "o"}
+    return {"brush": pg.mkBrush(colour), "pen": WHITE_PEN, "symbol": "o"}
+
+
+@functools.cache
+def _brush(colour: str):
+    return pg.mkBrush(colour)
 
 
 def _prob_plot(
@@ -216,7 +229,7 @@ class TimelinePanel(pg.GraphicsLayoutWidget):
             x=seq,
             height=np.maximum(quality, 0.02),  # a score of 0 still shows as a (grey) stub
             brushes=[
-                pg.mkBrush(quality_colour(q, f)) for q, f in zip(quality, h["flagged"], strict=True)
+                _brush(quality_colour(q, f)) for q, f in zip(quality, h["flagged"], strict=True)
             ],
         )
         self.plot.setXRange(*_x_range(seq), padding=0)

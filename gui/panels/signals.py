@@ -31,6 +31,7 @@ SLOW_KINDS_PERIOD_S = 0.25
 """Beat-based heart rate changes once per beat: re-read it at most this often."""
 
 POOL = 6
+_BRUSHES = {c: pg.mkBrush(c) for c in (TRIAL_SHADE, TRIAL_SHADE_OK, TRIAL_SHADE_FLAGGED)}
 """Trial windows drawn per plot at most (reused items)."""
 
 
@@ -261,7 +262,7 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                     if m.flagged
                     else TRIAL_SHADE_OK
                 )
-                region.setBrush(pg.mkBrush(shade))
+                region.setBrush(_BRUSHES[shade])
                 line.setPos(x)
                 region.show()
                 line.show()
