@@ -46,6 +46,11 @@ def player_main(seconds: float, isi: float) -> None:
     time.sleep(3.0)  # keep outlets alive while the parent drains
 
 
+def _summary(trial) -> tuple[float, float, float, bool]:
+    """What the latency figure needs of a trial (holding whole trials would grow the RSS)."""
+    return trial.onset, trial.spec.duration, trial.cut_time, trial.quality.complete
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -88,6 +93,7 @@ def main() -> None:
     # Heart rate from the 130 Hz ECG (R-peak detection), the heaviest HR path.
     config = AcquisitionConfig(rules=[RoleRule("hr", type="ECG")])
     live = LiveAcquisition(config, streams=visible)
+    # (newest stamp, arrival time) per chunk, for the cut latency; ~1 MB for 10 minutes.
     arrivals: dict[str, list[tuple[float, float]]] = {k: [] for k in live.core.streams}
     write = live.core.write
 
@@ -112,14 +118,14 @@ def main() -> None:
     while reader.is_alive() or time.perf_counter() - started < 1.0:
         for event in live.poll(wait=0.01):
             if isinstance(event, TrialEvent):
-                trials.append(event.trial)
+                trials.append(_summary(event.trial))
         if warm is None and time.perf_counter() - started > args.warmup:
             warm = (time.perf_counter(), sum(proc.cpu_times()[:2]), proc.memory_info().rss)
     drain_end = time.perf_counter() + 1.5  # in-flight samples
     while time.perf_counter() < drain_end:
         for event in live.poll(wait=0.01):
             if isinstance(event, TrialEvent):
-                trials.append(event.trial)
+                trials.append(_summary(event.trial))
     end = (time.perf_counter(), sum(proc.cpu_times()[:2]), proc.memory_info().rss)
     live.stop()
     child.wait(timeout=30)
@@ -136,10 +142,10 @@ def main() -> None:
         for r in live.core.config.trial.required_roles
         if not live.core.roles[r].spec.irregular
     ]
-    for trial in trials:
-        if not trial.quality.complete:
+    for onset, duration, cut_time, complete in trials:
+        if not complete:
             continue
-        end_t = trial.onset + trial.spec.duration
+        end_t = onset + duration
         ready_at = []
         for key in required:
             arr = arrivals[key]
@@ -147,7 +153,7 @@ def main() -> None:
             if idx < len(arr):
                 ready_at.append(arr[idx][1])
         if len(ready_at) == len(required):
-            latencies.append((trial.cut_time - max(ready_at)) * 1000)
+            latencies.append((cut_time - max(ready_at)) * 1000)
     warm = warm or (started, 0.0, end[2])
     seconds = end[0] - warm[0]
     lat = np.array(latencies) if latencies else np.array([np.nan])
