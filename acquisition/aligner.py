@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,14 @@ class _Pending:
     stimulus_id: str
     notes: list[str] = field(default_factory=list)
     seen_at: float | None = None  # ``now`` of the first poll that saw it
+
+
+@dataclass
+class _Cut:
+    trial_id: str
+    onset: float
+    ratings: Ratings | None
+    trial: weakref.ref[Trial]
 
 
 @dataclass
@@ -110,7 +119,9 @@ class TrialAligner:
         self.rating_window = rating_window
         self.stats = AlignerStats()
         self._pending: list[_Pending] = []
-        self._recent: deque[Trial] = deque(maxlen=64)  # cut trials that may still get ratings
+        # Cut trials that may still get ratings: small records with weak references, so the
+        # aligner never keeps a trial's arrays alive once its consumers are done with it.
+        self._recent: deque[_Cut] = deque(maxlen=64)
         self._seen: deque[tuple[float, str]] = deque(maxlen=4096)
         self._seen_set: set[tuple[float, str]] = set()
         self._count = 0
@@ -186,6 +197,9 @@ class TrialAligner:
             log.warning("rating at %.3f matches no recent trial (ignored, counted)", t)
             return
         latest_cut.ratings = ratings
+        trial = latest_cut.trial()
+        if trial is not None:
+            trial.ratings = ratings
         self.stats.ratings_attached += 1
         self._out.append(RatingEvent(latest_cut.trial_id, ratings))
 
@@ -247,5 +261,5 @@ class TrialAligner:
         self.stats.trials_cut += 1
         if not complete:
             self.stats.incomplete += 1
-        self._recent.append(trial)
+        self._recent.append(_Cut(trial.trial_id, trial.onset, trial.ratings, weakref.ref(trial)))
         self._out.append(TrialEvent(trial))

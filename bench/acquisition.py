@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,6 @@ def player_main(seconds: float, isi: float) -> None:
     pushed = {s.key: int(player.samples_pushed.get(s.key, 0)) for s in sim.streams}
     print(json.dumps({"pushed": pushed}), flush=True)
     time.sleep(3.0)  # keep outlets alive while the parent drains
-
-
-def _summary(trial) -> tuple[float, float, float, bool]:
-    """What the latency figure needs of a trial (holding whole trials would grow the RSS)."""
-    return trial.onset, trial.spec.duration, trial.cut_time, trial.quality.complete
 
 
 def main() -> None:
@@ -93,8 +89,11 @@ def main() -> None:
     # Heart rate from the 130 Hz ECG (R-peak detection), the heaviest HR path.
     config = AcquisitionConfig(rules=[RoleRule("hr", type="ECG")])
     live = LiveAcquisition(config, streams=visible)
-    # (newest stamp, arrival time) per chunk, for the cut latency; ~1 MB for 10 minutes.
-    arrivals: dict[str, list[tuple[float, float]]] = {k: [] for k in live.core.streams}
+    # (newest stamp, arrival time) of recent chunks per stream, for the cut latency: bounded,
+    # so the benchmark's own bookkeeping does not show up as RSS growth.
+    arrivals: dict[str, deque[tuple[float, float]]] = {
+        k: deque(maxlen=4000) for k in live.core.streams
+    }
     write = live.core.write
 
     def timed_write(chunk):  # when each chunk's newest sample arrived
@@ -107,7 +106,25 @@ def main() -> None:
     child.stdin.write("go\n")
     child.stdin.flush()
     proc = psutil.Process()
-    trials = []
+    required = [
+        live.core.roles[r].spec.key
+        for r in live.core.config.trial.required_roles
+        if not live.core.roles[r].spec.irregular
+    ]
+    trials: list[bool] = []
+    latencies: list[float] = []
+
+    def on_trial(trial) -> None:
+        # From the arrival of the chunk that completed the last required stream's window to the
+        # cut (regular streams: irregular ones complete by the clock, not by data).
+        trials.append(trial.quality.complete)
+        if not trial.quality.complete:
+            return
+        end_t = trial.onset + trial.spec.duration
+        ready = [next((a for t, a in arrivals[k] if t >= end_t), None) for k in required]
+        if None not in ready:
+            latencies.append((trial.cut_time - max(ready)) * 1000)
+
     started = time.perf_counter()
     warm = None
     result_line: list[str] = []
@@ -118,14 +135,14 @@ def main() -> None:
     while reader.is_alive() or time.perf_counter() - started < 1.0:
         for event in live.poll(wait=0.01):
             if isinstance(event, TrialEvent):
-                trials.append(_summary(event.trial))
+                on_trial(event.trial)
         if warm is None and time.perf_counter() - started > args.warmup:
             warm = (time.perf_counter(), sum(proc.cpu_times()[:2]), proc.memory_info().rss)
     drain_end = time.perf_counter() + 1.5  # in-flight samples
     while time.perf_counter() < drain_end:
         for event in live.poll(wait=0.01):
             if isinstance(event, TrialEvent):
-                trials.append(_summary(event.trial))
+                on_trial(event.trial)
     end = (time.perf_counter(), sum(proc.cpu_times()[:2]), proc.memory_info().rss)
     live.stop()
     child.wait(timeout=30)
@@ -134,26 +151,6 @@ def main() -> None:
     role_keys = {role: cand.spec.key for role, cand in live.plan.roles.items()}
     sent = {role: pushed[key] for role, key in role_keys.items()}
     received = {role: live.health[key].samples for role, key in role_keys.items()}
-    # Cut latency: from the arrival of the chunk that completed the last required stream's
-    # window to the cut (regular streams: irregular ones complete by the clock, not by data).
-    latencies = []
-    required = [
-        live.core.roles[r].spec.key
-        for r in live.core.config.trial.required_roles
-        if not live.core.roles[r].spec.irregular
-    ]
-    for onset, duration, cut_time, complete in trials:
-        if not complete:
-            continue
-        end_t = onset + duration
-        ready_at = []
-        for key in required:
-            arr = arrivals[key]
-            idx = np.searchsorted([a[0] for a in arr], end_t)
-            if idx < len(arr):
-                ready_at.append(arr[idx][1])
-        if len(ready_at) == len(required):
-            latencies.append((cut_time - max(ready_at)) * 1000)
     warm = warm or (started, 0.0, end[2])
     seconds = end[0] - warm[0]
     lat = np.array(latencies) if latencies else np.array([np.nan])
