@@ -154,6 +154,13 @@ def main() -> None:
     parser.add_argument("--isi", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fps", type=float, default=40.0, help="frame timer rate")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="also attribute Python memory growth after warm-up to the dashboard (gui/, "
+        "pyqtgraph) or the rest (acquisition keeps recent trials, the store keeps predictions); "
+        "slows every allocation, so frame figures of such a run are not comparable",
+    )
     parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     total = args.seconds + args.warmup + 5.0
@@ -190,8 +197,15 @@ def main() -> None:
     proc = psutil.Process()
     marks: dict[str, tuple[float, int, int]] = {}
 
+    snapshots = []
+
     def warm() -> None:
         window.clock.reset()
+        if args.trace_memory:
+            import tracemalloc
+
+            tracemalloc.start(1)
+            snapshots.append(tracemalloc.take_snapshot())
         marks["warm"] = (time.perf_counter(), window.frames, proc.memory_info().rss)
 
     loop = QtCore.QEventLoop()
@@ -208,6 +222,16 @@ def main() -> None:
         loop.exec_()
     rss_end = proc.memory_info().rss
     stats = window.frame_stats()
+    traced = {}
+    if snapshots:
+        import tracemalloc
+
+        growth = {"dashboard": 0, "other": 0}
+        for stat in tracemalloc.take_snapshot().compare_to(snapshots[0], "filename"):
+            name = stat.traceback[0].filename
+            part = "dashboard" if "/gui/" in name or "pyqtgraph" in name else "other"
+            growth[part] += stat.size_diff
+        traced = {f"py_growth_mb_{k}": round(v / 2**20, 2) for k, v in growth.items()}
     if os.environ.get("BENCH_DEBUG"):
         iv = window.clock.intervals() * 1000
         print(
@@ -228,6 +252,7 @@ def main() -> None:
         **{k: stats.get(k) for k in ("fps_mean", "fps_p5", "frame_ms_p50", "frame_ms_p99")},
         "frames": stats.get("frames", 0) - marks["warm"][1],
         "rss_growth_mb": round((rss_end - marks["warm"][2]) / 2**20, 2),
+        **traced,
         "points_per_frame": window.points_drawn,
         "samples_received": samples,
         "predictions": session.store.count,
