@@ -176,7 +176,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         top.addWidget(self.signals)
         top.addWidget(column(self.stimulus, self.timeline, [340, 160]))
         top.addWidget(column(self.plane, self.values, [330, 170]))
-        top.setSizes([560, 350, 430])
+        top.setSizes([530, 340, 470])
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.addWidget(top)
         split.addWidget(self.health)

@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -68,8 +67,7 @@ def capture(
     from gui.window import DashboardWindow
 
     sim = bench.make_simulation(device_set, seconds + 20, isi=6.0, seed=4, dropouts=dropouts or [])
-    player = LslPlayer(sim, speed=1.0)
-    player.start()
+    player = LslPlayer(sim, speed=1.0)  # outlets now; playing starts once the inlets listen
     ids = [s.source_id for s in sim.streams if s.type not in exclude_types]
     visible = discover(5.0, ids)
     trial = TrialSpec(grace=1.0, required_roles=required) if required else TrialSpec(grace=1.0)
@@ -83,6 +81,8 @@ def capture(
         live.wait_connected(10.0)
         session = bench.StandInSession(live, sim.ground_truth())
     session.start()
+    time.sleep(0.5)
+    player.start()
     print(f"{name}: {type(session).__name__}", file=sys.stderr)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     window = DashboardWindow(session)
@@ -129,7 +129,7 @@ def _live_session(visible, config):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--seconds", type=float, default=38.0, help="wall seconds per screenshot")
+    parser.add_argument("--seconds", type=float, default=31.0, help="wall seconds per screenshot")
     parser.add_argument("--offscreen", action="store_true", help="Qt offscreen, no X display")
     parser.add_argument("--stand-in", action="store_true", help="never use the real model")
     parser.add_argument("--only", choices=("main", "missing"), default=None)
@@ -171,8 +171,6 @@ def main() -> None:
         )
     for path in shots:
         print(f"{path} ({path.stat().st_size / 1000:.0f} kB)")
-    threading.Event().wait(0.1)
-    time.sleep(0)
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ class PlanePanel(pg.GraphicsLayoutWidget):
         latency = f" <span style='color:#757575'>({total:.0f} ms)</span>" if total else ""
         error = f"<br><span style='color:#c62828'>model error: {p.error}</span>" if p.error else ""
         self.caption.setText(
-            f"Trial {p.trial_id} <b>{p.stimulus_id}</b>: arousal <b>{p.arousal:.1f}</b>, "
+            f"{p.trial_id} <b>{p.stimulus_id}</b> · arousal <b>{p.arousal:.1f}</b> · "
             f"valence <b>{p.valence:.1f}</b>{latency}{flag}{error}",
             size="9pt",
         )

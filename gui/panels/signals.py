@@ -95,6 +95,20 @@ def read_for_display(role, t0: float, t1: float, max_points: int = MAX_POINTS) -
     return RoleSeries(series.timestamps[::step], series.values[::step], series.fields)
 
 
+def break_gaps(x: np.ndarray, y: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Insert a NaN wherever samples are further apart than the stream's gap limit (or three
+    times the typical spacing after decimation), so a dropout is a hole in the curve rather than
+    a straight line across it."""
+    if len(x) < 2:
+        return x, y
+    dx = np.diff(x)
+    limit = max(max_gap, 3.0 * float(np.median(dx)))
+    holes = np.flatnonzero(dx > limit) + 1
+    if not len(holes):
+        return x, y
+    return np.insert(x, holes, x[holes] - 1e-6), np.insert(y, holes, np.nan)
+
+
 class SignalsPanel(pg.GraphicsLayoutWidget):
     """Stacked, x-linked plots of gaze, pupil, GSR and heart rate over the last ``window`` s.
 
@@ -215,7 +229,8 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                     curve.setData([], [])
                     continue
                 y = s.column(trace.field)
-                curve.setData(s.timestamps - origin, y)
+                x, y_drawn = break_gaps(s.timestamps - origin, y, roles[trace.role].max_gap)
+                curve.setData(x, y_drawn)
                 points += len(y)
                 finite = y[np.isfinite(y)]
                 if len(finite):

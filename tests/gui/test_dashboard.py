@@ -279,3 +279,20 @@ def test_session_protocol_is_minimal(make_window):
     window.tick()
     assert window.catalogue is s.live.core.catalogue
     assert window.stimulus.stimulus_id is not None
+
+
+def test_dropouts_are_holes_in_the_curves(make_window):
+    sim = Simulation(
+        SimulationConfig(
+            device_set="gazepoint", n_trials=3, isi=6.0, seed=2, dropouts=[("gaze", 5.0, 2.0)]
+        )
+    )
+    s = OfflineSession(sim)
+    window = make_window(s)
+    s.advance(12.0)
+    window.tick()
+    x, y = window.signals.curves[("gsr", "gsr")].getData()
+    holes = np.flatnonzero(np.isnan(y))
+    assert len(holes) >= 1
+    before, after = x[holes[0] - 1], x[holes[0] + 1]
+    assert after - before > 1.5  # the 2-s dropout is not bridged by a line
