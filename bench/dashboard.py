@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--device-set", default="lab")
     parser.add_argument("--isi", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--fps", type=float, default=40.0, help="frame timer rate")
+    parser.add_argument("--fps", type=float, default=50.0, help="frame timer rate")
     parser.add_argument(
         "--trace-memory",
         action="store_true",

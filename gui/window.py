@@ -24,7 +24,7 @@ from gui.timeline import TrialLog
 from gui.timing import FrameClock
 
 DEFAULT_WINDOW_S = 20.0
-DEFAULT_FPS = 40.0
+DEFAULT_FPS = 50.0
 SLOW_PERIOD_S = 0.2
 """Health table, status line and banner refresh at most this often."""
 NO_RECORD_TIP = (
