@@ -141,8 +141,13 @@ class TrialAligner:
     def add_markers(self, timestamps: np.ndarray, values: np.ndarray) -> None:
         """Feed marker samples (values: (n, channels), the first channel is read)."""
         for t, row in zip(timestamps, values, strict=False):
-            value = row[0] if np.ndim(row) else row
+            value = (row[0] if len(row) else "") if np.ndim(row) else row
             self.stats.markers += 1
+            if not np.isfinite(t):
+                self.stats.dropped["marker_bad_timestamp"] = (
+                    self.stats.dropped.get("marker_bad_timestamp", 0) + 1
+                )
+                continue
             meaning = self.parser.parse(value)
             if isinstance(meaning, Onset):
                 self._onset(float(t), meaning.stimulus_id)
@@ -179,6 +184,15 @@ class TrialAligner:
 
     def _rating(self, t: float, rating: Rating) -> None:
         scale = self.parser.scale
+        if not all(scale[0] <= v <= scale[1] for v in (rating.arousal, rating.valence)):
+            n = self.stats.dropped.get("rating_out_of_scale", 0)
+            self.stats.dropped["rating_out_of_scale"] = n + 1
+            if n == 0:
+                log.warning(
+                    "rating %s/%s outside the scale %g..%g: ignored (counted)",
+                    rating.arousal, rating.valence, *scale,
+                )  # fmt: skip
+            return
         ratings = Ratings(rating.arousal, rating.valence, scale[0], scale[1], t)
         candidates = [tr for tr in self._recent if tr.onset < t and tr.ratings is None]
         pending = [p for p in self._pending if p.onset < t]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+LOGGED_UNKNOWN = 20
+"""Distinct unknown marker texts logged; past it one line says the rest are only counted."""
 
 DEFAULT_ONSET = r"^\s*(?:onset|stim(?:ulus)?)\s*[:=]\s*(?P<stimulus>[^\s;,]+)\s*$"
 DEFAULT_RATING = (
@@ -49,6 +53,10 @@ class MarkerParser:
         Regex of marker texts to skip without a word (e.g. fixation crosses).
     scale
         (min, max) of the rating scale.
+    unknown
+        Unknown marker text (first 80 characters; at most 1000 texts) → times seen.
+    unknown_total
+        Unknown markers seen in all.
     """
 
     onset: str = DEFAULT_ONSET
@@ -57,6 +65,7 @@ class MarkerParser:
     ignore: str | None = None
     scale: tuple[float, float] = (1.0, 7.0)
     unknown: dict[str, int] = field(default_factory=dict)
+    unknown_total: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -75,6 +84,8 @@ class MarkerParser:
         if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
             value, bool
         ):
+            if not math.isfinite(value) or value != int(value):
+                return self._unknown(str(value))  # NaN, inf or 2.5 are no marker codes
             code = int(value)
             if self.int_codes is not None:
                 stim = self.int_codes.get(code)
@@ -91,9 +102,17 @@ class MarkerParser:
 
     def _unknown(self, text: str) -> None:
         key = text[:80]
+        self.unknown_total += 1
         seen = self.unknown.get(key, 0)
-        if seen == 0 and len(self.unknown) < 1000:
-            log.warning("ignoring unknown marker %r (logged once)", key)
+        if seen == 0:
+            if len(self.unknown) < LOGGED_UNKNOWN:
+                log.warning("ignoring unknown marker %r (logged once)", key)
+            elif len(self.unknown) == LOGGED_UNKNOWN:
+                log.warning(
+                    "more than %d different unknown markers: further ones are counted, not "
+                    "logged (check the marker format in the config)",
+                    LOGGED_UNKNOWN,
+                )
         if seen or len(self.unknown) < 1000:
             self.unknown[key] = seen + 1
         return None
