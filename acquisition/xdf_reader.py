@@ -570,8 +570,12 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
                 hdr["footer"] = _px._xml2dict(ET.fromstring(s.footer))
             except ET.ParseError:
                 out.warnings.append(f"{name}: unreadable footer XML ignored")
+        try:
+            t = _px.StreamData(hdr)
+        except (KeyError, ValueError) as exc:  # a damaged header (already reported when read)
+            out.warnings.append(f"{name}: not synchronised, its header is unusable ({exc!r})")
+            continue
         headers[s.stream_id] = hdr
-        t = _px.StreamData(hdr)
         t.time_stamps = s.timestamps
         t.time_series = np.zeros((len(s), 0))  # values stay in the file; not needed here
         t.clock_times = list(s.clock_times)

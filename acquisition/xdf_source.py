@@ -103,32 +103,48 @@ class XdfSource:
         streams = [s for s in self.file.streams if len(s)]
         if not streams:
             return
-        t0 = self.t_start
-        last = self.t_stop
+        stamps = []
+        for s in streams:
+            ts, repaired = _monotonic(s.timestamps)
+            if repaired:
+                msg = (
+                    f"stream {s.spec.name!r}: {repaired} timestamp(s) not finite or going "
+                    "backwards (damaged data?); held at the previous good stamp for replay"
+                )
+                if msg not in self.warnings:
+                    self.warnings.append(msg)
+                    log.warning(msg)
+            stamps.append(ts)
+        # Blocks walk monotonic, finite stamps, so the loop always ends (damaged files
+        # with garbage stamps once made it walk forever).
+        t0 = min(float(ts[0]) for ts in stamps)
+        last = max(float(ts[-1]) for ts in stamps)
         cursors = [0] * len(streams)
         k = 1
+        edge = t0 + block_seconds
         while True:
-            edge = t0 + k * block_seconds
             chunks = []
             for i, s in enumerate(streams):
                 c = cursors[i]
                 if c >= len(s):
                     continue
-                j = int(np.searchsorted(s.timestamps, edge, side="left"))
+                j = int(np.searchsorted(stamps[i], edge, side="left"))
                 if j > c:
-                    chunks.append(Chunk(s.spec, s.timestamps[c:j], s.values(c, j)))
+                    chunks.append(Chunk(s.spec, stamps[i][c:j], s.values(c, j)))
                     cursors[i] = j
             if chunks:
                 yield Block(edge, chunks)
             if edge > last:
                 break
             if not chunks:  # jump over a gap to the block holding the next sample
-                nxt = min(
-                    s.timestamps[c] for s, c in zip(streams, cursors, strict=True) if c < len(s)
-                )
+                nxt = min(ts[c] for ts, c in zip(stamps, cursors, strict=True) if c < len(ts))
                 k = max(k + 1, int(np.floor((nxt - t0) / block_seconds)) + 1)
+                # Strictly past the next sample even where huge garbage stamps make
+                # t0 + k * block_seconds round onto it, so the next block holds it.
+                edge = max(t0 + k * block_seconds, float(np.nextafter(nxt, np.inf)))
             else:
                 k += 1
+                edge = t0 + k * block_seconds
 
     def collect(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every stream's (timestamps, values) by stream key (for tests and small files)."""
@@ -154,6 +170,20 @@ class XdfSource:
             ],
             "warnings": list(self.warnings),
         }
+
+
+def _monotonic(ts: np.ndarray) -> tuple[np.ndarray, int]:
+    """Finite, non-decreasing stamps: bad ones are held at the previous good stamp.
+
+    Returns the stamps (the input itself when already good) and how many were changed.
+    """
+    finite = np.isfinite(ts)
+    if finite.all() and (len(ts) < 2 or bool(np.all(np.diff(ts) >= 0))):
+        return ts, 0
+    fixed = np.maximum.accumulate(np.where(finite, ts, -np.inf))
+    good = np.isfinite(fixed)
+    fixed[~good] = fixed[good][0] if good.any() else 0.0  # leading bad stamps
+    return fixed, int(np.count_nonzero(fixed != ts))
 
 
 class ProgressSource:

@@ -125,13 +125,6 @@ def test_xdf_reader_on_mutated_files(tmp_path_factory, xdf_bytes, seed, how, n):
     _mutated(tmp_path_factory, xdf_bytes, seed, how, n, blocks=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    run=False,
-    reason="bug in acquisition/xdf_source.py, reported: XdfSource.iter_blocks loops forever "
-    "(line 117) on some damaged files the reader accepts (e.g. a corrupted sample chunk whose "
-    "timestamps became garbage)",
-)
 @settings(max_examples=150, deadline=None)
 @given(**MUTATED)
 def test_xdf_source_blocks_on_mutated_files(tmp_path_factory, xdf_bytes, seed, how, n):

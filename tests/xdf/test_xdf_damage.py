@@ -132,3 +132,29 @@ def test_unix_epoch_stream_mapped_and_reported(tmp_path):
     f = read_xdf(rough, dejitter=False)
     assert np.isclose(f.by_name("E4_Gsr").timestamps[0], 1000.0)
     assert any("Unix-epoch" in w and "approximately" in w for w in f.warnings)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1e300, 1e300, 5.0])
+def test_garbage_timestamps_replay_in_finite_blocks(tmp_path, bad):
+    """Stamps that a corrupted chunk turned into garbage: blocks still end, nothing dropped."""
+    from acquisition.xdf_source import XdfSource
+
+    path = tmp_path / "g.xdf"
+    ts = 100 + np.arange(200) / 100
+    ts[120] = bad
+    vals = np.arange(600, dtype=np.float32).reshape(200, 3)
+    with XdfWriter(path) as w:
+        sid = w.add_stream(GAZE)
+        w.write_samples(sid, ts, vals)
+    src = XdfSource(path, dejitter=False, synchronize_clocks=False, handle_clock_resets=False)
+    blocks = list(src.iter_blocks(0.5))
+    got = np.concatenate([c.timestamps for b in blocks for c in b.chunks])
+    assert np.all(np.isfinite(got)) and np.all(np.diff(got) >= 0)
+    if np.isfinite(bad):  # sorted by the reader (1e300 became the last sample), reported
+        assert len(got) == 200
+        warning = "1 timestamp(s) went backwards"
+    else:  # dropped by the reader and counted
+        assert len(got) == 199
+        warning = "1 sample(s) with unreadable timestamps dropped"
+    assert any(warning in m for m in src.warnings), src.warnings
