@@ -70,6 +70,36 @@ class AlignerStats:
         """Plain dict for JSON."""
         return dict(self.__dict__, dropped=dict(self.dropped))
 
+    def count_drop(self, reason: str) -> int:
+        """Count one marker dropped for ``reason``; returns the count so far."""
+        self.dropped[reason] = n = self.dropped.get(reason, 0) + 1
+        return n
+
+    def marker_problems(self) -> str:
+        """One line of what went wrong with the markers ('' when nothing did), for the
+        experimenter's views (dashboard summary, headless footer)."""
+        parts = [
+            f"{n} {what}"
+            for n, what in (
+                (self.duplicates, "duplicate onsets"),
+                (self.ignored, "unknown/ignored"),
+                (self.ratings_orphaned, "ratings without a trial"),
+                (self.unknown_stimulus, "unknown stimulus ids"),
+                *((n, k.replace("_", " ")) for k, n in sorted(self.dropped.items())),
+            )
+            if n
+        ]
+        return "markers: " + ", ".join(parts) if parts else ""
+
+
+def _log_rarely(n: int, msg: str, *args: object) -> None:
+    """Warn on the 1st, 10th, 100th... occurrence: a flood of bad markers is reported, not
+    spammed (every occurrence is counted in :class:`AlignerStats`)."""
+    if n == 1:
+        log.warning(msg + " (counted)", *args)
+    elif 10 ** round(np.log10(n)) == n:
+        log.warning(msg + " (%d so far, all counted)", *args, n)
+
 
 class TrialAligner:
     """Keeps onsets pending until their window is complete, then cuts them.
@@ -130,6 +160,7 @@ class TrialAligner:
         self.onset_listeners: list[Callable[[str, float, str], None]] = []
         """Called with (trial_id, onset, stimulus_id) when an onset marker is accepted, before
         its window closes (the inference worker embeds the stimulus image then)."""
+        self._previous_onset_t: float | None = None  # newest onset marker, accepted or not
         self.last_onset: tuple[str, float, str] | None = None
         """(trial_id, onset, stimulus_id) of the newest accepted onset."""
 
@@ -144,9 +175,8 @@ class TrialAligner:
             value = (row[0] if len(row) else "") if np.ndim(row) else row
             self.stats.markers += 1
             if not np.isfinite(t):
-                self.stats.dropped["marker_bad_timestamp"] = (
-                    self.stats.dropped.get("marker_bad_timestamp", 0) + 1
-                )
+                n = self.stats.count_drop("marker_bad_timestamp")
+                _log_rarely(n, "marker with a non-finite timestamp dropped")
                 continue
             meaning = self.parser.parse(value)
             if isinstance(meaning, Onset):
@@ -165,6 +195,20 @@ class TrialAligner:
             self._seen_set.discard(self._seen[0])
         self._seen.append(key)
         self._seen_set.add(key)
+        previous, self._previous_onset_t = self._previous_onset_t, t
+        gap = self.parser.min_onset_interval
+        if previous is not None and abs(t - previous) < gap:
+            # No picture is shown for a 5-s trial this soon after another: a script sending
+            # the onset every frame, or a marker flood. Measured from the previous onset
+            # marker, accepted or not, so a flood opens one trial, not one every ``gap``.
+            n = self.stats.count_drop("onset_too_close")
+            _log_rarely(
+                n,
+                "onset %r at %.3f is %.3f s after the previous onset marker (minimum %g s, "
+                "markers.min_onset_interval): dropped",
+                stimulus_id, t, abs(t - previous), gap,
+            )  # fmt: skip
+            return
         self.stats.onsets += 1
         self._count += 1
         pending = _Pending(f"{self.id_prefix}{self._count}", t, stimulus_id)
@@ -185,13 +229,11 @@ class TrialAligner:
     def _rating(self, t: float, rating: Rating) -> None:
         scale = self.parser.scale
         if not all(scale[0] <= v <= scale[1] for v in (rating.arousal, rating.valence)):
-            n = self.stats.dropped.get("rating_out_of_scale", 0)
-            self.stats.dropped["rating_out_of_scale"] = n + 1
-            if n == 0:
-                log.warning(
-                    "rating %s/%s outside the scale %g..%g: ignored (counted)",
-                    rating.arousal, rating.valence, *scale,
-                )  # fmt: skip
+            n = self.stats.count_drop("rating_out_of_scale")
+            _log_rarely(
+                n, "rating %s/%s outside the scale %g..%g: ignored",
+                rating.arousal, rating.valence, *scale,
+            )  # fmt: skip
             return
         ratings = Ratings(rating.arousal, rating.valence, scale[0], scale[1], t)
         candidates = [tr for tr in self._recent if tr.onset < t and tr.ratings is None]
@@ -208,7 +250,9 @@ class TrialAligner:
             return
         if latest_cut is None or t - latest_cut.onset > self.rating_window:
             self.stats.ratings_orphaned += 1
-            log.warning("rating at %.3f matches no recent trial (ignored, counted)", t)
+            _log_rarely(
+                self.stats.ratings_orphaned, "rating at %.3f matches no recent trial: ignored", t
+            )
             return
         latest_cut.ratings = ratings
         trial = latest_cut.trial()

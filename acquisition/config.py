@@ -130,6 +130,14 @@ def parse_config(data: dict) -> AcquisitionConfig:
                 value,
             )
             mk[key] = (float(value[0]), float(value[1]))
+        elif key == "min_onset_interval":
+            _expect(
+                isinstance(value, int | float) and not isinstance(value, bool) and value >= 0,
+                "markers.min_onset_interval",
+                "expected seconds >= 0",
+                value,
+            )
+            mk[key] = float(value)
         elif key == "codes":
             _expect(
                 isinstance(value, dict),
@@ -143,7 +151,7 @@ def parse_config(data: dict) -> AcquisitionConfig:
                 raise ConfigError("config key 'markers.codes': keys must be integers") from None
         else:
             raise ConfigError(
-                f"config key 'markers.{key}': unknown key (known: onset, rating, ignore, scale, codes)"
+                f"config key 'markers.{key}': unknown key (known: onset, rating, ignore, scale, codes, min_onset_interval)"
             )
     try:
         cfg.markers = MarkerParser(**{"onset": DEFAULT_ONSET, "rating": DEFAULT_RATING, **mk})

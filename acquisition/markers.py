@@ -53,6 +53,10 @@ class MarkerParser:
         Regex of marker texts to skip without a word (e.g. fixation crosses).
     scale
         (min, max) of the rating scale.
+    min_onset_interval
+        Seconds: an onset this close to the previous onset marker is dropped and counted
+        (a script sending the onset every frame, a marker flood: one trial, not hundreds).
+        Overlapping trials (onsets 1-5 s apart) are kept.
     unknown
         Unknown marker text (first 80 characters; at most 1000 texts) → times seen.
     unknown_total
@@ -64,6 +68,7 @@ class MarkerParser:
     int_codes: dict[int, str] | None = None
     ignore: str | None = None
     scale: tuple[float, float] = (1.0, 7.0)
+    min_onset_interval: float = 0.25
     unknown: dict[str, int] = field(default_factory=dict)
     unknown_total: int = 0
 

@@ -138,6 +138,7 @@ class HeadlessView:
             f"skipped {w['overflowed']}  queue {s.worker.pending} (max {w['queue_depth_max']})  "
             f"latency p50 {lat.get('p50', '-')} p99 {lat.get('p99', '-')} ms  "
             f"trials cut {aligner.stats.trials_cut}  ratings {s.ratings}"
+            + (f"\n{problems}" if (problems := aligner.stats.marker_problems()) else "")
             + (f"\nlog: {s.log_path}" if getattr(s, "log_path", None) else "")
             + "\nCtrl-C to stop",
             style="dim",

@@ -315,6 +315,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.summary.setText(
             f"trials cut {st.trials_cut} ({st.incomplete} incomplete) · pending "
             f"{self.core.aligner.pending} · predictions {len(preds)} ({flagged} flagged)"
+            + (f" · {problems}" if (problems := st.marker_problems()) else "")
         )
         fps = self.fps_recent()
         paused = "DISPLAY PAUSED (acquisition goes on) · " if self.paused else ""

@@ -213,3 +213,30 @@ def test_grace_runs_from_a_late_markers_arrival():
     acq.write(gazepoint_chunk(13, 20.5))  # the data in flight still arrives in time
     (trial,) = trials_of(acq.poll(now=20.5))
     assert trial.quality.complete
+
+
+def test_onsets_closer_than_min_interval_are_dropped_and_counted(caplog):
+    acq = make()
+    # Every 50 ms for 1 s (a script sending the onset each frame), then an overlapping trial.
+    flood = [(10.0 + 0.05 * k, "onset:coffee") for k in range(20)]
+    acq.write(markers(*flood, (12.0, "onset:moon")))
+    acq.write(gazepoint_chunk(0, 20))
+    trials = trials_of(acq.poll(now=20))
+    assert [(t.onset, t.stimulus_id) for t in trials] == [(10.0, "coffee"), (12.0, "moon")]
+    st = acq.aligner.stats
+    assert st.dropped == {"onset_too_close": 19} and st.onsets == 2
+    assert st.markers == st.onsets + st.duplicates + st.ignored + sum(st.dropped.values())
+    # Reported on the 1st and 10th drop, not 19 times; and in one line for the views.
+    assert sum("dropped" in r.message for r in caplog.records) == 2
+    assert st.marker_problems() == "markers: 19 onset too close"
+
+
+def test_min_onset_interval_configurable(tmp_path):
+    from acquisition.config import ConfigError, load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[markers]\nmin_onset_interval = 0\n")
+    assert load_config(path).markers.min_onset_interval == 0.0
+    path.write_text("[markers]\nmin_onset_interval = -1\n")
+    with pytest.raises(ConfigError, match="markers.min_onset_interval"):
+        load_config(path)
