@@ -237,7 +237,11 @@ class TrialAligner:
             return
         ratings = Ratings(rating.arousal, rating.valence, scale[0], scale[1], t)
         candidates = [tr for tr in self._recent if tr.onset < t and tr.ratings is None]
-        pending = [p for p in self._pending if p.onset < t]
+        # Pending trials already rated are no candidates either: a second rating must not
+        # overwrite the first (markers read in one go, a flood of ratings).
+        pending = [
+            p for p in self._pending if p.onset < t and p.trial_id not in self._early_ratings
+        ]
         latest_cut = candidates[-1] if candidates else None
         latest_pending = pending[-1] if pending else None
         if latest_pending is not None and (

@@ -240,3 +240,19 @@ def test_min_onset_interval_configurable(tmp_path):
     path.write_text("[markers]\nmin_onset_interval = -1\n")
     with pytest.raises(ConfigError, match="markers.min_onset_interval"):
         load_config(path)
+
+
+def test_second_rating_does_not_overwrite_a_pending_trials_first():
+    acq = make()
+    acq.write(
+        markers(
+            (10.0, "onset:coffee"),
+            (11.0, "rating:arousal=6;valence=2"),  # before the window closed
+            (11.5, "rating:arousal=1;valence=1"),  # no unrated trial before it
+        )
+    )
+    acq.write(gazepoint_chunk(0, 20))
+    (trial,) = trials_of(acq.poll(now=20))
+    assert (trial.ratings.arousal, trial.ratings.valence) == (6, 2)
+    st = acq.aligner.stats
+    assert st.ratings_attached == 1 and st.ratings_orphaned == 1
