@@ -342,7 +342,16 @@ class InferenceWorker:
 
     def _skip(self, trial: Trial, reason: str) -> None:
         self.stats.overflowed += 1
-        log.warning("trial %s not predicted: %s", trial.trial_id, reason)
+        n = self.stats.overflowed
+        # Every skip is a record in the sinks; the terminal gets the 1st, 10th, 100th...
+        if n == 1:
+            log.warning(
+                "trial %s not predicted: %s; inference is slower than trials arrive, the "
+                "oldest waiting trial is skipped (counted, logged as 'skipped')",
+                trial.trial_id, reason,
+            )  # fmt: skip
+        elif 10 ** round(math.log10(n)) == n:
+            log.warning("trial %s not predicted: %s (%d skipped so far)", trial.trial_id, reason, n)
         self.publisher.record(
             {
                 "event": "skipped",

@@ -239,3 +239,34 @@ def test_traced_fast_path_matches_the_predictor(predictor, trials):
     wrapped, _ = make_worker(Wrapped(predictor), warm_up=1)
     wrapped.warm_up()
     assert wrapped._traced is None and wrapped.process(trials[0]).error is None
+
+
+def test_f09_inference_slower_than_trials_arrive_and_one_model_error(
+    predictor, trials, tmp_path, caplog
+):
+    """Fault 9: trials arrive ten times faster than the model runs, and the model fails on one
+    trial. The worker goes on; every trial ends as one record (predicted or skipped)."""
+    bad = trials[-1].trial_id  # the last one is never pushed out: it reaches the model
+    slow = Wrapped(predictor, delay=0.2, fail_on={bad})
+    worker, store = make_worker(slow, tmp_path, queue_size=3)
+    worker.start()
+    assert worker.ready.wait(30)
+    for t in trials:
+        worker.submit(t)
+        time.sleep(0.02)
+    assert worker.stop()
+    worker.publisher.close()
+    assert worker.error is None
+    records = [r for r in read_jsonl(tmp_path / "p.jsonl") if r["event"] != "session_end"]
+    by_trial = {r["trial_id"]: r["event"] for r in records}
+    assert len(records) == len(by_trial) == len(trials), records  # one record per trial
+    st = worker.stats
+    assert st.predicted + st.overflowed == len(trials) and st.overflowed >= 3
+    assert store.count == st.predicted
+    assert by_trial[bad] == "prediction" and st.errors == 1
+    err = {p.trial_id: p for p in store.latest(100)}[bad]
+    assert err.error == "RuntimeError: boom" and err.flagged
+    # Reported, not spammed: the first skip explains, later ones are counted.
+    skips = [r for r in caplog.records if "not predicted" in r.getMessage()]
+    assert skips and "slower than trials arrive" in skips[0].getMessage()
+    assert len(skips) <= 2
