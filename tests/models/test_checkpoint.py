@@ -191,3 +191,33 @@ def test_bundled_default_model_loads_and_fits_budget() -> None:
     model, meta = load_checkpoint(None)
     assert meta["model_config"].n_time == 360 and meta["model_config"].n_classes == 7
     assert meta["training"]["split"]["by"] == "participant"
+
+
+@pytest.mark.parametrize("fault", ["pickle", "truncated", "other-architecture"])
+def test_f08_bad_checkpoint_stops_emoeye_run_with_one_clear_line(ckpt, tmp_path, capsys, fault):
+    """Fault 8 as the experimenter meets it: ``emoeye run --checkpoint`` on a bad checkpoint
+    exits 2 with one line saying what is wrong, before any stream is opened."""
+    from emoeye.cli import main
+
+    path, _, _ = ckpt
+    target = tmp_path / "pwned.txt"
+    weights = path / "model.safetensors"
+    if fault == "pickle":
+        weights.unlink()
+        torch.save({"w": _Evil(str(target))}, path / "model.pt")
+        expected = "weights_only"
+    elif fault == "truncated":
+        weights.write_bytes(weights.read_bytes()[:1000])
+        expected = "truncated"
+    else:
+        cfg = json.loads((path / "config.json").read_text())
+        cfg["model"]["conv_channels"] = [32, 64, 64]
+        (path / "config.json").write_text(json.dumps(cfg))
+        expected = "do not fit the network described by"
+    rc = main(["run", "--checkpoint", str(path), "--log", str(tmp_path / "x.jsonl"), "--wait", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert lines[0].startswith("emoeye: error: cannot load the model") and expected in err, err
+    assert "Traceback" not in err and not target.exists()
+    assert not (tmp_path / "x.jsonl").exists()
