@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from acquisition.aligner import RatingEvent, TrialAligner, TrialEvent
-from acquisition.binding import BindingPlan, BoundRole
+from acquisition.binding import BindingPlan, BoundRole, Candidate
 from acquisition.config import AcquisitionConfig
 from acquisition.ringbuffer import RingBuffer
 from acquisition.stimulus_catalogue import StimulusCatalogue
@@ -56,21 +56,11 @@ class Acquisition:
         self.streams: dict[str, StreamSpec] = {}
         self.buffers: dict[str, RingBuffer] = {}
         self.roles: dict[str, BoundRole] = {}
-        for role, cand in plan.roles.items():
-            key = cand.spec.key
-            if key not in self.buffers:
-                self.streams[key] = cand.spec
-                self.buffers[key] = RingBuffer.for_stream(
-                    cand.spec.nominal_srate,
-                    cand.spec.channel_count,
-                    self.config.buffer_seconds,
-                    dtype=object if cand.spec.is_string else np.float64,
-                    irregular_rate=100.0 if role == "markers" else 1000.0,
-                )
-            if role != "markers":
-                self.roles[role] = BoundRole(role, cand.spec, cand.reading, self.buffers[key])
-        self.marker_key = plan.roles["markers"].spec.key if "markers" in plan.roles else None
+        self.marker_key: str | None = None
         self._marker_seq = 0
+        self._bind_lock = threading.Lock()  # a rebind (GUI thread) vs the poll thread
+        for role, cand in plan.roles.items():
+            self._attach(role, cand)
         self.catalogue = catalogue or StimulusCatalogue(self.config.stimulus_folder)
         self.aligner = TrialAligner(
             spec,
@@ -83,6 +73,42 @@ class Acquisition:
         )
         self.data_arrived = threading.Event()
         """Set by writers after each write, so a poll loop can wake on data instead of a timer."""
+
+    def _attach(self, role: str, cand: Candidate) -> None:
+        """Point ``role`` at ``cand``'s stream, giving the stream a buffer if it has none."""
+        key = cand.spec.key
+        if key not in self.buffers:
+            self.streams[key] = cand.spec
+            self.buffers[key] = RingBuffer.for_stream(
+                cand.spec.nominal_srate,
+                cand.spec.channel_count,
+                self.config.buffer_seconds,
+                dtype=object if cand.spec.is_string else np.float64,
+                irregular_rate=100.0 if role == "markers" else 1000.0,
+            )
+        if role == "markers":
+            if key != self.marker_key:
+                self.marker_key = key
+                self._marker_seq = self.buffers[key].count  # only its markers from now on
+        else:
+            self.roles[role] = BoundRole(role, cand.spec, cand.reading, self.buffers[key])
+
+    def bind(self, role: str, cand: Candidate) -> list[str]:
+        """Bind ``role`` to another stream while running (the experimenter's choice).
+
+        The role reads the new stream's buffer from now on (a new buffer when the stream had
+        none: trials still open get what arrives, their earlier part marked missing).
+
+        Returns
+        -------
+        list of str
+            Keys of streams that no role reads any more (their input can be stopped).
+        """
+        with self._bind_lock:
+            self.plan.roles[role] = cand
+            self._attach(role, cand)
+        used = {c.spec.key for c in self.plan.roles.values()}
+        return [k for k in self.streams if k not in used]
 
     def watermark(self, role: str) -> float:
         """Newest time the role's data is known complete up to."""
@@ -100,17 +126,19 @@ class Acquisition:
 
     def poll(self, now: float) -> list[Event]:
         """Read new markers and cut every trial that is ready at ``now``."""
-        if self.marker_key is not None:
-            buffer = self.buffers[self.marker_key]
-            ts, values, seq = buffer.read_since(self._marker_seq)
-            lost = seq - self._marker_seq - len(ts)
-            if lost > 0:
-                self.aligner.stats.dropped["markers_overwritten"] = (
-                    self.aligner.stats.dropped.get("markers_overwritten", 0) + lost
-                )
-            self._marker_seq = seq
-            if len(ts):
-                self.aligner.add_markers(ts, values)
+        ts = values = None
+        with self._bind_lock:
+            if self.marker_key is not None:
+                buffer = self.buffers[self.marker_key]
+                ts, values, seq = buffer.read_since(self._marker_seq)
+                lost = seq - self._marker_seq - len(ts)
+                if lost > 0:
+                    self.aligner.stats.dropped["markers_overwritten"] = (
+                        self.aligner.stats.dropped.get("markers_overwritten", 0) + lost
+                    )
+                self._marker_seq = seq
+        if ts is not None and len(ts):
+            self.aligner.add_markers(ts, values)
         return self.aligner.poll(now)
 
     def flush(self) -> list[Event]:

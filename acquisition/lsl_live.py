@@ -129,6 +129,10 @@ def same_layout(a: StreamSpec, b: StreamSpec) -> bool:
     )
 
 
+class RebindError(ValueError):
+    """A role cannot be bound to the stream asked for (the message says why)."""
+
+
 class InletThread(threading.Thread):
     """Pulls one stream into the acquisition core, keeping its health up to date."""
 
@@ -338,6 +342,7 @@ class LiveAcquisition:
         self._last_visible_check: dict[str, float] = {}
         self._halt = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._rebind_lock = threading.Lock()  # the experimenter's rebind vs the watchdog's
 
     def start(self) -> None:
         """Open every bound stream's inlet in its own thread (and the rebind watchdog)."""
@@ -368,10 +373,13 @@ class LiveAcquisition:
     def _watch(self) -> None:
         """Every half second: find replacements for lost streams; check silent irregular ones."""
         while not self._halt.wait(0.5):
-            for key, health in self.health.items():
+            for key, health in list(self.health.items()):  # a rebind may change the dict
                 try:
+                    if key not in self._current:
+                        continue
                     if health.state is StreamState.LOST:
-                        self._try_rebind(key)
+                        with self._rebind_lock:
+                            self._try_rebind(key)
                     elif self._current[key].irregular:
                         self._check_visible(key)
                 except Exception as exc:  # the watchdog must outlive any resolve error
@@ -436,6 +444,75 @@ class LiveAcquisition:
             self._start_inlet(key, info, spec)
             return True
         return False
+
+    # ------------------------------------------------------------------ experimenter's choice
+
+    def rebind_role(self, role: str, stream_key: str) -> str:
+        """Bind ``role`` to another stream visible at start, while the session runs.
+
+        The role reads the chosen stream from now on: trials still open get its data from the
+        switch on (their earlier part is marked missing). A stream no role reads any more stops
+        being pulled and leaves the health table.
+
+        Parameters
+        ----------
+        role
+            ``gaze``, ``gsr``, ``hr`` or ``markers``.
+        stream_key
+            :attr:`StreamSpec.key` of a stream in ``plan.visible`` with a reading for the role.
+
+        Returns
+        -------
+        str
+            The line reported (also in the stream's health events and :attr:`rebinds`).
+
+        Raises
+        ------
+        RebindError
+            The stream is unknown, or nothing says how it plays the role.
+        """
+        with self._rebind_lock:
+            cands = [c for c in self.plan.candidates.get(role, []) if c.spec.key == stream_key]
+            if not cands:
+                if stream_key not in self.infos:
+                    raise RebindError(
+                        f"{role}: no stream {stream_key!r} was visible at start "
+                        "(restart the session to see new streams)"
+                    )
+                name = self.infos[stream_key].name()
+                raise RebindError(
+                    f"{role}: no preset says how {name!r} plays this role; bind it with a rule "
+                    "in a --config file (docs/configuration.md)"
+                )
+            cand = max(cands, key=lambda c: c.score)
+            old = self.plan.roles.get(role)
+            if old is not None and old.spec.key == stream_key:
+                return f"{role} already reads {cand.spec.describe()}"
+            unused = self.core.bind(role, cand)
+            if stream_key not in self._inlets:  # not pulled yet (or no longer): start it
+                health = StreamHealth(stream_key, cand.spec.name, [], cand.spec.nominal_srate)
+                health.source_id = cand.spec.source_id
+                self.health[stream_key] = health
+                self._current[stream_key] = cand.spec
+                self._start_inlet(stream_key, self.infos[stream_key], cand.spec)
+            health = self.health[stream_key]
+            if role not in health.roles:
+                health.roles.append(role)
+            if old is not None and old.spec.key in self.health:
+                previous = self.health[old.spec.key]
+                previous.roles = [r for r in previous.roles if r != role]
+            for key in unused:  # nothing reads it: stop pulling it
+                thread = self._inlets.pop(key, None)
+                if thread is not None:
+                    thread.retire()
+                self.health.pop(key, None)
+                self._current.pop(key, None)
+            was = old.spec.describe() if old is not None else "nothing"
+            line = f"{role} rebound by the experimenter: {was} -> {cand.spec.describe()}"
+            health.note(line)
+            self.rebinds.append(line)
+            log.warning("%s", line)
+            return line
 
     # ------------------------------------------------------------------ running
 

@@ -352,6 +352,23 @@ class LiveSession:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    # ------------------------------------------------------------------ binding
+
+    def rebind(self, role: str, stream_key: str) -> str:
+        """Bind ``role`` to another stream visible at start (the dashboard's streams dialog).
+
+        See :meth:`acquisition.lsl_live.LiveAcquisition.rebind_role`; the change goes to the
+        predictions log as a ``rebind`` record. Raises ``RebindError`` (a ``ValueError``) with
+        the reason when the stream cannot play the role.
+        """
+        with self._lock:
+            if self.live is None:
+                raise RuntimeError("start the session before rebinding")
+            line = self.live.rebind_role(role, stream_key)
+        self.worker.record({"event": "rebind", "role": role, "stream": stream_key, "note": line})
+        self.say(line)
+        return line
+
     # ------------------------------------------------------------------ recording
 
     @property

@@ -126,9 +126,10 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
         self._regions: dict[str, list[pg.LinearRegionItem]] = {}
         self._lines: dict[str, list[pg.InfiniteLine]] = {}
         self._shown_trials: tuple = ()
-        self._slow_cache: dict[str, tuple[float, RoleSeries]] = {}
+        self._slow_cache: dict[str, tuple[object, float, RoleSeries]] = {}
         self.series: dict[str, RoleSeries] = {}
         """The series drawn in the last frame, by role (the stimulus panel reuses gaze)."""
+        self._absent_text: dict[str, pg.TextItem] = {}  # track → "no stream bound" caption
         self.missing_roles = sorted({t.role for tr in TRACKS for t in tr.traces} - set(roles))
         first = None
         for i, track in enumerate(TRACKS):
@@ -155,7 +156,7 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                 self.curves[(track.key, trace.field)] = curve
             absent = {t.role for t in track.traces} - set(roles)
             if absent:
-                text = pg.TextItem(
+                self._absent_text[track.key] = text = pg.TextItem(
                     f"no stream bound to role '{', '.join(sorted(absent))}'",
                     color="#c62828",
                     anchor=(0.5, 0.5),
@@ -211,16 +212,23 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                 continue
             if role.reading.kind not in PER_SAMPLE_KINDS:
                 cached = self._slow_cache.get(role_name)
-                if cached is not None and now - cached[0] < SLOW_KINDS_PERIOD_S:
-                    series[role_name] = cached[1]
+                if (
+                    cached is not None
+                    and cached[0] is role
+                    and now - cached[1] < SLOW_KINDS_PERIOD_S
+                ):
+                    series[role_name] = cached[2]
                     continue
                 s = read_for_display(role, t0 - 1.0, t_end + 1e-9)
-                self._slow_cache[role_name] = (now, s)
+                self._slow_cache[role_name] = (role, now, s)  # a rebound role is read anew
                 series[role_name] = s
             else:
                 series[role_name] = read_for_display(role, t0, t_end + 1e-9)
         points = 0
         for track in TRACKS:
+            caption = self._absent_text.get(track.key)
+            if caption is not None:  # a role bound while running (streams dialog)
+                caption.setVisible(any(t.role not in roles for t in track.traces))
             lo, hi = math.inf, -math.inf
             for trace in track.traces:
                 s = series.get(trace.role)

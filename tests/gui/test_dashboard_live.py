@@ -83,3 +83,70 @@ def test_live_session_over_lsl(qtbot, qapp):
         if live is not None:
             live.stop()  # inlets go before the outlets
         player.close()
+
+
+def test_streams_dialog_rebinds_a_role_while_running(qtbot, qapp):
+    """The experimenter moves HR from the Polar RR stream to its ECG in the streams dialog:
+    the session pulls the ECG from then on, drops the RR inlet, and later trials have HR."""
+    sim = Simulation(
+        SimulationConfig(device_set="pupil-polar", n_trials=4, isi=5.0, lead_in=1.0, seed=4)
+    )
+    player = LslPlayer(sim, speed=1.0, wait_consumers=10.0)
+    player.start()
+    live = window = None
+    stop = threading.Event()
+    trials: list = []
+    try:
+        visible = discover(5.0, [s.source_id for s in sim.streams])
+        live = LiveAcquisition(AcquisitionConfig(trial=TrialSpec(grace=1.0)), streams=visible)
+        live.start()
+
+        def on_event(event) -> None:
+            if isinstance(event, TrialEvent):
+                trials.append(event.trial)
+
+        poller = threading.Thread(target=live.run, args=(on_event, stop), daemon=True)
+        poller.start()
+        session = SimpleNamespace(
+            live=live, store=PredictionStore(), catalogue=None, rebind=live.rebind_role
+        )
+        window = DashboardWindow(session)
+        window.show()
+        rr = live.plan.roles["hr"].spec
+        assert rr.type == "RR"
+        ecg = next(c.spec for c in live.plan.candidates["hr"] if c.spec.type == "ECG")
+        qtbot.waitUntil(lambda: window.health.states.get("hr") == "ok", timeout=15_000)
+
+        dialog = window.show_streams()
+        hr = dialog.combos["hr"]
+        assert hr.isEnabled()
+        hr.setCurrentIndex(hr.findData(ecg.key))
+        gaze = dialog.combos["gaze"]  # a stream with no reading for gaze: refused, says why
+        gaze.setCurrentIndex(gaze.findData(rr.key))
+        dialog.apply()
+        text = dialog.result_text.text()
+        assert "hr → PolarH10 ECG" in text and "no preset says how" in text, text
+        dialog.close()
+        switched = live.core.roles["hr"].buffer.last_timestamp
+        assert live.plan.roles["hr"].spec.key == ecg.key
+        assert live.plan.roles["gaze"].spec.type == "Gaze"  # unchanged
+        assert rr.key not in live.health and ecg.key in live.health  # RR no longer pulled
+        assert any("rebound by the experimenter" in e for e in live.health[ecg.key].events)
+        qtbot.waitUntil(
+            lambda: window.health.states.get("hr") == "ok"
+            and window.signals.curves[("hr", "hr")].getData()[0] is not None
+            and any(t.onset > switched + 2.5 for t in trials),
+            timeout=20_000,
+        )
+        later = [t for t in trials if t.onset > switched + 2.5]
+        assert later[0].quality.coverage["hr"] > 0.9, later[0].quality
+    finally:
+        stop.set()
+        if window is not None:
+            window.close()
+            window.deleteLater()
+            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+            qapp.processEvents()
+        if live is not None:
+            live.stop()
+        player.close()
