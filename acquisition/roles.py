@@ -6,7 +6,6 @@ GSR becomes µS; heart rate becomes bpm, read directly or derived from RR/IBI in
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -116,9 +115,12 @@ def extract_gaze(reading: RoleReading, spec: StreamSpec, values: np.ndarray) -> 
             good = good & np.isfinite(d) & (d > 0)
         pupils.append(np.where(good, d, np.nan))
     if pupils:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no valid eye
-            pupil = np.nanmean(np.vstack(pupils), axis=0)
+        # Mean of the valid eyes, NaN where neither is valid. By hand rather than np.nanmean:
+        # silencing its all-NaN warning needs warnings.catch_warnings, which is not thread-safe.
+        stack = np.vstack(pupils)
+        finite = np.isfinite(stack)
+        with np.errstate(invalid="ignore"):  # 0 / 0 -> NaN
+            pupil = np.where(finite, stack, 0.0).sum(axis=0) / finite.sum(axis=0)
     else:
         pupil = np.full(n, np.nan)
     out = np.empty((n, 4), dtype=np.float64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -98,9 +97,11 @@ def cut_trial(
             quality.notes.append("gsr flat-lined: one constant value (sensor off the skin?)")
         if role == "gaze":
             _gaze_quality(window.between(onset, t1), quality)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an empty baseline is NaN, on purpose
-        baseline = np.nanmean(np.where(mask[:, :nb], signals[:, :nb], np.nan), axis=1)
+    # Mean of the valid baseline samples; NaN for an empty baseline, on purpose. By hand: a
+    # quiet np.nanmean needs warnings.catch_warnings, which is not thread-safe.
+    valid = mask[:, :nb] & np.isfinite(signals[:, :nb])
+    with np.errstate(invalid="ignore"):  # 0 / 0 -> NaN
+        baseline = np.where(valid, signals[:, :nb], 0.0).sum(axis=1) / valid.sum(axis=1)
     x, y = signals[0, nb:], signals[1, nb:]
     scanpath = render_scanpath(x, y, spec.scanpath_size)
     filled = np.vstack([fill_gaps(row) for row in signals]).astype(np.float32)
