@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("labrecorder", "emoeye", "auto")
 
+LABRECORDER_PULL_S = 0.5
+"""Seconds between two pulls of LabRecorder's engine from each of its inlets."""
+
 
 class RecorderUnavailable(RuntimeError):
     """The chosen recording back end cannot be used here; the message says what to install."""
@@ -137,8 +140,13 @@ class Recorder:
         return self
 
     def stop(self) -> dict:
-        """Stop, write the footers and close the file; returns a summary."""
+        """Stop, write the footers and close the file; returns a summary.
+
+        Samples that arrived before the call are in the file: with the LabRecorder back end it
+        first waits one pull interval (:func:`_let_labrecorder_pull`).
+        """
         if self._rec is not None:
+            _let_labrecorder_pull()
             rec, self._rec = self._rec, None
             rec.stop()
             del rec  # the destructor joins LabRecorder's threads and closes the file
@@ -167,6 +175,22 @@ class Recorder:
     def __exit__(self, *exc) -> None:
         if self.recording:
             self.stop()
+
+
+def _let_labrecorder_pull(margin: float = 0.1) -> None:
+    """Wait until LabRecorder's engine has pulled once more from every inlet.
+
+    Its transfer threads pull every :data:`LABRECORDER_PULL_S` seconds and, once told to stop,
+    end without a last pull: whatever arrived since the previous pull (up to half a second of
+    every stream, e.g. the samples just before a Ctrl-C) would be missing from the file, with
+    nothing to say so. Waiting one interval (plus ``margin``) before stopping lets it take them.
+
+    Parameters
+    ----------
+    margin
+        Seconds added to the pull interval (thread wake-up, the pull itself).
+    """
+    time.sleep(LABRECORDER_PULL_S + margin)
 
 
 class _LiveWriter:

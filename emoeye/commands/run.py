@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
+import signal
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from emoeye.commands.common import add_config_arg, load_acq_config
@@ -95,6 +100,53 @@ def _dashboard():
     return run_dashboard
 
 
+STILL_STOPPING = (
+    "still stopping: finishing predictions, the log and the recording (a few seconds); "
+    "Ctrl-C once more quits at once, leaving them unfinished"
+)
+"""Printed on a second Ctrl-C while the session stops."""
+
+
+def _write_now(text: str) -> None:
+    """Write a line straight to stdout's file descriptor, unbuffered.
+
+    Safe inside a signal handler: ``print`` (or a flush) there can fail with a reentrant-call
+    error when the handler interrupts another write to the same buffered stream. A stdout
+    without a descriptor (captured in tests) gets nothing.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.write(sys.stdout.fileno(), (text + "\n").encode())
+
+
+@contextlib.contextmanager
+def _patient_ctrl_c() -> Iterator[None]:
+    """While the session stops, a second Ctrl-C says so instead of interrupting; a third quits.
+
+    Stopping takes seconds (the cut trial is predicted, the log closed, LabRecorder's engine
+    writes its footers), long enough for an experimenter to press Ctrl-C again. Interrupting
+    there left the log without its ``session_end`` record and could leave the recording
+    unclosed, so the second press only prints :data:`STILL_STOPPING`; the third raises
+    ``KeyboardInterrupt`` as usual, for a stop that hangs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    presses = 0
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            raise KeyboardInterrupt
+        _write_now(STILL_STOPPING)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _open_session(args: argparse.Namespace, config, log_path: Path):
     from emoeye.session import LiveSession, SessionConfig
     from inference.worker import DeviceUnavailableError
@@ -170,9 +222,10 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         print("stopping: cutting pending trials and finishing predictions...", flush=True)
-        summary = session.stop()
-        if view is not None:
-            view.finish()
+        with _patient_ctrl_c():
+            summary = session.stop()
+            if view is not None:
+                view.finish()
     w = summary.get("worker", {})
     lat = w.get("latency_ms") or {}
     latency = f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""
