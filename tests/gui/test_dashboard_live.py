@@ -133,9 +133,11 @@ def test_streams_dialog_rebinds_a_role_while_running(qtbot, qapp):
         assert rr.key not in live.health and ecg.key in live.health  # RR no longer pulled
         assert any("rebound by the experimenter" in e for e in live.health[ecg.key].events)
         qtbot.waitUntil(
-            lambda: window.health.states.get("hr") == "ok"
-            and window.signals.curves[("hr", "hr")].getData()[0] is not None
-            and any(t.onset > switched + 2.5 for t in trials),
+            lambda: (
+                window.health.states.get("hr") == "ok"
+                and window.signals.curves[("hr", "hr")].getData()[0] is not None
+                and any(t.onset > switched + 2.5 for t in trials)
+            ),
             timeout=20_000,
         )
         later = [t for t in trials if t.onset > switched + 2.5]
