@@ -19,7 +19,35 @@ Event = TrialEvent | RatingEvent
 
 
 class MissingRoleError(RuntimeError):
-    """A required role has no stream; the message names it and what is visible."""
+    """A required role has no stream; the message names it and what is visible.
+
+    ``str(exc)`` is the full binding report (every role, why each stream was chosen);
+    :attr:`summary` says what is missing and what is there in one line, for commands that
+    print one clear error line (``emoeye replay``, ``emoeye dataset build``).
+
+    Parameters
+    ----------
+    missing
+        The roles without a stream (``"markers"`` included when there is no marker stream).
+    report
+        The binding report (:meth:`acquisition.binding.BindingPlan.explain`).
+    visible
+        Every stream that was there to bind.
+    """
+
+    def __init__(
+        self, missing: list[str], report: str = "", visible: list[StreamSpec] | None = None
+    ) -> None:
+        super().__init__(report or f"missing role(s): {', '.join(missing)}")
+        self.missing = list(missing)
+        self.visible = list(visible or [])
+
+    @property
+    def summary(self) -> str:
+        """``missing role(s): markers; streams present: 'X' type='Gaze' ...`` in one line."""
+        present = "; ".join(s.describe() for s in self.visible)
+        there = f"streams present: {present}" if present else "no streams present"
+        return f"missing role(s): {', '.join(self.missing)}; {there}"
 
 
 class Acquisition:
@@ -48,11 +76,12 @@ class Acquisition:
         self.config = config or AcquisitionConfig()
         self.plan = plan
         spec = self.config.trial
-        missing = plan.missing(spec.required_roles)
-        if "markers" not in plan.roles:
-            missing = [*missing, "markers"]
+        # Markers are required too (no onsets, no trials), so the report must say so rather
+        # than call the role optional.
+        required = tuple(dict.fromkeys((*spec.required_roles, "markers")))
+        missing = plan.missing(required)
         if missing and strict:
-            raise MissingRoleError(plan.explain(spec.required_roles))
+            raise MissingRoleError(missing, plan.explain(required), plan.visible)
         self.streams: dict[str, StreamSpec] = {}
         self.buffers: dict[str, RingBuffer] = {}
         self.roles: dict[str, BoundRole] = {}

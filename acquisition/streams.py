@@ -71,12 +71,36 @@ class StreamSpec:
             ) from None
 
     def describe(self) -> str:
-        """One line for humans."""
+        """One line for humans (long names and ids shortened, see :func:`shorten`)."""
         rate = "irregular" if self.irregular else f"{self.nominal_srate:g} Hz"
         return (
-            f"{self.name!r} type={self.type!r} {self.channel_count}ch {self.channel_format} "
-            f"{rate} source_id={self.source_id!r}"
+            f"{shorten(self.name)!r} type={shorten(self.type)!r} {self.channel_count}ch "
+            f"{shorten(self.channel_format)} {rate} source_id={shorten(self.source_id)!r}"
         )
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` for display: at most ``limit`` characters, else cut with its full length noted.
+
+    Names and ids come from devices and recorded files; a damaged or careless header can make
+    one a megabyte long, and printing it whole would bury every other line of a report.
+
+    Parameters
+    ----------
+    text
+        A stream name, type or source id.
+    limit
+        Characters kept.
+
+    Returns
+    -------
+    str
+        ``text`` itself when short enough, else its first ``limit`` characters followed by
+        ``"...(N chars)"``.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...({len(text)} chars)"
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acquisition.streams import StreamSpec
+from acquisition.streams import StreamSpec, shorten
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,15 @@ TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_BOUNDARY,
     5,
     6,
 )
+CHUNK_NAMES = {
+    TAG_FILE_HEADER: "file header",
+    TAG_STREAM_HEADER: "stream header",
+    TAG_SAMPLES: "samples",
+    TAG_CLOCK_OFFSET: "clock offset",
+    TAG_BOUNDARY: "boundary",
+    TAG_FOOTER: "stream footer",
+}
+"""What each chunk tag holds, for messages (a cut inside a stream header loses that stream)."""
 NUMERIC_DTYPES = {
     "float32": np.dtype("<f4"),
     "double64": np.dtype("<f8"),
@@ -415,6 +424,7 @@ def read_xdf(
     out = XdfFile(path, header, streams, warnings, bytes_read=pos, size=size)
     for st in parsing.values():
         _finish_stream(st.stream)
+        _drop_stray_stamps(st.stream, warnings)
     _postprocess(out, synchronize_clocks, dejitter, handle_clock_resets)
     _map_unix_epoch(out)
     for w in warnings:
@@ -450,7 +460,8 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
                 p += 4
             if truncated and (tag != TAG_SAMPLES or sid not in parsing):
                 warnings.append(
-                    f"file ends inside a chunk (tag {tag}) at byte {start}: the recording was "
+                    f"file ends inside a {CHUNK_NAMES.get(tag, f'tag {tag}')} chunk at byte "
+                    f"{start}: the recording was "
                     f"cut off; {size - start} trailing byte(s) ignored"
                 )
                 pos = size
@@ -459,24 +470,18 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
                 header = bytes(buf[p:chunk_end]).decode("utf-8", errors="replace")
             elif tag == TAG_STREAM_HEADER:
                 xml = bytes(buf[p:chunk_end]).decode("utf-8", errors="replace")
-                try:
-                    spec = spec_from_header(xml)
-                except (ET.ParseError, ValueError) as exc:
-                    raise _Damage(f"unreadable stream header for stream {sid}: {exc}") from None
-                if sid in streams:
-                    warnings.append(f"stream {sid} declared twice; the second header is ignored")
-                else:
-                    streams[sid] = XdfStream(sid, spec, xml)
-                    try:
-                        parsing[sid] = _Parsing(streams[sid])
-                    except _Damage as exc:
-                        warnings.append(f"stream {sid} ({spec.name!r}) cannot be read: {exc}")
+                _declare_stream(sid, xml, start, streams, parsing, unknown_ids, warnings)
             elif tag == TAG_SAMPLES:
                 st = parsing.get(sid)
                 if st is None:
                     if sid not in unknown_ids:
                         unknown_ids.add(sid)
-                        warnings.append(f"samples for undeclared stream {sid} ignored")
+                        # No header declared it: a damaged chunk header far more often than
+                        # a writer bug, so say so (the chunk's own length is still used).
+                        warnings.append(
+                            f"sample chunk at byte {start} names undeclared stream {sid} "
+                            f"(damaged chunk header?); its {chunk_end - start} byte(s) skipped"
+                        )
                 else:
                     n, p = _varlen(buf, p, chunk_end)
                     if st.stream.spec.is_string:
@@ -485,8 +490,8 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
                         got = _parse_numeric(buf, p, chunk_end, n, st)
                     if truncated or got < n:
                         warnings.append(
-                            f"file ends inside a sample chunk of stream {sid} "
-                            f"({st.stream.spec.name!r}) at byte {start}: kept {got} of its {n} "
+                            f"file ends inside a sample chunk of {_label(sid, st.stream.spec)} "
+                            f"at byte {start}: kept {got} of its {n} "
                             "sample(s); the recording was cut off"
                         )
                         pos = size
@@ -527,6 +532,51 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
     return header, list(streams.values()), parsing, pos
 
 
+def _declare_stream(
+    sid: int,
+    xml: str,
+    start: int,
+    streams: dict[int, XdfStream],
+    parsing: dict[int, _Parsing],
+    ignored: set[int],
+    warnings: list[str],
+) -> None:
+    """Register the stream a header chunk declares.
+
+    A header whose XML does not parse leaves its stream out (its id goes to ``ignored``, so its
+    samples are skipped without a warning each) instead of skipping to the next boundary chunk:
+    the chunk's length still led the parser here, and the other streams' headers follow it
+    before any boundary, so one damaged byte in one header no longer loses every stream.
+
+    Parameters
+    ----------
+    sid, xml, start
+        The stream id, the header's XML and the chunk's byte offset.
+    streams, parsing
+        Streams declared so far and their parsing states (updated).
+    ignored
+        Ids whose samples are skipped silently (updated).
+    warnings
+        The file's warnings (appended to).
+    """
+    try:
+        spec = spec_from_header(xml)
+    except (ET.ParseError, ValueError) as exc:
+        ignored.add(sid)
+        warnings.append(
+            f"unreadable header of stream {sid} at byte {start} ({exc}): stream left out"
+        )
+        return
+    if sid in streams:
+        warnings.append(f"stream {sid} declared twice; the second header is ignored")
+        return
+    streams[sid] = XdfStream(sid, spec, xml)
+    try:
+        parsing[sid] = _Parsing(streams[sid])
+    except _Damage as exc:
+        warnings.append(f"{_label(sid, spec)} cannot be read: {exc}")
+
+
 def _finish_stream(stream: XdfStream) -> None:
     if stream._raw_ts:
         stream.timestamps = np.concatenate(stream._raw_ts)
@@ -536,6 +586,66 @@ def _finish_stream(stream: XdfStream) -> None:
         stream.timestamps = np.zeros(0)
         stream._starts = np.zeros(1, np.int64)
     stream._raw_ts = []
+
+
+def _stray_stamps(ts: np.ndarray) -> np.ndarray:
+    """Indices of samples whose timestamp is far out of line with both neighbours.
+
+    Sample ``i`` is stray when its stamp lies outside the span of its two neighbours by more
+    than ``max(1 s, 10 x that span)``: the neighbours agree and the sample agrees with neither.
+    A recorder never writes that (a stream's samples arrive in order), a damaged byte inside
+    an 8-byte timestamp does; left in, the stamp is sorted to an end of the stream and
+    stretches a 30-s recording to 1e25 s. The first (last) sample has neighbours on one side
+    only: it is stray when it lies that far *after* (*before*) the next (previous) one, out of
+    order; far before (after) is a legitimate pause.
+
+    Parameters
+    ----------
+    ts
+        A stream's timestamps in file order.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 indices into ``ts``, ascending.
+    """
+    n = len(ts)
+    if n < 3:
+        return np.zeros(0, np.int64)
+    with np.errstate(invalid="ignore"):
+        back = np.flatnonzero(ts[1:] < ts[:-1])  # a stray stamp always steps backwards once
+    if not len(back):
+        return np.zeros(0, np.int64)
+    cand = np.union1d(back, back + 1)  # a spike up, or a spike down
+    with np.errstate(over="ignore", invalid="ignore"):
+        inner = cand[(cand > 0) & (cand < n - 1)]
+        prev, cur, nxt = ts[inner - 1], ts[inner], ts[inner + 1]
+        lo, hi = np.minimum(prev, nxt), np.maximum(prev, nxt)
+        margin = np.maximum(1.0, 10.0 * (hi - lo))
+        stray = ((cur < lo - margin) | (cur > hi + margin)) & np.isfinite(cur)
+        first = ts[0] > ts[1] + max(1.0, 10.0 * abs(ts[2] - ts[1]))
+        last = ts[-1] < ts[-2] - max(1.0, 10.0 * abs(ts[-2] - ts[-3]))
+    # NaN and inf are not stray: they are dropped after sync, as unreadable.
+    ends = [i for i, out in ((0, first), (n - 1, last)) if out and np.isfinite(ts[i])]
+    return np.union1d(inner[stray], ends).astype(np.int64)
+
+
+def _drop_stray_stamps(stream: XdfStream, warnings: list[str]) -> None:
+    """Drop samples with stray timestamps (:func:`_stray_stamps`) before clock sync, and say so.
+
+    Done before synchronisation and jitter removal, which would otherwise fit their lines
+    through the corrupt stamp.
+    """
+    stray = _stray_stamps(stream.timestamps)
+    if not len(stray):
+        return
+    keep = np.setdiff1d(np.arange(len(stream.timestamps)), stray)
+    stream._order = keep if stream._order is None else stream._order[keep]
+    stream.timestamps = stream.timestamps[keep]
+    warnings.append(
+        f"{_label(stream.stream_id, stream.spec)}: {len(stray)} sample(s) with a corrupt "
+        "timestamp (far out of line with the samples around it) dropped"
+    )
 
 
 def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None:
@@ -550,11 +660,12 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
             )
     temp = {}
     headers = {}
+    unclosed = [_label(s.stream_id, s.spec) for s in out.streams if s.footer is None]
+    if unclosed:
+        out.warnings.append(_no_footer_warning(unclosed))
     for s in out.streams:
-        name = f"stream {s.stream_id} ({s.spec.name!r})"
-        if s.footer is None:
-            out.warnings.append(f"{name} has no footer (recording not closed cleanly?)")
-        else:
+        name = _label(s.stream_id, s.spec)
+        if s.footer is not None:
             declared = _xml_text(s.footer, "sample_count")
             if declared is not None and declared.strip().isdigit() and int(declared) != len(s):
                 out.warnings.append(
@@ -609,7 +720,7 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
                 )
     for s in out.streams:
         t = temp.get(s.stream_id)
-        name = f"stream {s.stream_id} ({s.spec.name!r})"
+        name = _label(s.stream_id, s.spec)
         if t is not None:
             if len(t.time_stamps) < len(s.timestamps):  # pyxdf truncated a pylsl#67 extra sample
                 out.warnings.append(
@@ -644,6 +755,31 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
             order = np.argsort(ts, kind="stable")
             s.timestamps = ts[order]
             s._order = order if s._order is None else s._order[order]
+
+
+def _label(stream_id: int, spec: StreamSpec) -> str:
+    """``stream 3 ('Name')`` for warnings, the name shortened (a header may hold megabytes)."""
+    return f"stream {stream_id} ({shorten(spec.name)!r})"
+
+
+def _no_footer_warning(labels: list[str]) -> str:
+    """One sentence for every stream without a footer.
+
+    A crash or a cut-off copy leaves every stream of the file without one; a line per stream
+    would repeat the same news and bury the warning that names the damage.
+
+    Parameters
+    ----------
+    labels
+        ``stream N ('Name')`` of each stream without a footer.
+
+    Returns
+    -------
+    str
+        The warning.
+    """
+    verb = "has" if len(labels) == 1 else "have"
+    return f"{', '.join(labels)} {verb} no footer (recording not closed cleanly?)"
 
 
 def _dejitter(
@@ -729,6 +865,6 @@ def _map_unix_epoch(out: XdfFile) -> None:
     for s in epoch:
         s.timestamps = s.timestamps + shift
         out.warnings.append(
-            f"stream {s.stream_id} ({s.spec.name!r}) is stamped in Unix-epoch seconds; mapped "
+            f"{_label(s.stream_id, s.spec)} is stamped in Unix-epoch seconds; mapped "
             f"onto the other streams' LSL clock {how}"
         )

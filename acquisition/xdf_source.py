@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from acquisition.offline import Block
-from acquisition.streams import Chunk, StreamSpec
+from acquisition.streams import Chunk, StreamSpec, shorten
 from acquisition.xdf_reader import XdfFile, XdfStream, read_xdf
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class XdfSource:
             ts, repaired = _monotonic(s.timestamps)
             if repaired:
                 msg = (
-                    f"stream {s.spec.name!r}: {repaired} timestamp(s) not finite or going "
+                    f"stream {shorten(s.spec.name)!r}: {repaired} timestamp(s) not finite or going "
                     "backwards (damaged data?); held at the previous good stamp for replay"
                 )
                 if msg not in self.warnings:

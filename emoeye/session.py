@@ -25,7 +25,7 @@ from typing import Any
 
 from acquisition.aligner import RatingEvent, TrialEvent
 from acquisition.config import AcquisitionConfig
-from emoeye.errors import CliError
+from emoeye.errors import CliError, missing_roles_message
 from inference.prediction import Prediction, PredictionStore
 from inference.sinks import (
     CallbackSink,
@@ -486,7 +486,10 @@ def predict_offline(
     try:
         acq = Acquisition(plan, config, strict=True)
     except MissingRoleError as exc:
-        raise CliError(f"cannot predict {getattr(source, 'path', 'the source')}:\n{exc}") from None
+        # One line: what is missing and what the source holds (the full binding report
+        # is what `emoeye streams` prints for live streams).
+        what = f"cannot predict {getattr(source, 'path', 'the source')}"
+        raise CliError(missing_roles_message(exc.summary, source, what)) from None
     predictions: list[Prediction] = []
     publisher = Publisher([CallbackSink(predictions.append), *(sinks or [])])
     if on_prediction is not None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emoeye.commands.common import add_config_arg, load_acq_config
-from emoeye.errors import CliError
+from emoeye.errors import CliError, missing_roles_message
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -245,11 +245,16 @@ def _progress_bar(quiet: bool):
 
 
 def _quiet_reader_log(args: argparse.Namespace) -> None:
-    """The command prints the file's warnings itself: keep the reader's log for -v."""
+    """The command prints the file's warnings itself: keep the reader's log for -v.
+
+    ``XdfSource`` adds what it repairs while replaying to the same warnings, so its log would
+    show each of them twice too.
+    """
     import logging
 
     if not getattr(args, "verbose", False):
-        logging.getLogger("acquisition.xdf_reader").setLevel(logging.ERROR)
+        for name in ("acquisition.xdf_reader", "acquisition.xdf_source"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -316,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
                         update,
                     )
                 except MissingRoleError as exc:
-                    entry["error"] = "missing role(s):\n" + str(exc)
+                    entry["error"] = missing_roles_message(exc.summary, source)
                     report["sources"].append(entry)
                     continue
                 entry.update(stats)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emoeye.commands.common import add_config_arg, load_acq_config
-from emoeye.errors import CliError
+from emoeye.errors import CliError, missing_roles_message
 
 TABLE_COLUMNS = (
     "trial_id",
@@ -202,7 +202,8 @@ def replay_fast(
         try:
             acq = Acquisition(plan, config, strict=True)
         except MissingRoleError as exc:
-            raise CliError(f"cannot replay {getattr(source, 'path', 'source')}:\n{exc}") from None
+            what = f"cannot replay {getattr(source, 'path', 'the source')}"
+            raise CliError(missing_roles_message(exc.summary, source, what)) from None
         for event in acq.run_offline(feed, block_seconds):
             if isinstance(event, TrialEvent):
                 take(event.trial)
@@ -266,11 +267,16 @@ def write_table(path: Path, rows: list[dict], predictions: dict) -> None:
 
 
 def _quiet_reader_log(args: argparse.Namespace) -> None:
-    """The command prints the file's warnings itself: keep the reader's log for -v."""
+    """The command prints the file's warnings itself: keep the reader's log for -v.
+
+    ``XdfSource`` adds what it repairs while replaying to the same warnings, so its log would
+    show each of them twice too.
+    """
     import logging
 
     if not getattr(args, "verbose", False):
-        logging.getLogger("acquisition.xdf_reader").setLevel(logging.ERROR)
+        for name in ("acquisition.xdf_reader", "acquisition.xdf_source"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -281,12 +287,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_file(source) -> None:
+    from acquisition.streams import shorten
+
     s = source.summary()
     print(f"{s['path']}: {s['duration_s']:.1f} s, participant {s['participant'] or 'unknown'}")
     for st in s["streams"]:
         rate = "irregular" if not st["srate"] else f"{st['srate']:g} Hz"
         print(
-            f"  {st['name']!r} ({st['type']}, {st['channels']} ch {st['format']}, {rate}): "
+            f"  {shorten(st['name'])!r} ({shorten(st['type'])}, {st['channels']} ch "
+            f"{shorten(st['format'])}, {rate}): "
             f"{st['samples']} samples"
         )
 
