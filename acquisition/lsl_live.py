@@ -476,13 +476,13 @@ class LiveAcquisition:
             if not cands:
                 if stream_key not in self.infos:
                     raise RebindError(
-                        f"{role}: no stream {stream_key!r} was visible at start "
+                        f"no stream {stream_key!r} was visible at start "
                         "(restart the session to see new streams)"
                     )
                 name = self.infos[stream_key].name()
                 raise RebindError(
-                    f"{role}: no preset says how {name!r} plays this role; bind it with a rule "
-                    "in a --config file (docs/configuration.md)"
+                    f"no preset says how {name!r} plays {role}; bind it with a rule in a "
+                    "--config file (docs/configuration.md)"
                 )
             cand = max(cands, key=lambda c: c.score)
             old = self.plan.roles.get(role)

@@ -58,7 +58,7 @@ class StreamsDialog(QtWidgets.QDialog):
             self.combos[role] = combo
             form.addRow(f"{role}:", combo)
         layout.addLayout(form)
-        details = QtWidgets.QPlainTextEdit(plan.explain())
+        self.details = details = QtWidgets.QPlainTextEdit(plan.explain())
         details.setReadOnly(True)
         details.setMinimumHeight(120)
         layout.addWidget(details)
@@ -93,3 +93,8 @@ class StreamsDialog(QtWidgets.QDialog):
                 except Exception as exc:  # the session explains why not
                     messages.append(f"{role}: {exc}")
         self.result_text.setText("\n".join(messages) or "nothing changed")
+        self.details.setPlainText(plan.explain())  # the binding as it is now
+        for role, combo in self.combos.items():  # a refused choice goes back to the bound one
+            bound = plan.roles.get(role)
+            if bound is not None and (i := combo.findData(bound.spec.key)) >= 0:
+                combo.setCurrentIndex(i)

@@ -125,7 +125,9 @@ def test_streams_dialog_rebinds_a_role_while_running(qtbot, qapp):
         gaze.setCurrentIndex(gaze.findData(rr.key))
         dialog.apply()
         text = dialog.result_text.text()
-        assert "hr → PolarH10 ECG" in text and "no preset says how" in text, text
+        assert "hr → PolarH10 ECG" in text and "gaze: no preset says how" in text, text
+        assert "hr       -> 'PolarH10 ECG'" in dialog.details.toPlainText()
+        assert gaze.currentData() == live.plan.roles["gaze"].spec.key  # the refusal undone
         dialog.close()
         switched = live.core.roles["hr"].buffer.last_timestamp
         assert live.plan.roles["hr"].spec.key == ecg.key
