@@ -23,6 +23,19 @@ from inference.prediction import PredictionStore
 pytestmark = [pytest.mark.lsl, pytest.mark.timeout(60)]
 
 
+def tear_down(qapp, stop: threading.Event, window, live, player) -> None:
+    """Stop polling, delete the window, then the inlets before the outlets."""
+    stop.set()
+    if window is not None:
+        window.close()
+        window.deleteLater()
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+        qapp.processEvents()
+    if live is not None:
+        live.stop()
+    player.close()
+
+
 def test_live_session_over_lsl(qtbot, qapp):
     sim = Simulation(
         SimulationConfig(device_set="gazepoint", n_trials=4, isi=4.0, lead_in=1.0, seed=3)
@@ -74,15 +87,7 @@ def test_live_session_over_lsl(qtbot, qapp):
             timeout=5_000,
         )
     finally:
-        stop.set()
-        if window is not None:
-            window.close()
-            window.deleteLater()
-            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
-            qapp.processEvents()
-        if live is not None:
-            live.stop()  # inlets go before the outlets
-        player.close()
+        tear_down(qapp, stop, window, live, player)
 
 
 def test_streams_dialog_rebinds_a_role_while_running(qtbot, qapp):
@@ -145,12 +150,4 @@ def test_streams_dialog_rebinds_a_role_while_running(qtbot, qapp):
         later = [t for t in trials if t.onset > switched + 2.5]
         assert later[0].quality.coverage["hr"] > 0.9, later[0].quality
     finally:
-        stop.set()
-        if window is not None:
-            window.close()
-            window.deleteLater()
-            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
-            qapp.processEvents()
-        if live is not None:
-            live.stop()
-        player.close()
+        tear_down(qapp, stop, window, live, player)
