@@ -26,3 +26,34 @@ def load_acq_config(path: Path | None):
         return load_config(path)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+
+
+def data_progress(quiet: bool):
+    """A progress bar counting seconds of data (replay, dataset building), or, when ``quiet``,
+    a null context that yields None."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s of data"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
+def quiet_reader_log(args: argparse.Namespace) -> None:
+    """The command prints the file's warnings itself: keep the reader's log for -v.
+
+    ``XdfSource`` adds what it repairs while replaying to the same warnings, so its log would
+    show each of them twice too.
+    """
+    import logging
+
+    if not getattr(args, "verbose", False):
+        for name in ("acquisition.xdf_reader", "acquisition.xdf_source"):
+            logging.getLogger(name).setLevel(logging.ERROR)

@@ -15,7 +15,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from emoeye.commands.common import add_config_arg, load_acq_config
+from emoeye.commands.common import (
+    add_config_arg,
+    data_progress,
+    load_acq_config,
+    quiet_reader_log,
+)
 from emoeye.errors import CliError, missing_roles_message
 
 
@@ -228,37 +233,8 @@ def cut_rated_trials(
     }
 
 
-def _progress_bar(quiet: bool):
-    import contextlib
-
-    if quiet:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} s of data"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-
-
-def _quiet_reader_log(args: argparse.Namespace) -> None:
-    """The command prints the file's warnings itself: keep the reader's log for -v.
-
-    ``XdfSource`` adds what it repairs while replaying to the same warnings, so its log would
-    show each of them twice too.
-    """
-    import logging
-
-    if not getattr(args, "verbose", False):
-        for name in ("acquisition.xdf_reader", "acquisition.xdf_source"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def run(args: argparse.Namespace) -> int:
-    _quiet_reader_log(args)
+    quiet_reader_log(args)
     from acquisition.core import MissingRoleError
 
     config = load_acq_config(args.config)
@@ -294,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{exc} (--overwrite replaces it)") from None
     totals: Counter[str] = Counter()
     try:
-        with _progress_bar(args.quiet or args.json) as bar:
+        with data_progress(args.quiet or args.json) as bar:
             for label, make, participant_of in sources:
                 try:
                     source = make()

@@ -18,7 +18,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from emoeye.commands.common import add_config_arg, load_acq_config
+from emoeye.commands.common import (
+    add_config_arg,
+    data_progress,
+    load_acq_config,
+    quiet_reader_log,
+)
 from emoeye.errors import CliError, missing_roles_message
 
 TABLE_COLUMNS = (
@@ -266,21 +271,8 @@ def write_table(path: Path, rows: list[dict], predictions: dict) -> None:
             )
 
 
-def _quiet_reader_log(args: argparse.Namespace) -> None:
-    """The command prints the file's warnings itself: keep the reader's log for -v.
-
-    ``XdfSource`` adds what it repairs while replaying to the same warnings, so its log would
-    show each of them twice too.
-    """
-    import logging
-
-    if not getattr(args, "verbose", False):
-        for name in ("acquisition.xdf_reader", "acquisition.xdf_source"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def run(args: argparse.Namespace) -> int:
-    _quiet_reader_log(args)
+    quiet_reader_log(args)
     if args.realtime:
         return _run_realtime(args)
     return _run_fast(args)
@@ -324,7 +316,14 @@ def _run_fast(args: argparse.Namespace) -> int:
             line += f"  -> arousal {pred.arousal:.2f}, valence {pred.valence:.2f}"
         print(line)
 
-    if quiet:
+    with data_progress(quiet) as bar:
+        progress = None
+        if bar is not None:
+            task = bar.add_task("replay", total=source.duration or None)
+
+            def progress(done: float) -> None:
+                bar.update(task, completed=done)
+
         summary = replay_fast(
             source,
             config,
@@ -333,30 +332,9 @@ def _run_fast(args: argparse.Namespace) -> int:
             args.out,
             not args.no_model,
             args.block_seconds,
+            progress=progress,
             on_row=on_row,
         )
-    else:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(
-            TextColumn("[bold]replay"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s of data"),
-            TimeRemainingColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("replay", total=source.duration or None)
-            summary = replay_fast(
-                source,
-                config,
-                args.checkpoint,
-                args.log,
-                args.out,
-                not args.no_model,
-                args.block_seconds,
-                progress=lambda done: bar.update(task, completed=done),
-                on_row=on_row,
-            )
     summary["file"] = str(args.file)
     summary["warnings"] = list(source.warnings)
     summary["realtime_factor"] = round(summary["seconds"] / max(summary["wall_s"], 1e-9), 1)
