@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquisition.markers import MarkerParser, Onset, Rating
+from acquisition.reporting import is_milestone
 from acquisition.trial import Ratings, Trial, TrialSpec
 from acquisition.trials import RoleReader, cut_trial
 
@@ -70,10 +71,10 @@ class AlignerStats:
         """Plain dict for JSON."""
         return dict(self.__dict__, dropped=dict(self.dropped))
 
-    def count_drop(self, reason: str) -> int:
-        """Count one marker dropped for ``reason``; returns the count so far."""
-        self.dropped[reason] = n = self.dropped.get(reason, 0) + 1
-        return n
+    def count_drop(self, reason: str, n: int = 1) -> int:
+        """Count ``n`` markers dropped for ``reason``; returns the count so far."""
+        self.dropped[reason] = total = self.dropped.get(reason, 0) + n
+        return total
 
     def marker_problems(self) -> str:
         """One line of what went wrong with the markers ('' when nothing did), for the
@@ -97,7 +98,7 @@ def _log_rarely(n: int, msg: str, *args: object) -> None:
     spammed (every occurrence is counted in :class:`AlignerStats`)."""
     if n == 1:
         log.warning(msg + " (counted)", *args)
-    elif 10 ** round(np.log10(n)) == n:
+    elif is_milestone(n):
         log.warning(msg + " (%d so far, all counted)", *args, n)
 
 

@@ -162,9 +162,7 @@ class Acquisition:
                 ts, values, seq = buffer.read_since(self._marker_seq)
                 lost = seq - self._marker_seq - len(ts)
                 if lost > 0:
-                    self.aligner.stats.dropped["markers_overwritten"] = (
-                        self.aligner.stats.dropped.get("markers_overwritten", 0) + lost
-                    )
+                    self.aligner.stats.count_drop("markers_overwritten", lost)
                 self._marker_seq = seq
         if ts is not None and len(ts):
             self.aligner.add_markers(ts, values)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from acquisition.reporting import is_milestone
 from acquisition.trial import Trial
 from inference.prediction import Prediction
 from inference.sinks import Publisher, Sink
@@ -350,7 +351,7 @@ class InferenceWorker:
                 "oldest waiting trial is skipped (counted, logged as 'skipped')",
                 trial.trial_id, reason,
             )  # fmt: skip
-        elif 10 ** round(math.log10(n)) == n:
+        elif is_milestone(n):
             log.warning("trial %s not predicted: %s (%d skipped so far)", trial.trial_id, reason, n)
         self.publisher.record(
             {

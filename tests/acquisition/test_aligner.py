@@ -256,3 +256,9 @@ def test_second_rating_does_not_overwrite_a_pending_trials_first():
     assert (trial.ratings.arousal, trial.ratings.valence) == (6, 2)
     st = acq.aligner.stats
     assert st.ratings_attached == 1 and st.ratings_orphaned == 1
+
+
+def test_repeated_problems_are_told_on_the_1st_10th_100th():
+    from acquisition.reporting import is_milestone
+
+    assert [n for n in range(-1, 10_001) if is_milestone(n)] == [1, 10, 100, 1000, 10_000]
