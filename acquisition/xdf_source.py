@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from acquisition.offline import Block
-from acquisition.streams import Chunk, StreamSpec, shorten
+from acquisition.streams import Chunk, StreamSpec
 from acquisition.xdf_reader import XdfFile, XdfStream, read_xdf
 
 log = logging.getLogger(__name__)
@@ -103,22 +103,8 @@ class XdfSource:
         streams = [s for s in self.file.streams if len(s)]
         if not streams:
             return
-        stamps = []
-        for s in streams:
-            ts, repaired = _monotonic(s.timestamps)
-            if repaired:
-                msg = (
-                    f"stream {shorten(s.spec.name)!r}: {repaired} timestamp(s) not finite or going "
-                    "backwards (damaged data?); held at the previous good stamp for replay"
-                )
-                if msg not in self.warnings:
-                    self.warnings.append(msg)
-                    log.warning(msg)
-            stamps.append(ts)
-        # Blocks walk monotonic, finite stamps, so the loop always ends (damaged files
-        # with garbage stamps once made it walk forever).
-        t0 = min(float(ts[0]) for ts in stamps)
-        last = max(float(ts[-1]) for ts in stamps)
+        # The reader hands over finite, sorted stamps (it drops and sorts damaged ones).
+        t0, last = self.t_start, self.t_stop
         cursors = [0] * len(streams)
         k = 1
         edge = t0 + block_seconds
@@ -128,16 +114,18 @@ class XdfSource:
                 c = cursors[i]
                 if c >= len(s):
                     continue
-                j = int(np.searchsorted(stamps[i], edge, side="left"))
+                j = int(np.searchsorted(s.timestamps, edge, side="left"))
                 if j > c:
-                    chunks.append(Chunk(s.spec, stamps[i][c:j], s.values(c, j)))
+                    chunks.append(Chunk(s.spec, s.timestamps[c:j], s.values(c, j)))
                     cursors[i] = j
             if chunks:
                 yield Block(edge, chunks)
             if edge > last:
                 break
             if not chunks:  # jump over a gap to the block holding the next sample
-                nxt = min(ts[c] for ts, c in zip(stamps, cursors, strict=True) if c < len(ts))
+                nxt = min(
+                    s.timestamps[c] for s, c in zip(streams, cursors, strict=True) if c < len(s)
+                )
                 k = max(k + 1, int(np.floor((nxt - t0) / block_seconds)) + 1)
                 # Strictly past the next sample even where huge garbage stamps make
                 # t0 + k * block_seconds round onto it, so the next block holds it.
@@ -170,20 +158,6 @@ class XdfSource:
             ],
             "warnings": list(self.warnings),
         }
-
-
-def _monotonic(ts: np.ndarray) -> tuple[np.ndarray, int]:
-    """Finite, non-decreasing stamps: bad ones are held at the previous good stamp.
-
-    Returns the stamps (the input itself when already good) and how many were changed.
-    """
-    finite = np.isfinite(ts)
-    if finite.all() and (len(ts) < 2 or bool(np.all(np.diff(ts) >= 0))):
-        return ts, 0
-    fixed = np.maximum.accumulate(np.where(finite, ts, -np.inf))
-    good = np.isfinite(fixed)
-    fixed[~good] = fixed[good][0] if good.any() else 0.0  # leading bad stamps
-    return fixed, int(np.count_nonzero(fixed != ts))
 
 
 class ProgressSource:
