@@ -25,7 +25,6 @@ from typing import Any
 
 from acquisition.aligner import RatingEvent, TrialEvent
 from acquisition.config import AcquisitionConfig
-from emoeye.errors import CliError, missing_roles_message
 from inference.prediction import Prediction, PredictionStore
 from inference.sinks import (
     CallbackSink,
@@ -478,18 +477,10 @@ def predict_offline(
     CliError
         A required role has no stream in the source (the message lists what is there).
     """
-    from acquisition.binding import bind_roles
-    from acquisition.core import Acquisition, MissingRoleError
+    from emoeye.offline import offline_acquisition
 
     config = config or AcquisitionConfig()
-    plan = bind_roles(source.streams, config.rules)
-    try:
-        acq = Acquisition(plan, config, strict=True)
-    except MissingRoleError as exc:
-        # One line: what is missing and what the source holds (the full binding report
-        # is what `emoeye streams` prints for live streams).
-        what = f"cannot predict {getattr(source, 'path', 'the source')}"
-        raise CliError(missing_roles_message(exc.summary, source, what)) from None
+    acq = offline_acquisition(source, config, "predict")
     predictions: list[Prediction] = []
     publisher = Publisher([CallbackSink(predictions.append), *(sinks or [])])
     if on_prediction is not None:

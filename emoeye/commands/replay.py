@@ -24,7 +24,7 @@ from emoeye.commands.common import (
     load_acq_config,
     quiet_reader_log,
 )
-from emoeye.errors import CliError, missing_roles_message
+from emoeye.errors import CliError
 
 TABLE_COLUMNS = (
     "trial_id",
@@ -152,9 +152,8 @@ def replay_fast(
     from collections import deque
 
     from acquisition.aligner import TrialEvent
-    from acquisition.binding import bind_roles
-    from acquisition.core import Acquisition, MissingRoleError
     from acquisition.xdf_source import ProgressSource
+    from emoeye.offline import offline_acquisition
 
     started = time.perf_counter()
     if config.participant is None and getattr(source, "participant", None):
@@ -203,12 +202,7 @@ def replay_fast(
             predictions[pred.trial_id] = pred
         stats.update({k: v for k, v in result.items() if k != "predictions"})
     else:
-        plan = bind_roles(source.streams, config.rules)
-        try:
-            acq = Acquisition(plan, config, strict=True)
-        except MissingRoleError as exc:
-            what = f"cannot replay {getattr(source, 'path', 'the source')}"
-            raise CliError(missing_roles_message(exc.summary, source, what)) from None
+        acq = offline_acquisition(source, config, "replay")
         for event in acq.run_offline(feed, block_seconds):
             if isinstance(event, TrialEvent):
                 take(event.trial)
