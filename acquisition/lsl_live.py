@@ -129,6 +129,13 @@ def same_layout(a: StreamSpec, b: StreamSpec) -> bool:
     )
 
 
+def _health_for(spec: StreamSpec, roles: list[str]) -> StreamHealth:
+    """A fresh health record for a stream the session pulls."""
+    health = StreamHealth(spec.key, spec.name, roles, spec.nominal_srate)
+    health.source_id = spec.source_id
+    return health
+
+
 class RebindError(ValueError):
     """A role cannot be bound to the stream asked for (the message says why)."""
 
@@ -327,11 +334,8 @@ class LiveAcquisition:
         for role, cand in self.plan.roles.items():
             roles_of.setdefault(cand.spec.key, []).append(role)
         self.health = {
-            key: StreamHealth(key, spec.name, roles_of.get(key, []), spec.nominal_srate)
-            for key, spec in self.core.streams.items()
+            key: _health_for(spec, roles_of.get(key, [])) for key, spec in self.core.streams.items()
         }
-        for key, spec in self.core.streams.items():
-            self.health[key].source_id = spec.source_id
         self.rebind = rebind
         self.lost_after = float(lost_after)
         self.rebinds: list[str] = []
@@ -490,9 +494,7 @@ class LiveAcquisition:
                 return f"{role} already reads {cand.spec.describe()}"
             unused = self.core.bind(role, cand)
             if stream_key not in self._inlets:  # not pulled yet (or no longer): start it
-                health = StreamHealth(stream_key, cand.spec.name, [], cand.spec.nominal_srate)
-                health.source_id = cand.spec.source_id
-                self.health[stream_key] = health
+                self.health[stream_key] = _health_for(cand.spec, [])
                 self._current[stream_key] = cand.spec
                 self._start_inlet(stream_key, self.infos[stream_key], cand.spec)
             health = self.health[stream_key]
