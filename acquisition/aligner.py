@@ -14,8 +14,8 @@ import numpy as np
 
 from acquisition.markers import MarkerParser, Onset, Rating
 from acquisition.reporting import is_milestone
-from acquisition.trial import Ratings, Trial, TrialSpec
-from acquisition.trials import RoleReader, cut_trial
+from acquisition.trials.cut import RoleReader, cut_trial
+from acquisition.trials.types import Ratings, Trial, TrialSpec
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from acquisition.lsl.presets import PRESETS, ROLES
 from acquisition.markers import DEFAULT_ONSET, DEFAULT_RATING, MarkerParser
-from acquisition.presets import PRESETS, ROLES
-from acquisition.trial import TrialSpec
+from acquisition.trials.types import TrialSpec
 
 READING_KINDS = ("gaze", "gsr", "markers", "hr_direct", "hr_intervals", "hr_ecg", "hr_ppg")
 

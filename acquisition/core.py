@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from acquisition.aligner import RatingEvent, TrialAligner, TrialEvent
-from acquisition.binding import BindingPlan, BoundRole, Candidate
 from acquisition.config import AcquisitionConfig
+from acquisition.lsl.binding import BindingPlan, BoundRole, Candidate
 from acquisition.ringbuffer import RingBuffer
 from acquisition.stimulus_catalogue import StimulusCatalogue
 from acquisition.streams import Chunk, StreamSpec
@@ -30,7 +30,7 @@ class MissingRoleError(RuntimeError):
     missing
         The roles without a stream (``"markers"`` included when there is no marker stream).
     report
-        The binding report (:meth:`acquisition.binding.BindingPlan.explain`).
+        The binding report (:meth:`acquisition.lsl.binding.BindingPlan.explain`).
     visible
         Every stream that was there to bind.
     """
@@ -56,7 +56,7 @@ class Acquisition:
     Parameters
     ----------
     plan
-        The role binding (see :func:`acquisition.binding.bind_roles`).
+        The role binding (see :func:`acquisition.lsl.binding.bind_roles`).
     config
         Trial spec, marker formats, buffer length, participant.
     catalogue

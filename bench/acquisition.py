@@ -27,13 +27,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acquisition.lslconfig import write_lsl_config  # noqa: E402
+from acquisition.lsl.config import write_lsl_config  # noqa: E402
 
 
 def player_main(seconds: float, isi: float) -> None:
     """Child: play the 'lab' device set in real time, then print what was pushed."""
-    from acquisition.player import LslPlayer
-    from acquisition.simulator import Simulation, SimulationConfig
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+    from acquisition.xdf.player import LslPlayer
 
     n_trials = max(1, math.ceil((seconds - 3.0) / isi))
     sim = Simulation(SimulationConfig(device_set="lab", n_trials=n_trials, isi=isi, seed=1))
@@ -68,7 +68,7 @@ def main() -> None:
 
     from acquisition.aligner import TrialEvent
     from acquisition.config import AcquisitionConfig, RoleRule
-    from acquisition.lsl_live import LiveAcquisition, discover
+    from acquisition.lsl.live import LiveAcquisition, discover
 
     child = subprocess.Popen(
         [

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acquisition.lslconfig import write_lsl_config  # noqa: E402
+from acquisition.lsl.config import write_lsl_config  # noqa: E402
 
 
 def ensure_lsl_config(tag: str) -> None:
@@ -40,7 +40,7 @@ def ensure_lsl_config(tag: str) -> None:
 
 def make_simulation(device_set: str, seconds: float, isi: float, seed: int, **extra):
     """A one-participant simulation long enough for ``seconds``."""
-    from acquisition.simulator import Simulation, SimulationConfig
+    from acquisition.sim.simulator import Simulation, SimulationConfig
 
     n_trials = max(1, math.ceil((seconds - 3.0) / isi) + 1)
     return Simulation(
@@ -50,7 +50,7 @@ def make_simulation(device_set: str, seconds: float, isi: float, seed: int, **ex
 
 def player_main(device_set: str, seconds: float, isi: float, seed: int) -> None:
     """Child: play the simulation in real time (outlets exist until the parent says stop)."""
-    from acquisition.player import LslPlayer
+    from acquisition.xdf.player import LslPlayer
 
     sim = make_simulation(device_set, seconds, isi, seed)
     player = LslPlayer(sim, speed=1.0)
@@ -137,7 +137,7 @@ class StandInSession:
 def open_live(source_ids: list[str], config=None):
     """Discover the given streams and start a LiveAcquisition on them."""
     from acquisition.config import AcquisitionConfig
-    from acquisition.lsl_live import LiveAcquisition, discover
+    from acquisition.lsl.live import LiveAcquisition, discover
 
     visible = discover(10.0, source_ids)
     live = LiveAcquisition(config or AcquisitionConfig(), streams=visible)

@@ -90,16 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from acquisition.lslconfig import use_lsl_config
+    from acquisition.lsl.config import use_lsl_config
 
     # Our own machine-scope LSL config (never liblsl's defaults), unless the caller set one.
     use_lsl_config(f"bench-inference-{uuid.uuid4().hex[:8]}", "machine")
 
     from acquisition.aligner import TrialEvent
-    from acquisition.binding import bind_roles
     from acquisition.config import AcquisitionConfig
     from acquisition.core import Acquisition
-    from acquisition.simulator import Simulation, SimulationConfig
+    from acquisition.lsl.binding import bind_roles
+    from acquisition.sim.simulator import Simulation, SimulationConfig
     from inference.prediction import PredictionStore
     from inference.sinks import JsonlSink, LslPredictionSink, Publisher, StoreSink
     from inference.worker import InferenceWorker, WorkerConfig

@@ -43,8 +43,8 @@ def cache_dir() -> Path:
 
 def generate(path: Path, hours: float, seed: int, isi: float) -> dict:
     """Write the simulated recording (runs in the child process)."""
-    from acquisition.simulator import Simulation, SimulationConfig
-    from acquisition.xdf_writer import record_simulation
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+    from acquisition.xdf.writer import record_simulation
 
     lead_in = 3.0
     n_trials = max(1, math.floor((hours * 3600 - lead_in) / isi))
@@ -89,9 +89,9 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("acquisition.xdf_reader").setLevel(logging.ERROR)
+    logging.getLogger("acquisition.xdf.reader").setLevel(logging.ERROR)
     from acquisition.config import AcquisitionConfig
-    from acquisition.xdf_source import XdfSource
+    from acquisition.xdf.source import XdfSource
     from emoeye.commands.replay import replay_fast
 
     if not args.no_model:  # imports are not timed (neither is pyxdf's); model loading is

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     # liblsl reads its configuration once: fix session and scope before any stream exists.
-    from acquisition.lslconfig import use_lsl_config
+    from acquisition.lsl.config import use_lsl_config
 
     args.lsl_config_written = use_lsl_config(args.lsl_session, args.lsl_scope)
     try:

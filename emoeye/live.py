@@ -11,11 +11,11 @@ from emoeye.errors import CliError
 def open_live(config: AcquisitionConfig, wait: float = 10.0, log=print):
     """Discover streams until every required role (and markers) binds, or fail clearly.
 
-    Returns a started :class:`acquisition.lsl_live.LiveAcquisition`.
+    Returns a started :class:`acquisition.lsl.live.LiveAcquisition`.
     """
-    from acquisition.binding import bind_roles
     from acquisition.core import MissingRoleError
-    from acquisition.lsl_live import LiveAcquisition, discover
+    from acquisition.lsl.binding import bind_roles
+    from acquisition.lsl.live import LiveAcquisition, discover
 
     required = [*config.trial.required_roles, "markers"]
     deadline = time.monotonic() + wait

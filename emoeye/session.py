@@ -25,6 +25,7 @@ from typing import Any
 
 from acquisition.aligner import RatingEvent, TrialEvent
 from acquisition.config import AcquisitionConfig
+from emoeye.errors import as_cli_error
 from inference.prediction import Prediction, PredictionStore
 from inference.sinks import (
     CallbackSink,
@@ -126,7 +127,7 @@ class LiveSession:
     session
         Model, device, logs, outlet (see :class:`SessionConfig`).
     live
-        A :class:`~acquisition.lsl_live.LiveAcquisition` not yet started (tests); by default
+        A :class:`~acquisition.lsl.live.LiveAcquisition` not yet started (tests); by default
         :meth:`start` opens one with :func:`emoeye.live.open_live`, waiting for the streams.
     predictor
         An already loaded predictor (skips loading ``session.checkpoint``).
@@ -356,7 +357,7 @@ class LiveSession:
     def rebind(self, role: str, stream_key: str) -> str:
         """Bind ``role`` to another stream visible at start (the dashboard's streams dialog).
 
-        See :meth:`acquisition.lsl_live.LiveAcquisition.rebind_role`; the change goes to the
+        See :meth:`acquisition.lsl.live.LiveAcquisition.rebind_role`; the change goes to the
         predictions log as a ``rebind`` record. Raises ``RebindError`` (a ``ValueError``) with
         the reason when the stream cannot play the role.
         """
@@ -379,9 +380,9 @@ class LiveSession:
     def start_recording(self, path: Path | str) -> Path:
         """Record every stream the session saw, plus its prediction outlets, to an XDF file.
 
-        Uses :class:`acquisition.recorder.Recorder` (LabRecorder's engine when installed).
+        Uses :class:`acquisition.xdf.recorder.Recorder` (LabRecorder's engine when installed).
         """
-        from acquisition.recorder import Recorder, labrecorder_available
+        from acquisition.xdf.recorder import Recorder, labrecorder_available
 
         with self._lock:
             if self.live is None:
@@ -444,7 +445,7 @@ def predict_offline(
     ----------
     source
         An offline source (``.streams``, ``.iter_blocks(block_seconds)``): a simulation or
-        :class:`~acquisition.xdf_source.XdfSource`.
+        :class:`~acquisition.xdf.source.XdfSource`.
     config
         Acquisition configuration (defaults).
     checkpoint
@@ -477,10 +478,11 @@ def predict_offline(
     CliError
         A required role has no stream in the source (the message lists what is there).
     """
-    from emoeye.offline import offline_acquisition
+    from acquisition.offline_acquisition import UnboundSourceError, offline_acquisition
 
     config = config or AcquisitionConfig()
-    acq = offline_acquisition(source, config, "predict")
+    with as_cli_error(UnboundSourceError):
+        acq = offline_acquisition(source, config, "predict")
     predictions: list[Prediction] = []
     publisher = Publisher([CallbackSink(predictions.append), *(sinks or [])])
     if on_prediction is not None:

@@ -3,7 +3,7 @@ it) a choice of another stream per role."""
 
 from __future__ import annotations
 
-from acquisition.presets import ROLES
+from acquisition.lsl.presets import ROLES
 from gui.qt import QtCore, QtWidgets
 from gui.session import can_rebind
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 
 class LiveLike(Protocol):
-    """The live input (:class:`acquisition.lsl_live.LiveAcquisition` or an offline stand-in).
+    """The live input (:class:`acquisition.lsl.live.LiveAcquisition` or an offline stand-in).
 
     Attributes
     ----------
@@ -18,9 +18,9 @@ class LiveLike(Protocol):
         :class:`acquisition.core.Acquisition`: ``roles`` (role → ``BoundRole``), ``buffers``,
         ``aligner`` (``last_onset``, ``stats``, ``pending``), ``config``.
     health
-        Stream key → :class:`acquisition.health.StreamHealth`.
+        Stream key → :class:`acquisition.lsl.health.StreamHealth`.
     plan
-        :class:`acquisition.binding.BindingPlan`: ``roles``, ``candidates``, ``visible``,
+        :class:`acquisition.lsl.binding.BindingPlan`: ``roles``, ``candidates``, ``visible``,
         ``missing()``, ``explain()``.
     """
 

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from acquisition.presets import ROLES
+from acquisition.lsl.presets import ROLES
 from gui.dialogs import NO_REBIND_TIP, StreamsDialog
 from gui.panels.health import HealthTable
 from gui.panels.predictions import PlanePanel, TimelinePanel, ValuesPanel

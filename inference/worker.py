@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from acquisition.reporting import is_milestone
-from acquisition.trial import Trial
+from acquisition.trials.types import Trial
 from inference.prediction import Prediction
 from inference.sinks import Publisher, Sink
 from models.preprocess import prepare_inputs

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from acquisition.trial import CHANNELS
+from acquisition.trials.types import CHANNELS
 from models.network import EmoEyeNet, ModelConfig
 from models.preprocess import NormStats
 

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from acquisition.trial import CHANNELS, Trial, TrialSpec
+from acquisition.trials.types import CHANNELS, Trial, TrialSpec
 from models.preprocess import NormStats, clean_scanpath, normalise_signals
 
 FORMAT = "emoeye-dataset"

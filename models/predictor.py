@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acquisition.trial import Trial
+from acquisition.trials.types import Trial
 from models.checkpoint import load_checkpoint
 from models.preprocess import check_shapes, clean_scanpath, normalise_signals
 
@@ -112,7 +112,7 @@ class Predictor:
         ----------
         trials
             A trial, trials, or raw arrays ``(signals (B, C, T), baseline (B, C),
-            scanpath (B, 2, S, S))`` exactly as in :class:`~acquisition.trial.Trial`.
+            scanpath (B, 2, S, S))`` exactly as in :class:`~acquisition.trials.types.Trial`.
         stimulus_embeddings
             (B, D) or (1, D) tensor, or a list of (1, D)/(D,) tensors, from
             :meth:`embed_stimulus`. When omitted and the model has a stimulus branch, the trials'

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acquisition.trial import CHANNELS, PHYSIO_CHANNELS, Trial
+from acquisition.trials.types import CHANNELS, PHYSIO_CHANNELS, Trial
 
 
 @dataclass(eq=False)
@@ -219,7 +219,7 @@ def prepare_inputs(
     n_time: int | None = None,
     scanpath_size: int | None = None,
 ) -> ModelInputs:
-    """Turn one or more :class:`~acquisition.trial.Trial` objects into model input tensors.
+    """Turn one or more :class:`~acquisition.trials.types.Trial` objects into model input tensors.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Synthetic trials with a planted class signal, for tests, benchmarks and smoke runs.
 
-Not a simulator (that lives in ``acquisition``): it builds :class:`~acquisition.trial.Trial`
+Not a simulator (that lives in ``acquisition``): it builds :class:`~acquisition.trials.types.Trial`
 objects directly, with arousal planted in the pupil and GSR responses and valence planted in the
 stimulus (each trial shows a bundled stimulus whose latent valence is the trial's valence) and,
 weakly, in heart-rate deceleration. Labels equal the planted classes, so the oracle accuracy is 1.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from acquisition.scanpath import render_scanpath
-from acquisition.trial import Ratings, Trial, TrialQuality, TrialSpec
+from acquisition.trials.scanpath import render_scanpath
+from acquisition.trials.types import Ratings, Trial, TrialQuality, TrialSpec
 
 
 def _stimuli_by_valence(catalogue: Any, n_classes: int) -> dict[int, list[str]]:

@@ -60,9 +60,9 @@ def capture(
     """Run one simulated session for ``seconds`` of wall time and save the window."""
     bench = _bench_module()
     from acquisition.config import AcquisitionConfig
-    from acquisition.lsl_live import LiveAcquisition, discover
-    from acquisition.player import LslPlayer
-    from acquisition.trial import TrialSpec
+    from acquisition.lsl.live import LiveAcquisition, discover
+    from acquisition.trials.types import TrialSpec
+    from acquisition.xdf.player import LslPlayer
     from gui.qt import QtCore, QtWidgets
     from gui.window import DashboardWindow
 
@@ -110,7 +110,7 @@ def _live_session(visible, config):
     """``emoeye.session.LiveSession`` (the real model) over the given streams, or None when it
     cannot be made here (no model yet, no torch)."""
     try:
-        from acquisition.lsl_live import LiveAcquisition
+        from acquisition.lsl.live import LiveAcquisition
         from emoeye.session import LiveSession, SessionConfig
 
         live = LiveAcquisition(config, streams=visible)

@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from acquisition.lslconfig import write_lsl_config
+from acquisition.lsl.config import write_lsl_config
 
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="emoeye-tests-"))
 SESSION_ID = f"emoeye-test-{uuid.uuid4()}"

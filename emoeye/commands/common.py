@@ -55,5 +55,5 @@ def quiet_reader_log(args: argparse.Namespace) -> None:
     import logging
 
     if not getattr(args, "verbose", False):
-        for name in ("acquisition.xdf_reader", "acquisition.xdf_source"):
+        for name in ("acquisition.xdf.reader", "acquisition.xdf.source"):
             logging.getLogger(name).setLevel(logging.ERROR)

@@ -15,17 +15,18 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from acquisition.offline_acquisition import missing_roles_message
 from emoeye.commands.common import (
     add_config_arg,
     data_progress,
     load_acq_config,
     quiet_reader_log,
 )
-from emoeye.errors import CliError, missing_roles_message
+from emoeye.errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from acquisition.presets import DEVICE_SETS
+    from acquisition.lsl.presets import DEVICE_SETS
 
     p = sub.add_parser(
         "dataset",
@@ -154,7 +155,7 @@ def cut_rated_trials(
     config
         The :class:`~acquisition.config.AcquisitionConfig`.
     add
-        Called with each rated :class:`~acquisition.trial.Trial`, once its rating is attached.
+        Called with each rated :class:`~acquisition.trials.types.Trial`, once its rating is attached.
     participant_of
         Participant id of a trial from its onset time (overrides ``trial.participant``).
     block_seconds
@@ -174,9 +175,9 @@ def cut_rated_trials(
         A required role (or markers) has no stream in the source.
     """
     from acquisition.aligner import RatingEvent, TrialEvent
-    from acquisition.binding import bind_roles
     from acquisition.core import Acquisition
-    from acquisition.xdf_source import ProgressSource
+    from acquisition.lsl.binding import bind_roles
+    from acquisition.xdf.source import ProgressSource
 
     plan = bind_roles(source.streams, config.rules)
     acq = Acquisition(plan, config, strict=True)
@@ -342,8 +343,8 @@ def _simulated(args: argparse.Namespace):
 
 def _recording(path: Path, pmap: dict[str, str]):
     def make():
-        from acquisition.xdf_reader import XdfError
-        from acquisition.xdf_source import XdfSource
+        from acquisition.xdf.reader import XdfError
+        from acquisition.xdf.source import XdfSource
 
         if not path.is_file():
             raise CliError(f"{path} does not exist")

@@ -11,7 +11,7 @@ from emoeye.errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from acquisition.presets import DEVICE_SETS
+    from acquisition.lsl.presets import DEVICE_SETS
 
     p = sub.add_parser(
         "demo",
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acquisition.lslconfig import write_lsl_config
+    from acquisition.lsl.config import write_lsl_config
     from emoeye.cli import build_parser
 
     written = getattr(args, "lsl_config_written", None)

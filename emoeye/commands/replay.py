@@ -24,7 +24,7 @@ from emoeye.commands.common import (
     load_acq_config,
     quiet_reader_log,
 )
-from emoeye.errors import CliError
+from emoeye.errors import CliError, as_cli_error
 
 TABLE_COLUMNS = (
     "trial_id",
@@ -81,8 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(path: Path, participant: str | None = None):
-    from acquisition.xdf_reader import XdfError
-    from acquisition.xdf_source import XdfSource
+    from acquisition.xdf.reader import XdfError
+    from acquisition.xdf.source import XdfSource
 
     if not path.is_file():
         raise CliError(f"{path} does not exist")
@@ -124,7 +124,7 @@ def replay_fast(
     Parameters
     ----------
     source
-        An :class:`~acquisition.xdf_source.XdfSource` (or any offline source).
+        An :class:`~acquisition.xdf.source.XdfSource` (or any offline source).
     config
         The :class:`~acquisition.config.AcquisitionConfig` (its participant, if unset, becomes
         the source's).
@@ -139,7 +139,7 @@ def replay_fast(
     progress
         Called with the data seconds done after each block.
     on_trial
-        Called with each :class:`~acquisition.trial.Trial` as it is cut (before prediction).
+        Called with each :class:`~acquisition.trials.types.Trial` as it is cut (before prediction).
     on_row
         Called at the end with each trial's summary row and its prediction (or None).
 
@@ -152,8 +152,8 @@ def replay_fast(
     from collections import deque
 
     from acquisition.aligner import TrialEvent
-    from acquisition.xdf_source import ProgressSource
-    from emoeye.offline import offline_acquisition
+    from acquisition.offline_acquisition import UnboundSourceError, offline_acquisition
+    from acquisition.xdf.source import ProgressSource
 
     started = time.perf_counter()
     if config.participant is None and getattr(source, "participant", None):
@@ -202,7 +202,8 @@ def replay_fast(
             predictions[pred.trial_id] = pred
         stats.update({k: v for k, v in result.items() if k != "predictions"})
     else:
-        acq = offline_acquisition(source, config, "replay")
+        with as_cli_error(UnboundSourceError):
+            acq = offline_acquisition(source, config, "replay")
         for event in acq.run_offline(feed, block_seconds):
             if isinstance(event, TrialEvent):
                 take(event.trial)
@@ -357,7 +358,7 @@ def _run_fast(args: argparse.Namespace) -> int:
 def _run_realtime(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise CliError("--speed must be > 0")
-    from acquisition.player import LslPlayer
+    from acquisition.xdf.player import LslPlayer
 
     source = _open(args.file, args.participant)
     _print_file(source)

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         session.start()
         if args.record is not None:
-            from acquisition.recorder import RecorderUnavailable
+            from acquisition.xdf.recorder import RecorderUnavailable
 
             try:
                 session.start_recording(args.record)

@@ -13,7 +13,7 @@ from emoeye.errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from acquisition.presets import DEVICE_SETS
+    from acquisition.lsl.presets import DEVICE_SETS
 
     p = sub.add_parser(
         "simulate",
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def make_simulation(args: argparse.Namespace, seed: int | None = None):
     """The Simulation the options describe (a bad option is a one-line :class:`CliError`)."""
-    from acquisition.simulator import Simulation, SimulationConfig
+    from acquisition.sim.simulator import Simulation, SimulationConfig
 
     try:
         return Simulation(
@@ -84,13 +84,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"ground truth of {len(sim.ground_truth())} trials written to {args.ground_truth}")
     if args.record is not None:
         try:
-            from acquisition.xdf_writer import record_simulation
+            from acquisition.xdf.writer import record_simulation
         except ImportError as exc:
             raise CliError(f"XDF writing is unavailable: {exc}") from None
         record_simulation(sim, args.record)
         print(f"wrote {sim.duration:.0f} s of simulated session to {args.record}")
         return 0
-    from acquisition.player import LslPlayer
+    from acquisition.xdf.player import LslPlayer
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

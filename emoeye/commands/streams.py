@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acquisition.binding import bind_roles
-    from acquisition.lsl_live import discover
+    from acquisition.lsl.binding import bind_roles
+    from acquisition.lsl.live import discover
 
     config = load_acq_config(args.config)
     visible = discover(args.timeout)

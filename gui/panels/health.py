@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from acquisition.presets import ROLES
+from acquisition.lsl.presets import ROLES
 from gui.qt import QtCore, QtGui, QtWidgets
 from gui.style import STATE_COLOURS, fmt
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acquisition.roles import RoleSeries, extract
+from acquisition.lsl.reading import RoleSeries, extract
 from gui.qt import pg
 from gui.style import (
     ONSET_COLOUR,

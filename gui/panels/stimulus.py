@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from acquisition.roles import RoleSeries
+from acquisition.lsl.reading import RoleSeries
 from gui.panels.signals import read_for_display
 from gui.qt import QtCore, QtWidgets, pg
 from gui.style import tidy_plot

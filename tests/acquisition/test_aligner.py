@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from acquisition.aligner import RatingEvent, TrialEvent
-from acquisition.binding import bind_roles
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition, MissingRoleError
+from acquisition.lsl.binding import bind_roles
+from acquisition.lsl.presets import PRESETS
 from acquisition.markers import MarkerParser
-from acquisition.presets import PRESETS
 from acquisition.streams import Chunk
-from acquisition.trial import TrialSpec
+from acquisition.trials.types import TrialSpec
 
 GP = PRESETS["gazepoint"][0].spec("gp")
 MK = PRESETS["psychopy"][0].spec("mk")

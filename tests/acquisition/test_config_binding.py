@@ -1,8 +1,8 @@
 import pytest
 
-from acquisition.binding import bind_roles
 from acquisition.config import ConfigError, RoleRule, load_config, parse_config
-from acquisition.presets import DEVICE_SETS, PRESETS, preset_streams
+from acquisition.lsl.binding import bind_roles
+from acquisition.lsl.presets import DEVICE_SETS, PRESETS, preset_streams
 from acquisition.streams import StreamSpec
 
 

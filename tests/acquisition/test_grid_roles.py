@@ -1,9 +1,9 @@
 import numpy as np
 
-from acquisition.grid import fill_gaps, to_grid
-from acquisition.presets import PRESETS
-from acquisition.roles import beats_to_hr, detect_beats, extract
-from acquisition.scanpath import render_scanpath
+from acquisition.lsl.presets import PRESETS
+from acquisition.lsl.reading import beats_to_hr, detect_beats, extract
+from acquisition.trials.grid import fill_gaps, to_grid
+from acquisition.trials.scanpath import render_scanpath
 
 
 def test_to_grid_downsamples_and_marks_gaps():
@@ -111,7 +111,7 @@ def test_scanpath_image():
 def test_cached_filtfilt_equals_scipy():
     from scipy import signal
 
-    from acquisition.roles import _band_filter, _filtfilt
+    from acquisition.lsl.reading import _band_filter, _filtfilt
 
     x = np.random.default_rng(1).normal(size=900)
     for kind, fs in (("hr_ecg", 130.0), ("hr_ppg", 64.0)):

@@ -8,10 +8,10 @@ import pytest
 
 from acquisition.aligner import TrialEvent
 from acquisition.config import AcquisitionConfig
-from acquisition.health import StreamState
-from acquisition.lsl_live import LiveAcquisition, discover
-from acquisition.presets import PRESETS
-from acquisition.trial import TrialSpec
+from acquisition.lsl.health import StreamState
+from acquisition.lsl.live import LiveAcquisition, discover
+from acquisition.lsl.presets import PRESETS
+from acquisition.trials.types import TrialSpec
 
 pytestmark = pytest.mark.lsl
 
@@ -98,15 +98,15 @@ def test_unix_epoch_stamps_are_mapped_to_lsl_clock(uid):
     visible = discover(5.0, [ibi.source_id])
     cfg = AcquisitionConfig(trial=TrialSpec(required_roles=("hr",)))
     # No marker stream: build the live input without the strict role check via a markers-free plan.
-    from acquisition.binding import bind_roles
     from acquisition.core import Acquisition
+    from acquisition.lsl.binding import bind_roles
 
     plan = bind_roles([s for s, _ in visible])
     core = Acquisition(plan, cfg, strict=False)
     import threading
 
-    from acquisition.health import StreamHealth
-    from acquisition.lsl_live import InletThread
+    from acquisition.lsl.health import StreamHealth
+    from acquisition.lsl.live import InletThread
 
     stop = threading.Event()
     health = StreamHealth(ibi.key, ibi.name, ["hr"], 0.0)

@@ -9,9 +9,9 @@ import numpy as np
 import pylsl
 import pytest
 
-from acquisition.offline import collect
-from acquisition.player import LslPlayer
-from acquisition.simulator import Simulation, SimulationConfig
+from acquisition.offline_acquisition import collect
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.xdf.player import LslPlayer
 
 pytestmark = pytest.mark.lsl
 
@@ -150,12 +150,12 @@ class TinySource:
     """A minimal offline source without the simulator's extras (no start_time, no Unix keys)."""
 
     def __init__(self, uid: str) -> None:
-        from acquisition.presets import PRESETS
+        from acquisition.lsl.presets import PRESETS
 
         self.streams = [PRESETS["gazepoint"][0].spec(f"tiny-{uid}")]
 
     def iter_blocks(self, block_seconds: float = 0.5):
-        from acquisition.offline import Block
+        from acquisition.offline_acquisition import Block
         from acquisition.streams import Chunk
 
         spec = self.streams[0]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
-from acquisition.offline import Block, OfflineSource, collect
-from acquisition.presets import DEVICE_SETS, preset_streams
-from acquisition.roles import extract
-from acquisition.simulator import Simulation, SimulationConfig, saliency_map
+from acquisition.lsl.presets import DEVICE_SETS, preset_streams
+from acquisition.lsl.reading import extract
+from acquisition.offline_acquisition import Block, OfflineSource, collect
+from acquisition.sim.simulator import Simulation, SimulationConfig, saliency_map
 
 
 def sim(**kw) -> Simulation:
@@ -284,9 +284,9 @@ def test_an_hour_is_generated_quickly():
 def test_every_device_set_binds_and_cuts_the_same_trials(device_set):
     """End to end through binding and the offline path: the presets' conventions hold."""
     from acquisition.aligner import RatingEvent, TrialEvent
-    from acquisition.binding import bind_roles
     from acquisition.config import AcquisitionConfig
     from acquisition.core import Acquisition
+    from acquisition.lsl.binding import bind_roles
 
     s = sim(device_set=device_set, n_trials=6, seed=1)
     config = AcquisitionConfig()

@@ -15,11 +15,11 @@ import pylsl
 
 from acquisition.aligner import TrialEvent
 from acquisition.config import AcquisitionConfig
-from acquisition.faults import RawDevice
-from acquisition.lsl_live import LiveAcquisition, discover
-from acquisition.presets import PRESETS
+from acquisition.lsl.live import LiveAcquisition, discover
+from acquisition.lsl.presets import PRESETS
+from acquisition.sim.faults import RawDevice
 from acquisition.streams import StreamSpec
-from acquisition.trial import TrialSpec
+from acquisition.trials.types import TrialSpec
 
 LEDGER_ENV = "EMOEYE_FAULT_LEDGER"
 """JSONL file each fault test appends its accounting to (set by bench/faults.py)."""

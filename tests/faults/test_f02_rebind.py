@@ -22,8 +22,8 @@ from fault_rig import (
 )
 
 from acquisition.aligner import TrialEvent
-from acquisition.faults import RawDevice
-from acquisition.health import StreamState
+from acquisition.lsl.health import StreamState
+from acquisition.sim.faults import RawDevice
 
 pytestmark = [pytest.mark.lsl, pytest.mark.timeout(60)]
 

@@ -20,8 +20,8 @@ from fault_rig import (
 )
 
 from acquisition.aligner import TrialEvent
-from acquisition.clockguard import ClockGuard
-from acquisition.faults import RawDevice
+from acquisition.lsl.clockguard import ClockGuard
+from acquisition.sim.faults import RawDevice
 
 pytestmark = [pytest.mark.lsl, pytest.mark.timeout(60)]
 

@@ -8,8 +8,8 @@ import pytest
 from fault_rig import record
 
 from acquisition.config import AcquisitionConfig
-from acquisition.faults import MutatedSource, set_columns
-from acquisition.simulator import Simulation, SimulationConfig
+from acquisition.sim.faults import MutatedSource, set_columns
+from acquisition.sim.simulator import Simulation, SimulationConfig
 from emoeye.session import predict_offline
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,10 +11,10 @@ from fault_rig import collect_trials, markers_spec, open_live, record, uncounted
 
 from acquisition.aligner import TrialEvent
 from acquisition.config import AcquisitionConfig
-from acquisition.faults import RawDevice
-from acquisition.health import StreamState
-from acquisition.presets import PRESETS
-from acquisition.trial import TrialSpec
+from acquisition.lsl.health import StreamState
+from acquisition.lsl.presets import PRESETS
+from acquisition.sim.faults import RawDevice
+from acquisition.trials.types import TrialSpec
 
 pytestmark = [pytest.mark.lsl, pytest.mark.timeout(60)]
 

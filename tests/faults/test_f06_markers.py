@@ -20,7 +20,7 @@ from fault_rig import (
 )
 
 from acquisition.aligner import RatingEvent, TrialEvent
-from acquisition.faults import RawDevice
+from acquisition.sim.faults import RawDevice
 
 pytestmark = [pytest.mark.lsl, pytest.mark.timeout(60)]
 

@@ -25,12 +25,12 @@ import numpy as np
 import pytest
 from fault_rig import record
 
-from acquisition.faults import chunk_table, corrupt_chunk, truncate
-from acquisition.simulator import Simulation, SimulationConfig
+from acquisition.sim.faults import chunk_table, corrupt_chunk, truncate
+from acquisition.sim.simulator import Simulation, SimulationConfig
 from acquisition.streams import StreamSpec
-from acquisition.trial import TrialSpec
-from acquisition.xdf_reader import TAG_SAMPLES, TAG_STREAM_HEADER, XdfError, read_xdf
-from acquisition.xdf_writer import record_simulation, varlen, write_streams
+from acquisition.trials.types import TrialSpec
+from acquisition.xdf.reader import TAG_SAMPLES, TAG_STREAM_HEADER, XdfError, read_xdf
+from acquisition.xdf.writer import record_simulation, varlen, write_streams
 from emoeye.cli import main
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,7 +9,7 @@ a trial for, and every device sample sent before the signal.
 
 The session is a real ``python -m emoeye run`` subprocess over real LSL (this test run's LSL
 session id, so only this run's streams are visible, and roles pinned to this test's source ids),
-against simulated devices played in real time by :class:`~acquisition.player.LslPlayer` here.
+against simulated devices played in real time by :class:`~acquisition.xdf.player.LslPlayer` here.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import pytest
 import pyxdf
 from fault_rig import read_jsonl, record, uncounted_losses, wait_until
 
-from acquisition.player import LslPlayer
-from acquisition.simulator import Simulation, SimulationConfig
-from acquisition.xdf_reader import read_xdf
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.xdf.player import LslPlayer
+from acquisition.xdf.reader import read_xdf
 from emoeye.commands.run import STILL_STOPPING
 
 pytestmark = [pytest.mark.lsl, pytest.mark.timeout(120)]

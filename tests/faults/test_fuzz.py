@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acquisition.aligner import TrialAligner
-from acquisition.faults import MAGIC, corrupt_chunk, flip_bytes, truncate
 from acquisition.markers import MarkerParser, Onset, Rating
+from acquisition.sim.faults import MAGIC, corrupt_chunk, flip_bytes, truncate
 from acquisition.streams import StreamSpec
-from acquisition.trial import TrialSpec
-from acquisition.xdf_reader import XdfError, read_xdf
-from acquisition.xdf_source import XdfSource
-from acquisition.xdf_writer import write_streams
+from acquisition.trials.types import TrialSpec
+from acquisition.xdf.reader import XdfError, read_xdf
+from acquisition.xdf.source import XdfSource
+from acquisition.xdf.writer import write_streams
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from gui_sessions import OfflineSession
 
-from acquisition.simulator import Simulation, SimulationConfig
+from acquisition.sim.simulator import Simulation, SimulationConfig
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquisition.aligner import TrialEvent
-from acquisition.binding import bind_roles
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition
-from acquisition.health import StreamHealth, StreamState
-from acquisition.simulator import Simulation
+from acquisition.lsl.binding import bind_roles
+from acquisition.lsl.health import StreamHealth, StreamState
+from acquisition.sim.simulator import Simulation
 from acquisition.stimulus_catalogue import default_catalogue
-from acquisition.trial import TrialSpec
+from acquisition.trials.types import TrialSpec
 from inference.prediction import Prediction, PredictionStore
 
 

@@ -10,8 +10,8 @@ import pytest
 from gui_sessions import OfflineSession, fake_prediction
 
 from acquisition.config import AcquisitionConfig
-from acquisition.simulator import Simulation, SimulationConfig
-from acquisition.trial import TrialSpec
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.trials.types import TrialSpec
 from gui.app import DashboardWindow, run_dashboard
 from gui.panels.signals import MAX_POINTS
 from gui.qt import QtCore
@@ -111,7 +111,7 @@ def test_missing_roles_named_in_a_red_banner(make_window):
 
 
 def test_lost_stream_shows_in_table_and_banner(gazepoint_session, make_window):
-    from acquisition.health import StreamState
+    from acquisition.lsl.health import StreamState
 
     s = gazepoint_session
     window = make_window(s)

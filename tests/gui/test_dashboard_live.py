@@ -12,10 +12,10 @@ from gui_sessions import fake_prediction
 
 from acquisition.aligner import TrialEvent
 from acquisition.config import AcquisitionConfig
-from acquisition.lsl_live import LiveAcquisition, discover
-from acquisition.player import LslPlayer
-from acquisition.simulator import Simulation, SimulationConfig
-from acquisition.trial import TrialSpec
+from acquisition.lsl.live import LiveAcquisition, discover
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.trials.types import TrialSpec
+from acquisition.xdf.player import LslPlayer
 from gui.app import DashboardWindow
 from gui.qt import QtCore
 from inference.prediction import PredictionStore

@@ -16,9 +16,9 @@ import pylsl
 import pytest
 
 from acquisition.config import AcquisitionConfig
-from acquisition.lsl_live import LiveAcquisition, discover
-from acquisition.player import LslPlayer
-from acquisition.simulator import Simulation, SimulationConfig
+from acquisition.lsl.live import LiveAcquisition, discover
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.xdf.player import LslPlayer
 from emoeye.errors import CliError
 from emoeye.headless import HeadlessView, format_prediction
 from emoeye.session import LiveSession, SessionConfig, predict_offline

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from acquisition.simulator import Simulation, SimulationConfig
-from acquisition.xdf_writer import record_simulation
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.xdf.writer import record_simulation
 
 
 def short_simulation(uid: str, **kw) -> Simulation:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from acquisition.streams import StreamSpec
-from acquisition.xdf_reader import XdfError, read_xdf
-from acquisition.xdf_writer import XdfWriter, write_streams
+from acquisition.xdf.reader import XdfError, read_xdf
+from acquisition.xdf.writer import XdfWriter, write_streams
 
 GAZE = StreamSpec("Gaze", "Gaze", 3, 100.0, "float32", "gz-1", ("x", "y", "p"))
 MARK = StreamSpec("Mk", "Markers", 1, 0.0, "string", "mk-1")
@@ -140,7 +140,7 @@ def test_unix_epoch_stream_mapped_and_reported(tmp_path):
 def test_garbage_timestamps_replay_in_finite_blocks(tmp_path, bad, run):
     """Stamps that a corrupted chunk turned into garbage: blocks still end. One stray stamp or
     unreadable ones are dropped and counted; two garbage stamps in a row are sorted, reported."""
-    from acquisition.xdf_source import XdfSource
+    from acquisition.xdf.source import XdfSource
 
     path = tmp_path / "g.xdf"
     ts = 100 + np.arange(200) / 100

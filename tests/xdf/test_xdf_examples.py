@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import pyxdf
 
-from acquisition.xdf_reader import read_xdf
-from acquisition.xdf_source import XdfSource
+from acquisition.xdf.reader import read_xdf
+from acquisition.xdf.source import XdfSource
 
 
 def pyxdf_streams(path):

@@ -15,13 +15,13 @@ import pylsl
 import pytest
 
 from acquisition.aligner import TrialEvent
-from acquisition.binding import bind_roles
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition
-from acquisition.offline import collect
-from acquisition.player import LslPlayer
-from acquisition.recorder import Recorder, RecorderUnavailable, labrecorder_available
-from acquisition.xdf_source import XdfSource
+from acquisition.lsl.binding import bind_roles
+from acquisition.offline_acquisition import collect
+from acquisition.xdf.player import LslPlayer
+from acquisition.xdf.recorder import Recorder, RecorderUnavailable, labrecorder_available
+from acquisition.xdf.source import XdfSource
 
 pytestmark = pytest.mark.lsl
 
@@ -81,7 +81,7 @@ def test_live_recording_replays_to_the_same_samples_and_trials(make_sim, tmp_pat
 
 
 def test_recorder_unavailable_message(monkeypatch, tmp_path):
-    import acquisition.recorder as rec
+    import acquisition.xdf.recorder as rec
 
     monkeypatch.setattr(rec, "labrecorder_available", lambda: False)
     with pytest.raises(RecorderUnavailable, match="pip install"):

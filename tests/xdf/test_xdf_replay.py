@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from acquisition.aligner import TrialEvent
-from acquisition.binding import bind_roles
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition
-from acquisition.xdf_source import XdfSource
+from acquisition.lsl.binding import bind_roles
+from acquisition.xdf.source import XdfSource
 from emoeye.cli import main
 from emoeye.commands.replay import replay_fast
 
@@ -79,8 +79,8 @@ def test_replay_cli_reports_damage(sim_file, tmp_path, capsys):
 
 
 def test_dataset_build_from_files_and_simulator(tmp_path, uid, capsys):
-    from acquisition.simulator import Simulation, SimulationConfig
-    from acquisition.xdf_writer import record_simulation
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+    from acquisition.xdf.writer import record_simulation
 
     # The CLI's --simulate defaults, recorded to a file.
     sim = Simulation(SimulationConfig(participants=2, n_trials=3, seed=3, source_tag=uid))
@@ -121,7 +121,7 @@ def test_dataset_build_from_files_and_simulator(tmp_path, uid, capsys):
 def test_dataset_build_skips_unrated_and_files_without_roles(
     make_sim, tmp_path, shared_xdf_dir, capsys
 ):
-    from acquisition.xdf_writer import record_simulation
+    from acquisition.xdf.writer import record_simulation
 
     sim = make_sim(isi=8.0)  # onsets at 1.5, 9.5, 17.5; ratings 6 s later
     sim.config.dropouts.append(("markers", 15.4, 0.2))  # lose the second rating

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pyxdf
 
-from acquisition.offline import collect
-from acquisition.xdf_reader import read_xdf
-from acquisition.xdf_writer import XdfWriter, record_simulation, varlen
+from acquisition.offline_acquisition import collect
+from acquisition.xdf.reader import read_xdf
+from acquisition.xdf.writer import XdfWriter, record_simulation, varlen
 
 
 def test_varlen_widths():
@@ -61,7 +61,7 @@ def test_writer_flushes_boundaries_and_offsets(tmp_path, make_sim):
     path = tmp_path / "s.xdf"
     record_simulation(sim, path, progress=False, block_seconds=0.5)
     data = path.read_bytes()
-    from acquisition.xdf_reader import BOUNDARY
+    from acquisition.xdf.reader import BOUNDARY
 
     # A boundary about every second of data, clock offsets every 5 s per stream.
     assert data.count(BOUNDARY) >= sim.duration - 2

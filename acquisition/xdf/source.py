@@ -13,22 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from acquisition.offline import Block
+from acquisition.offline_acquisition import Block
 from acquisition.streams import Chunk, StreamSpec
-from acquisition.xdf_reader import XdfFile, XdfStream, read_xdf
+from acquisition.xdf.reader import XdfFile, XdfStream, read_xdf
 
 log = logging.getLogger(__name__)
 
 
 class XdfSource:
-    """An XDF file as an :class:`~acquisition.offline.OfflineSource`.
+    """An XDF file as an :class:`~acquisition.offline_acquisition.OfflineSource`.
 
     Parameters
     ----------
     path
         The recording.
     dejitter, synchronize_clocks, handle_clock_resets
-        Passed to :func:`acquisition.xdf_reader.read_xdf`.
+        Passed to :func:`acquisition.xdf.reader.read_xdf`.
     participant
         Participant id; by default the file header's ``<participant>`` if any.
 

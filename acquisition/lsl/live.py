@@ -16,11 +16,11 @@ from collections.abc import Callable
 import numpy as np
 import pylsl
 
-from acquisition.binding import BindingPlan, bind_roles
-from acquisition.clockguard import ClockGuard
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition, Event
-from acquisition.health import StreamHealth, StreamState
+from acquisition.lsl.binding import BindingPlan, bind_roles
+from acquisition.lsl.clockguard import ClockGuard
+from acquisition.lsl.health import StreamHealth, StreamState
 from acquisition.streams import Chunk, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ class LiveAcquisition:
     rebind
         Watch for devices that restart as a *new* stream (new uid and source id, same name and
         type): when a bound stream is lost, streams with its name and type are resolved again and
-        bound by the same rules (:func:`~acquisition.binding.bind_roles`). A replacement with
+        bound by the same rules (:func:`~acquisition.lsl.binding.bind_roles`). A replacement with
         the same layout (channel count, format, labels, reading) continues the *same* ring
         buffer and health record, so trials span the restart; the gap is counted and the rebind
         noted once (``health.rebinds``). One with another layout is reported, not bound.

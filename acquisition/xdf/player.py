@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 import pylsl
 
-from acquisition.offline import Block, OfflineSource
+from acquisition.offline_acquisition import Block, OfflineSource
 from acquisition.streams import StreamSpec
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class LslPlayer:
     Parameters
     ----------
     source
-        Any :class:`~acquisition.offline.OfflineSource`. Keys listed in its optional
+        Any :class:`~acquisition.offline_acquisition.OfflineSource`. Keys listed in its optional
         ``unix_epoch_keys`` are stamped in Unix-epoch seconds; its optional ``start_time`` is the
         data time mapped onto the start instant.
     speed

@@ -32,8 +32,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from acquisition.offline import Block
-from acquisition.presets import DEVICE_SETS, PresetStream, preset_streams
+from acquisition.lsl.presets import DEVICE_SETS, PresetStream, preset_streams
+from acquisition.offline_acquisition import Block
 from acquisition.stimulus_catalogue import default_catalogue
 from acquisition.streams import Chunk, StreamSpec
 
@@ -63,7 +63,7 @@ class SimulationConfig:
     Attributes
     ----------
     device_set
-        Key of :data:`acquisition.presets.DEVICE_SETS`.
+        Key of :data:`acquisition.lsl.presets.DEVICE_SETS`.
     presets
         Preset names to simulate instead of the device set (e.g. add ``"presentation"``).
     participants
@@ -258,7 +258,7 @@ class _Participants:
 
 
 class Simulation:
-    """A whole simulated experiment, as an :class:`~acquisition.offline.OfflineSource`.
+    """A whole simulated experiment, as an :class:`~acquisition.offline_acquisition.OfflineSource`.
 
     Parameters
     ----------
@@ -754,7 +754,7 @@ class Simulation:
         return np.concatenate(ts), np.concatenate(vs)
 
     def iter_blocks(self, block_seconds: float = 0.5) -> Iterator[Block]:
-        """Blocks of ``block_seconds`` of data time (see :class:`~acquisition.offline.Block`).
+        """Blocks of ``block_seconds`` of data time (see :class:`~acquisition.offline_acquisition.Block`).
 
         Timestamps are data time plus any configured clock offset; streams in
         :attr:`unix_epoch_keys` are flagged ``chunk.meta["unix_epoch"]`` but stay on data time.

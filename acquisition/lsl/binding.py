@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquisition.config import RoleRule
-from acquisition.presets import HR_KINDS, ROLES, PresetStream, RoleReading, preset_streams
+from acquisition.lsl.presets import HR_KINDS, ROLES, PresetStream, RoleReading, preset_streams
+from acquisition.lsl.reading import PADDING_S, RoleSeries, extract
 from acquisition.ringbuffer import RingBuffer
-from acquisition.roles import PADDING_S, RoleSeries, extract
 from acquisition.streams import StreamSpec
 
 EXCLUDED_NAMES = re.compile(r"^EmoEye-", re.IGNORECASE)

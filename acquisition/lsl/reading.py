@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-from acquisition.presets import RoleReading
+from acquisition.lsl.presets import RoleReading
 from acquisition.streams import StreamSpec
 
 HR_RANGE = (30.0, 220.0)

@@ -5,7 +5,7 @@ leaves a file with unflushed data and no footer. This writer flushes at least ev
 ``flush_seconds`` of wall time, writes a Boundary chunk every ``boundary_seconds`` of data (or
 ``boundary_bytes``) so readers can resynchronise after damage, writes clock offsets as it goes,
 and writes the footers on :meth:`XdfWriter.close`. Files read back with ``pyxdf.load_xdf`` and
-with :func:`acquisition.xdf_reader.read_xdf`; a file cut off at any byte still reads up to the
+with :func:`acquisition.xdf.reader.read_xdf`; a file cut off at any byte still reads up to the
 cut.
 
 :func:`record_simulation` writes any offline source (the simulator) to XDF as fast as the disk
@@ -27,7 +27,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from acquisition.streams import StreamSpec
-from acquisition.xdf_reader import (
+from acquisition.xdf.reader import (
     BOUNDARY,
     MAGIC,
     NUMERIC_DTYPES,
@@ -321,7 +321,7 @@ def record_simulation(
     clock_offset_every: float = 5.0,
     metadata: dict[str, object] | None = None,
 ) -> dict:
-    """Write an offline source (e.g. :class:`acquisition.simulator.Simulation`) to an XDF file.
+    """Write an offline source (e.g. :class:`acquisition.sim.simulator.Simulation`) to an XDF file.
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acquisition.offline import Block
+from acquisition.offline_acquisition import Block
 from acquisition.streams import Chunk, StreamSpec
 
 MAGIC = b"XDF:"
@@ -155,7 +155,7 @@ class RawDevice:
 
     def open(self, spec: StreamSpec | None = None) -> RawDevice:
         """Create the outlet (again), optionally as another stream (a restart, new source id)."""
-        from acquisition.player import make_outlet
+        from acquisition.xdf.player import make_outlet
 
         if spec is not None:
             self.spec = spec

@@ -2,7 +2,7 @@
 streams feeds a role.
 
 A preset stream says what a device's outlet looks like (name, type, channel labels, rate) and how
-to read a role from it (a :class:`RoleReading`). Binding rules (:mod:`acquisition.binding`) match
+to read a role from it (a :class:`RoleReading`). Binding rules (:mod:`acquisition.lsl.binding`) match
 visible streams against these, and the simulator creates outlets from the same descriptions, so a
 simulated device is bound exactly like the real one.
 """

@@ -5,7 +5,7 @@ Two back ends:
 * ``"labrecorder"`` (default): the ``labrecorder`` package, LabRecorder's own recording engine
   (install with ``pip install 'emoeye[record]'``). It records exactly as LabRecorder does, but it
   writes through an unflushed buffer and its footers only on stop: a crash loses the file's tail.
-* ``"emoeye"``: our inlets and :class:`acquisition.xdf_writer.XdfWriter`, flushed every second
+* ``"emoeye"``: our inlets and :class:`acquisition.xdf.writer.XdfWriter`, flushed every second
   with boundary chunks and clock offsets as it goes (crash-safe); needs only pylsl.
 
 Both record the streams' full metadata and raw timestamps plus clock offsets, so a recording
@@ -199,7 +199,7 @@ class _LiveWriter:
     def __init__(self, path: Path, infos: list, offset_every: float = 5.0) -> None:
         import pylsl
 
-        from acquisition.xdf_writer import XdfWriter
+        from acquisition.xdf.writer import XdfWriter
 
         # One instant on both clocks: lets the reader map Unix-epoch streams exactly.
         pair = f"{pylsl.local_clock()!r} {time.time()!r}"
@@ -216,7 +216,7 @@ class _LiveWriter:
     def _run(self) -> None:
         import pylsl
 
-        from acquisition.lsl_live import spec_from_info
+        from acquisition.lsl.live import spec_from_info
 
         inlets = []
         try:

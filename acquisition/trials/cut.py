@@ -7,10 +7,10 @@ from typing import Protocol
 
 import numpy as np
 
-from acquisition.grid import fill_gaps, presence, to_grid
-from acquisition.roles import RoleSeries
-from acquisition.scanpath import render_scanpath
-from acquisition.trial import CHANNELS, Trial, TrialQuality, TrialSpec
+from acquisition.lsl.reading import RoleSeries
+from acquisition.trials.grid import fill_gaps, presence, to_grid
+from acquisition.trials.scanpath import render_scanpath
+from acquisition.trials.types import CHANNELS, Trial, TrialQuality, TrialSpec
 
 ROLE_CHANNELS = {"gaze": ("x", "y", "pupil"), "gsr": ("gsr",), "hr": ("hr",)}
 """Which trial channels each role fills."""

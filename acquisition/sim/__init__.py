@@ -1,0 +1,1 @@
+"""The simulator: a seeded generative experiment with known ground truth, and fault injection."""

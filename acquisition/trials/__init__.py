@@ -1,0 +1,1 @@
+"""Trials: what a trial holds, and the one implementation that cuts it (grid, scanpath)."""
