@@ -17,6 +17,7 @@ COMMANDS = (
     "simulate",
     "trials",
     "run",
+    "info",
     "replay",
     "dataset",
     "train",

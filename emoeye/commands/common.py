@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from emoeye.errors import CliError
@@ -28,6 +31,14 @@ def load_acq_config(path: Path | None):
         raise CliError(str(exc)) from None
 
 
+def _seconds_text(task) -> str:
+    """``12/30 s of data``; a file without a duration (one sample, no samples) has no total."""
+    done = task.completed or 0.0
+    if task.total is None:
+        return f"{done:.0f} s of data"
+    return f"{done:.0f}/{task.total:.0f} s of data"
+
+
 def data_progress(quiet: bool):
     """A progress bar counting seconds of data (replay, dataset building), or, when ``quiet``,
     a null context that yields None."""
@@ -35,15 +46,38 @@ def data_progress(quiet: bool):
 
     if quiet:
         return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class SecondsColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(_seconds_text(task))
 
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} s of data"),
+        SecondsColumn(),
         TimeRemainingColumn(),
         transient=True,
     )
+
+
+def add_dejitter_arg(p: argparse.ArgumentParser) -> None:
+    """``--dejitter``: smooth regular streams' stamps as pyxdf does (off: stamps as live)."""
+    p.add_argument(
+        "--dejitter",
+        action="store_true",
+        help="replace regular streams' stamps by pyxdf's linear fit (default: clock sync only, "
+        "the stamps the live session saw)",
+    )
+
+
+def print_binding(binding, out=None) -> None:
+    """The role binding's lines (:meth:`~acquisition.offline_acquisition.OfflineBinding.lines`)."""
+    import sys
+
+    for line in binding.lines():
+        print(line, file=out or sys.stdout)
 
 
 def quiet_reader_log(args: argparse.Namespace) -> None:
@@ -57,3 +91,31 @@ def quiet_reader_log(args: argparse.Namespace) -> None:
     if not getattr(args, "verbose", False):
         for name in ("acquisition.xdf.reader", "acquisition.xdf.source"):
             logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def open_recording(path: Path, participant: str | None = None, dejitter: bool = False):
+    """An :class:`~acquisition.xdf.source.XdfSource`, or one refusal line (exit code 2) for a
+    file that is missing, unreadable or not XDF: the same line in every command."""
+    from acquisition.xdf.reader import XdfError
+    from acquisition.xdf.source import XdfSource
+
+    if not path.is_file():
+        raise CliError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        return XdfSource(path, participant=participant, dejitter=dejitter)
+    except XdfError as exc:
+        raise CliError(str(exc)) from None
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w", **kw) -> Iterator:
+    """Write ``path`` through a temporary file renamed over it only when the block ends without
+    an error: a command stopped half-way leaves the old file or none, never a partial one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, mode, **kw) as fh:
+            yield fh
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

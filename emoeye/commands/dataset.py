@@ -15,11 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from acquisition.offline_acquisition import missing_roles_message
 from emoeye.commands.common import (
     add_config_arg,
+    add_dejitter_arg,
     data_progress,
     load_acq_config,
+    open_recording,
+    print_binding,
     quiet_reader_log,
 )
 from emoeye.errors import CliError
@@ -45,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("files", nargs="*", type=Path, metavar="FILE.xdf", help="recordings")
     b.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     add_config_arg(b)
+    add_dejitter_arg(b)
     b.add_argument(
         "--participant-map",
         default=None,
@@ -166,21 +169,21 @@ def cut_rated_trials(
     Returns
     -------
     dict
-        ``trials`` cut, ``written``, ``unrated``, ``incomplete``, ``aligner`` stats and the bound
-        roles.
+        ``trials`` cut, ``written``, ``unrated``, ``incomplete``, ``aligner`` stats,
+        ``marker_problems`` (one line, '' when none), ``notes`` and the bound roles.
 
     Raises
     ------
-    acquisition.core.MissingRoleError
-        A required role (or markers) has no stream in the source.
+    acquisition.offline_acquisition.UnboundSourceError
+        A required role (or markers) has no stream in the source (one line saying why).
     """
     from acquisition.aligner import RatingEvent, TrialEvent
-    from acquisition.core import Acquisition
-    from acquisition.lsl.binding import bind_roles
+    from acquisition.offline_acquisition import bind_offline, offline_acquisition
     from acquisition.xdf.source import ProgressSource
 
-    plan = bind_roles(source.streams, config.rules)
-    acq = Acquisition(plan, config, strict=True)
+    binding = bind_offline(source, config)
+    acq = offline_acquisition(source, config, "", binding)
+    plan = binding.plan
     t0 = getattr(source, "t_start", None)
     if t0 is None:
         t0 = getattr(source, "start_time", 0.0)
@@ -230,13 +233,15 @@ def cut_rated_trials(
         "incomplete": incomplete,
         "participants": dict(per_participant),
         "aligner": acq.aligner.stats.to_dict(),
+        "marker_problems": acq.aligner.stats.marker_problems(),
+        "notes": list(binding.notes),
         "roles": {role: c.spec.name for role, c in plan.roles.items()},
     }
 
 
 def run(args: argparse.Namespace) -> int:
     quiet_reader_log(args)
-    from acquisition.core import MissingRoleError
+    from acquisition.offline_acquisition import UnboundSourceError, bind_offline
 
     config = load_acq_config(args.config)
     if args.simulate and args.files:
@@ -263,51 +268,56 @@ def run(args: argparse.Namespace) -> int:
         }
     else:
         pmap = parse_participant_map(args.participant_map)
-        sources = [_recording(path, pmap) for path in args.files]
+        sources = [_recording(path, pmap, args.dejitter) for path in args.files]
         described = {"xdf": [str(p) for p in args.files]}
     try:
         writer = DatasetWriter(args.out, source=described, overwrite=args.overwrite)
     except FileExistsError as exc:
         raise CliError(f"{exc} (--overwrite replaces it)") from None
     totals: Counter[str] = Counter()
-    try:
-        with data_progress(args.quiet or args.json) as bar:
-            for label, make, participant_of in sources:
-                try:
-                    source = make()
-                except CliError as exc:
-                    report["sources"].append({"source": label, "error": str(exc)})
-                    continue
-                duration = float(getattr(source, "duration", 0.0) or 0.0)
-                update = None
-                if bar is not None:
-                    task = bar.add_task(label, total=duration or None)
+    quiet = args.quiet or args.json
+    # Closed (meta.json "complete") only when every source went through: a crash or Ctrl-C
+    # leaves the shards written so far and a meta.json that says incomplete, or none.
+    with data_progress(quiet) as bar:
+        for label, make, participant_of in sources:
+            try:
+                source = make()
+            except CliError as exc:
+                report["sources"].append({"source": label, "error": str(exc)})
+                continue
+            duration = float(getattr(source, "duration", 0.0) or 0.0)
+            if not quiet and hasattr(source, "xdf_streams"):
+                print(f"{label}:")
+                print_binding(bind_offline(source, config))
+            update = None
+            if bar is not None:
+                task = bar.add_task(label, total=duration or None)
 
-                    def update(done: float, task=task) -> None:
-                        bar.update(task, completed=done)
+                def update(done: float, task=task) -> None:
+                    bar.update(task, completed=done)
 
-                entry: dict = {"source": label, "duration_s": round(duration, 1)}
-                try:
-                    oracle = _oracle_lookup(source)
-                    stats = cut_rated_trials(
-                        source,
-                        config,
-                        lambda trial, oracle=oracle: writer.add(trial, oracle(trial)),
-                        participant_of(source),
-                        args.block_seconds,
-                        update,
-                    )
-                except MissingRoleError as exc:
-                    entry["error"] = missing_roles_message(exc.summary, source)
-                    report["sources"].append(entry)
-                    continue
-                entry.update(stats)
-                entry["warnings"] = list(getattr(source, "warnings", []))
+            entry: dict = {"source": label, "duration_s": round(duration, 1)}
+            try:
+                oracle = _oracle_lookup(source)
+                stats = cut_rated_trials(
+                    source,
+                    config,
+                    lambda trial, oracle=oracle: writer.add(trial, oracle(trial)),
+                    participant_of(source),
+                    args.block_seconds,
+                    update,
+                )
+            except UnboundSourceError as exc:
+                entry["error"] = str(exc)
                 report["sources"].append(entry)
-                for key in ("trials", "written", "unrated", "incomplete"):
-                    totals[key] += stats[key]
-    finally:
-        writer.close()
+                continue
+            entry.update(stats)
+            entry["warnings"] = list(getattr(source, "warnings", []))
+            report["sources"].append(entry)
+            for key in ("trials", "written", "unrated", "incomplete"):
+                totals[key] += stats[key]
+    if totals["written"]:
+        writer.close()  # else no meta.json at all: nothing there claims to be a dataset
     report.update(totals)
     report["wall_s"] = round(time.perf_counter() - started, 2)
     if args.json:
@@ -315,8 +325,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_report(report)
     if not totals["written"]:
+        # Refused input (no usable recording, no rated trial), not an internal error.
         print("emoeye: no rated trials were written", flush=True)
-        return 1
+        return 2
     return 0
 
 
@@ -341,17 +352,9 @@ def _simulated(args: argparse.Namespace):
     return label, make, lambda sim: sim.participant_of
 
 
-def _recording(path: Path, pmap: dict[str, str]):
+def _recording(path: Path, pmap: dict[str, str], dejitter: bool = False):
     def make():
-        from acquisition.xdf.reader import XdfError
-        from acquisition.xdf.source import XdfSource
-
-        if not path.is_file():
-            raise CliError(f"{path} does not exist")
-        try:
-            return XdfSource(path)
-        except XdfError as exc:
-            raise CliError(str(exc)) from None
+        return open_recording(path, dejitter=dejitter)
 
     def participant_of(source) -> Callable[[float], str]:
         mapped = pmap.get(str(path)) or pmap.get(path.name)
@@ -381,6 +384,10 @@ def _print_report(report: dict) -> None:
                 "  participants: "
                 + ", ".join(f"{p} ({n})" for p, n in sorted(entry["participants"].items()))
             )
+        if entry.get("marker_problems"):
+            print(f"  {entry['marker_problems']}")
+        for note in entry.get("notes", []):
+            print(f"  {note}")
         for w in entry.get("warnings", []):
             print(f"  warning: {w}")
     print(

@@ -20,8 +20,12 @@ from pathlib import Path
 
 from emoeye.commands.common import (
     add_config_arg,
+    add_dejitter_arg,
+    atomic_write,
     data_progress,
     load_acq_config,
+    open_recording,
+    print_binding,
     quiet_reader_log,
 )
 from emoeye.errors import CliError, as_cli_error
@@ -67,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="--realtime: start the clock once every stream has a listener (wait up to S s)",
     )
     add_config_arg(p)
+    add_dejitter_arg(p)
     p.add_argument(
         "--checkpoint", type=Path, default=None, help="model checkpoint (default: bundled model)"
     )
@@ -80,16 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _open(path: Path, participant: str | None = None):
-    from acquisition.xdf.reader import XdfError
-    from acquisition.xdf.source import XdfSource
-
-    if not path.is_file():
-        raise CliError(f"{path} does not exist")
-    try:
-        return XdfSource(path, participant=participant)
-    except XdfError as exc:
-        raise CliError(str(exc)) from None
+def _open(path: Path, participant: str | None = None, dejitter: bool = False):
+    return open_recording(path, participant, dejitter)
 
 
 def _load_predict_offline() -> Callable | None:
@@ -151,8 +148,12 @@ def replay_fast(
     """
     from collections import deque
 
-    from acquisition.aligner import TrialEvent
-    from acquisition.offline_acquisition import UnboundSourceError, offline_acquisition
+    from acquisition.aligner import AlignerStats, TrialEvent
+    from acquisition.offline_acquisition import (
+        UnboundSourceError,
+        bind_offline,
+        offline_acquisition,
+    )
     from acquisition.xdf.source import ProgressSource
 
     started = time.perf_counter()
@@ -186,6 +187,9 @@ def replay_fast(
         while len(recent) > 64 or (recent and trial.onset - recent[0][1].onset > 120.0):
             settle(*recent.popleft())
 
+    binding = bind_offline(source, config)
+    with as_cli_error(UnboundSourceError):  # refuse before the model loads
+        offline_acquisition(source, config, "replay", binding)
     if predict_offline is not None:
         try:
             result = predict_offline(
@@ -203,7 +207,7 @@ def replay_fast(
         stats.update({k: v for k, v in result.items() if k != "predictions"})
     else:
         with as_cli_error(UnboundSourceError):
-            acq = offline_acquisition(source, config, "replay")
+            acq = offline_acquisition(source, config, "replay", binding)
         for event in acq.run_offline(feed, block_seconds):
             if isinstance(event, TrialEvent):
                 take(event.trial)
@@ -216,6 +220,8 @@ def replay_fast(
     if out_csv is not None:
         write_table(out_csv, rows, predictions)
     duration = float(getattr(source, "duration", 0.0) or 0.0)
+    aligner = stats.get("aligner") or {}
+    markers = AlignerStats(**aligner).marker_problems() if aligner else ""
     return {
         "trials": len(rows),
         "predictions": len(predictions),
@@ -224,6 +230,8 @@ def replay_fast(
         "model": predict_offline is not None,
         "seconds": round(duration, 3),
         "wall_s": round(time.perf_counter() - started, 3),
+        "marker_problems": markers,
+        "notes": list(binding.notes),
         **stats,
     }
 
@@ -243,7 +251,7 @@ def write_table(path: Path, rows: list[dict], predictions: dict) -> None:
     """One CSV row per trial (summary rows of :func:`replay_fast`): identity, quality, ratings
     and predictions."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
+    with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(TABLE_COLUMNS)
         for row in rows:
@@ -287,6 +295,12 @@ def _print_file(source) -> None:
         )
 
 
+def _print_roles(source, config) -> None:
+    from acquisition.offline_acquisition import bind_offline
+
+    print_binding(bind_offline(source, config))
+
+
 def _print_warnings(source) -> None:
     for w in source.warnings:
         print(f"  file warning: {w}")
@@ -298,10 +312,11 @@ def _run_fast(args: argparse.Namespace) -> int:
     config = load_acq_config(args.config)
     if args.participant:
         config.participant = args.participant
-    source = _open(args.file, args.participant)
+    source = _open(args.file, args.participant, args.dejitter)
     quiet = args.quiet or args.json
     if not quiet:
         _print_file(source)
+        _print_roles(source, config)
 
     def on_row(row: dict, pred) -> None:
         if quiet:
@@ -345,6 +360,10 @@ def _run_fast(args: argparse.Namespace) -> int:
         f"{summary['rated']} rated, {summary['incomplete']} incomplete, "
         f"{summary['predictions']} prediction(s){model}"
     )
+    if summary.get("marker_problems"):
+        print(summary["marker_problems"])
+    for note in summary.get("notes", []):
+        print(note)
     if source.warnings:
         print(f"{len(source.warnings)} problem(s) with the file:")
         _print_warnings(source)
@@ -358,12 +377,16 @@ def _run_fast(args: argparse.Namespace) -> int:
 def _run_realtime(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise CliError("--speed must be > 0")
+    import numpy as np
+    import pylsl
+
     from acquisition.xdf.player import LslPlayer
 
-    source = _open(args.file, args.participant)
+    source = _open(args.file, args.participant, args.dejitter)
     _print_file(source)
     if source.warnings:
         _print_warnings(source)
+    _print_roles(source, load_acq_config(args.config))
     if not source.n_samples:
         raise CliError(f"{args.file} holds no samples to replay")
     stop = threading.Event()
@@ -374,6 +397,7 @@ def _run_realtime(args: argparse.Namespace) -> int:
         flush=True,
     )
     rounds = 0
+    stopped_at: float | None = None  # data seconds into the pass that was stopped
     try:
         while not stop.is_set():
             player = LslPlayer(source, speed=args.speed, wait_consumers=args.wait_consumers)
@@ -381,14 +405,43 @@ def _run_realtime(args: argparse.Namespace) -> int:
             try:
                 while player.running and not stop.is_set():
                     time.sleep(0.2)
+            except KeyboardInterrupt:
+                stop.set()
             finally:
+                finished = not player.running and not stop.is_set()
+                if not finished:  # the player's clock: data seconds pushed so far
+                    since = pylsl.local_clock() - player.t0_local
+                    stopped_at = since * args.speed if np.isfinite(since) else 0.0
                 player.close()
             if player.error is not None:
                 raise CliError(f"LSL playback failed: {player.error}")
+            if not finished:
+                break
             rounds += 1
             if not args.loop:
                 break
     except KeyboardInterrupt:
         pass
-    print(f"replay stopped after {rounds} complete pass(es)")
+    print(realtime_outcome(rounds, stopped_at, source.duration))
     return 0
+
+
+def realtime_outcome(rounds: int, stopped_at: float | None, duration: float) -> str:
+    """The last line of a real-time replay.
+
+    Parameters
+    ----------
+    rounds
+        Passes played to the end.
+    stopped_at
+        Data seconds into the pass that was stopped (Ctrl-C, SIGTERM); None when the replay
+        ended by itself.
+    duration
+        Data seconds in one pass.
+    """
+    if stopped_at is None:
+        return f"replay finished after {rounds} complete pass(es)"
+    where = f"{min(stopped_at, duration):.1f} s of {duration:.1f} s"
+    if rounds:
+        return f"replay stopped after {rounds} complete pass(es) and {where} of the next"
+    return f"replay stopped after {where}: no complete pass"

@@ -333,14 +333,15 @@ def test_f07d_no_marker_stream(intact, checkpoint, tmp_path, capsys, caplog):
     assert_analyst_friendly(r)
     assert r.rc == 2
     line = r.err.strip()
-    assert line == (
-        f"{ERROR}cannot predict {path}: missing role(s): markers; streams present: "
+    assert line.startswith(
+        f"{ERROR}cannot replay {path}: missing role(s): markers; streams present: "
         "'GazepointEyeTracker' type='Gaze' 9ch float32 60 Hz "
-        "source_id='sim-gazepoint-gazepointeyetracker-f07'"
-    )
+        "source_id='sim-gazepoint-gazepointeyetracker-f07'; why: markers: no stream looks like "
+        "one; bind a stream to markers with a [roles.<role>] rule in a --config file"
+    ), line
     rc = main(["dataset", "build", str(path), "--out", str(tmp_path / "ds"), "--quiet"])
     out = capsys.readouterr().out.splitlines()
-    assert rc == 1  # nothing written (the command's documented status)
+    assert rc == 2  # nothing written: a refused input, as in replay
     skipped = [x for x in out if "SKIPPED" in x]
     assert skipped == [f"  SKIPPED: {line.split(': ', 3)[-1]}"], out
     assert "Traceback" not in "\n".join(out)
