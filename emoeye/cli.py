@@ -26,6 +26,31 @@ COMMANDS = (
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 
 
+REFUSALS = (
+    ("acquisition.config", "ConfigError"),
+    ("acquisition.core", "MissingRoleError"),
+    ("acquisition.offline_acquisition", "UnboundSourceError"),
+    ("acquisition.xdf.reader", "XdfError"),
+    ("acquisition.xdf.recorder", "RecorderUnavailable"),
+    ("models.dataset", "DatasetError"),
+    ("models.checkpoint", "CheckpointError"),
+    ("inference.worker", "DeviceUnavailableError"),
+)
+"""Library errors that mean a refused input (bad file, dataset, checkpoint, config, device):
+exit 2 with their one-line message in every command. Anything else is an internal error
+(exit 1, with its traceback)."""
+
+
+def refusal(exc: BaseException) -> bool:
+    """True when ``exc`` is one of :data:`REFUSALS` (only modules already imported can have
+    raised one, so nothing is imported here)."""
+    for module, name in REFUSALS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
     parser = argparse.ArgumentParser(
@@ -83,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except CliError as exc:
         print(f"emoeye: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not refusal(exc):
+            raise  # an internal error: exit 1 with the traceback
+        text = getattr(exc, "summary", None) or str(exc).strip() or type(exc).__name__
+        message = text.splitlines()[0]
+        print(f"emoeye: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,37 @@ FOREIGN_CLOCK_S = 3600.0
 """A stream whose time range lies farther than this from every other group of streams is on a
 foreign clock (another host without clock offsets, a device clock): an hour is far beyond any
 pause inside one session and far below the distance between two machines' uptimes."""
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(f"pyxdf: {record.getMessage()}")
+
+
+@contextmanager
+def folded_warnings() -> Iterator[list[str]]:
+    """Collect what pyxdf logs and what Python warns (numpy's divide by zero on a one-sample
+    segment) while a file is read, as lines for the file's own warnings, instead of letting
+    them reach stderr in another format. Each distinct line once."""
+    got: list[str] = []
+    handler = _Collect(got)
+    pyxdf_log = logging.getLogger("pyxdf")
+    was = pyxdf_log.propagate
+    pyxdf_log.addHandler(handler)
+    pyxdf_log.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield got
+    finally:
+        pyxdf_log.removeHandler(handler)
+        pyxdf_log.propagate = was
+    got.extend(f"while reading: {w.category.__name__}: {w.message}" for w in caught)
+    got[:] = list(dict.fromkeys(got))
 
 
 def _gap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -122,12 +155,14 @@ class XdfSource:
         participant: str | None = None,
     ) -> None:
         self.path = Path(path)
-        self.file: XdfFile = read_xdf(
-            self.path,
-            synchronize_clocks=synchronize_clocks,
-            dejitter=dejitter,
-            handle_clock_resets=handle_clock_resets,
-        )
+        with folded_warnings() as folded:
+            self.file: XdfFile = read_xdf(
+                self.path,
+                synchronize_clocks=synchronize_clocks,
+                dejitter=dejitter,
+                handle_clock_resets=handle_clock_resets,
+            )
+        self.file.warnings.extend(w for w in folded if w not in self.file.warnings)
         self.streams: list[StreamSpec] = [s.spec for s in self.file.streams]
         self.warnings: list[str] = self.file.warnings
         self.unix_epoch_keys = {s.spec.key for s in self.file.streams if s.unix_epoch}
