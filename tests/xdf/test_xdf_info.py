@@ -298,3 +298,37 @@ def test_refusals_exit_2_in_every_command(tmp_path, capsys):
     assert main(["evaluate", "--data", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"emoeye: error: {tmp_path / 'nope'} is not a dataset (no meta.json)"] * 2
+
+
+@pytest.mark.lsl
+@pytest.mark.timeout(90)
+def test_realtime_replay_stopped_early_is_not_a_complete_pass(sim_file):
+    """SIGTERM 3 s into a 22-s real-time replay: the last line says where it stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, path = sim_file
+    cmd = [sys.executable, "-m", "emoeye", "replay", str(path), "--realtime"]
+    proc = subprocess.Popen(
+        cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line or line.startswith("replaying over LSL"):
+                break
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith("replay stopped after ") and last.endswith(": no complete pass"), last
+    played = float(last.split()[3])
+    assert 1.0 < played < 15.0, last
