@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
                 report["sources"].append({"source": label, "error": str(exc)})
                 continue
             duration = float(getattr(source, "duration", 0.0) or 0.0)
-            if not quiet and hasattr(source, "xdf_streams"):
+            if not quiet:
                 print(f"{label}:")
                 print_binding(bind_offline(source, config))
             update = None
