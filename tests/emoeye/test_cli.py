@@ -48,3 +48,39 @@ def test_console_script_runs():
         [sys.executable, "-m", "emoeye", "--version"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0 and proc.stdout.startswith("emoeye ")
+
+
+def test_refusals_are_library_errors_not_internal_ones():
+    from acquisition.config import ConfigError
+    from acquisition.xdf.reader import XdfError
+    from emoeye.cli import refusal
+    from models.dataset import DatasetError
+
+    for exc in (ConfigError("x"), XdfError("x"), DatasetError("x")):
+        assert refusal(exc)
+    for exc in (RuntimeError("x"), ValueError("x"), KeyError("x")):
+        assert not refusal(exc)
+
+
+def test_internal_error_exits_1_with_its_traceback(tmp_path):
+    # A directory where a file is expected is refused (2); a crash inside is exit 1.
+    code = (
+        "import sys; from emoeye import cli; from emoeye.commands import info; "
+        "info.describe = lambda *a: 1 / 0; "
+        f"sys.exit(cli.main(['info', {str(tmp_path / 'x.xdf')!r}]))"
+    )
+    from acquisition.xdf.writer import XdfWriter
+
+    with XdfWriter(tmp_path / "x.xdf"):
+        pass
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "ZeroDivisionError" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoeye", "info", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        proc.returncode == 2 and proc.stderr.strip() == f"emoeye: error: {tmp_path} is not a file"
+    )

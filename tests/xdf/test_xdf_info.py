@@ -332,3 +332,21 @@ def test_realtime_replay_stopped_early_is_not_a_complete_pass(sim_file):
     assert last.startswith("replay stopped after ") and last.endswith(": no complete pass"), last
     played = float(last.split()[3])
     assert 1.0 < played < 15.0, last
+
+
+def test_pyxdf_log_and_python_warnings_fold_into_the_files_warnings():
+    import logging
+    import warnings
+
+    from acquisition.xdf.source import folded_warnings
+
+    with folded_warnings() as got:
+        logging.getLogger("pyxdf.pyxdf").warning("Stream %d: clock offsets odd", 3)
+        logging.getLogger("pyxdf.pyxdf").info("not a warning")
+        warnings.warn("divide by zero", RuntimeWarning, stacklevel=1)
+        warnings.warn("divide by zero", RuntimeWarning, stacklevel=1)
+    assert got == [
+        "pyxdf: Stream 3: clock offsets odd",
+        "while reading: RuntimeWarning: divide by zero",
+    ]
+    assert not logging.getLogger("pyxdf").handlers  # the handler is gone again
