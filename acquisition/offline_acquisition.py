@@ -260,7 +260,8 @@ def _why_unbindable(spec: StreamSpec, role: str | None = None) -> str:
         options = [
             (p, [v for v in r.columns.values() if v.lower() not in have])
             for p in presets
-            for r in p.readings
+            # For no role in particular: what each preset mainly reads from this type.
+            for r in (p.readings if role is not None else p.readings[:1])
             if role in (None, r.role)
         ]
         p, lacking = min(options, key=lambda o: len(o[1]))

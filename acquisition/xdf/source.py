@@ -258,12 +258,17 @@ class XdfSource:
 
     def summary(self) -> dict:
         """JSON-ready facts about the file: path, duration, participant, streams, warnings."""
+        filled = [s for s in self.file.streams if len(s)]
+        mixed = any(not s.unix_epoch for s in filled)  # the reader then maps Unix-epoch ones
         return {
             "path": str(self.path),
             "duration_s": round(self.duration, 3),
             "participant": self.participant,
             "dejitter": self.dejitter,
-            "streams": [stream_facts(s, self.foreign.get(s.stream_id)) for s in self.file.streams],
+            "streams": [
+                stream_facts(s, self.foreign.get(s.stream_id), mapped=s.unix_epoch and mixed)
+                for s in self.file.streams
+            ],
             "warnings": list(self.warnings),
         }
 
@@ -287,7 +292,9 @@ def effective_rate(stream: XdfStream) -> float:
     return len(inside) / span if span > 0 else 0.0
 
 
-def stream_facts(stream: XdfStream, foreign_offset: float | None = None) -> dict:
+def stream_facts(
+    stream: XdfStream, foreign_offset: float | None = None, mapped: bool = False
+) -> dict:
     """JSON-ready facts about one stream of a file (``emoeye info``, the replay header).
 
     Parameters
@@ -297,6 +304,8 @@ def stream_facts(stream: XdfStream, foreign_offset: float | None = None) -> dict
     foreign_offset
         Its offset from the common clock when it lies on a foreign one (see
         :func:`foreign_clocks`), else None.
+    mapped
+        Its Unix-epoch stamps were mapped onto the other streams' LSL clock by the reader.
 
     Returns
     -------
@@ -305,7 +314,8 @@ def stream_facts(stream: XdfStream, foreign_offset: float | None = None) -> dict
         ``channel_format``, ``nominal_srate``, ``effective_srate``, ``samples``,
         ``first_stamp``, ``last_stamp`` (None when empty), ``clock_offsets`` (count, and the
         first and last offset in seconds), ``clock`` (``"LSL"`` or ``"Unix epoch"``: what the
-        file's stamps were on; Unix-epoch stamps are mapped onto the LSL clock when mixed),
+        file's stamps were on), ``mapped_to_lsl`` (Unix-epoch stamps moved onto the others' LSL
+        clock: the first and last stamp are then on the LSL clock),
         ``foreign_clock_offset_s`` (None on the common clock), ``source_id``, ``hostname``;
         ``channels`` and ``srate`` repeat the count and the nominal rate for older readers.
     """
@@ -331,6 +341,7 @@ def stream_facts(stream: XdfStream, foreign_offset: float | None = None) -> dict
             "last_s": float(offsets[-1]) if offsets else None,
         },
         "clock": "Unix epoch" if stream.unix_epoch else "LSL",
+        "mapped_to_lsl": bool(mapped),
         "foreign_clock_offset_s": None if foreign_offset is None else round(foreign_offset, 3),
         "source_id": spec.source_id,
         "hostname": spec.hostname,

@@ -94,6 +94,8 @@ def stream_lines(summary: dict) -> list[str]:
         shown = ", ".join(shorten(x, 20) for x in labels[:8]) + (", ..." if len(labels) > 8 else "")
         offsets = st["clock_offsets"]
         clock = f"{st['clock']} clock"
+        if st.get("mapped_to_lsl"):
+            clock = "Unix-epoch stamps mapped onto the LSL clock"
         if offsets["count"]:
             clock += (
                 f", {offsets['count']} clock offset(s) "

@@ -350,3 +350,22 @@ def test_pyxdf_log_and_python_warnings_fold_into_the_files_warnings():
         "while reading: RuntimeWarning: divide by zero",
     ]
     assert not logging.getLogger("pyxdf").handlers  # the handler is gone again
+
+
+def test_info_names_the_clock_of_unix_epoch_streams(tmp_path, capsys):
+    gaze = StreamSpec("Gaze", "Gaze", 3, 100.0, "float32", "gz-1", ("x", "y", "p"))
+    gsr = StreamSpec("E4_Gsr", "GSR", 1, 4.0, "float32", "e4-1", ("gsr",))
+    path = tmp_path / "e4.xdf"
+    t_unix = 1.7e9 + np.arange(40) / 4
+    write_streams(
+        path,
+        [(gaze, 1000 + np.arange(400) / 100, np.zeros((400, 3))), (gsr, t_unix, np.ones((40, 1)))],
+    )
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    g, e4 = info["streams"]
+    assert (g["clock"], g["mapped_to_lsl"]) == ("LSL", False)
+    assert (e4["clock"], e4["mapped_to_lsl"]) == ("Unix epoch", True)
+    assert e4["first_stamp"] < 1e6 and not info["foreign_clock"]  # mapped, not foreign
+    assert info["roles"] == {"gsr": 2}
+    assert "gaze" in info["missing"] and "preset" in info["missing"]["gaze"]
