@@ -123,6 +123,8 @@ class OfflineBinding:
         The binding the acquisition core is built from.
     required
         Roles a trial needs (markers included).
+    infos
+        Stream key → its label, sample count, foreign-clock offset and file position.
     chosen_because
         Role → extra reason of the choice (a tie broken, a foreign or empty stream passed over).
     rejected
