@@ -68,13 +68,17 @@ def cut_trial(
     signals = np.zeros((len(CHANNELS), n), dtype=np.float64)
     signals[:] = np.nan
     mask = np.zeros((len(CHANNELS), n), dtype=bool)
-    quality = TrialQuality(complete=complete, notes=list(notes or []))
+    required = [r for r in spec.required_roles if r in ROLE_CHANNELS]
+    quality = TrialQuality(complete=complete, notes=list(notes or []), required=required)
     raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for role, channels in ROLE_CHANNELS.items():
         reader = roles.get(role)
         if reader is None:
             quality.coverage[role] = quality.usable[role] = 0.0
             quality.missing.append(role)
+            quality.unbound.append(role)
+            if role not in required:  # an optional role the lab does not have: no zero
+                quality.notes.append(f"{role} not bound (optional role)")
             continue
         series = reader.read(t0, t1)
         window = series.between(t0, t1)
@@ -97,6 +101,7 @@ def cut_trial(
             quality.notes.append("gsr flat-lined: one constant value (sensor off the skin?)")
         if role == "gaze":
             _gaze_quality(window.between(onset, t1), quality)
+    quality.unusable = _unusable(quality, mask[:, nb:], spec.min_coverage)
     # Mean of the valid baseline samples; NaN for an empty baseline, on purpose. By hand: a
     # quiet np.nanmean needs warnings.catch_warnings, which is not thread-safe.
     valid = mask[:, :nb] & np.isfinite(signals[:, :nb])
@@ -118,6 +123,27 @@ def cut_trial(
         raw=raw,
         participant=participant,
     )
+
+
+def _unusable(quality: TrialQuality, window_mask: np.ndarray, min_coverage: float) -> list[str]:
+    """Why the trial cannot be predicted: each required role whose usable data covers less than
+    ``min_coverage`` of the window. Gaze counts where it has a gaze point (x and y) or a pupil,
+    so a tracker without a pupil channel still counts; GSR and HR where their value is usable
+    (a flat-lined GSR is not)."""
+    out = []
+    for role in quality.required:
+        if role in quality.unbound:
+            frac, what = 0.0, "no stream bound"
+        else:
+            frac = quality.usable.get(role, 0.0)
+            if role == "gaze":
+                x, y = CHANNELS.index("x"), CHANNELS.index("y")
+                point = (window_mask[x] & window_mask[y]).mean() if window_mask.shape[1] else 0.0
+                frac = max(frac, float(point))
+            what = f"usable data {frac:.2f}"
+        if frac < min_coverage:
+            out.append(f"{role}: {what} < min_coverage {min_coverage:g}")
+    return out
 
 
 def _flat_lined(window: RoleSeries, min_samples: int = 8) -> bool:

@@ -205,7 +205,7 @@ def replay_fast(
         with as_cli_error(UnboundSourceError):
             acq = offline_acquisition(source, config, "replay")
         for event in acq.run_offline(feed, block_seconds):
-            if isinstance(event, TrialEvent):
+            if isinstance(event, TrialEvent) and event.trial is not None:
                 take(event.trial)
         stats["aligner"] = acq.aligner.stats.to_dict()
     while recent:
