@@ -134,7 +134,7 @@ class WorkerStats:
     Every trial handed in is one of ``predicted`` (the model ran), ``failed`` (its cut or its
     prediction raised: an error record), ``no_data`` (a required role without usable data:
     never fed to the model) or ``overflowed`` (pushed out of a full queue). ``errors`` counts
-    the model's own failures among ``failed``; ``flagged`` every record with a flag.
+    the model's own failures among ``failed``; ``flagged`` the predictions that were flagged.
     """
 
     submitted: int = 0
@@ -629,10 +629,9 @@ class InferenceWorker:
     def _publish(self, prediction: Prediction, cut: float, done: float) -> None:
         """Hand the record to the sinks and count it by status."""
         self.publisher.publish(prediction, cut, done)
-        if prediction.flagged:
-            self.stats.flagged += 1
         if prediction.status == "predicted":
             self.stats.predicted += 1
+            self.stats.flagged += prediction.flagged
             self.stats.latencies_ms.append(prediction.latency_ms["total"])
         elif prediction.status == "no_data":
             self.stats.no_data += 1
