@@ -319,7 +319,6 @@ class InferenceWorker:
         """An unexpected error that ended the worker thread (model errors do not)."""
         self.failures = FailureLog(log)
         """Repeated failures, logged with a traceback once and then at milestones."""
-        self._t_done = 0.0
 
     # ------------------------------------------------------------------ feeding
 
@@ -517,28 +516,27 @@ class InferenceWorker:
             ``perf_counter()`` when the worker took it off the queue (now when None).
         """
         taken = time.perf_counter() if taken is None else taken
-        self._t_done = 0.0
         cut = getattr(trial, "cut_time", math.nan)
         cut = cut if not math.isnan(cut) else taken
         try:
             if isinstance(trial, TrialError):
-                prediction = self._failed(trial, None, cut, taken)
+                prediction, done = self._failed(trial, None, cut, taken), None
             elif not trial.predictable:
-                prediction = self._no_data(trial, cut, taken)
+                prediction, done = self._no_data(trial, cut, taken), None
             else:
-                prediction = self._predicted(trial, cut, taken)
+                prediction, done = self._predicted(trial, cut, taken)
         except Exception as exc:  # quality figures or the record itself raised
             self.failures.report(exc, "predict", trial.trial_id)
             error = TrialError.from_exception(
                 exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
             )
-            prediction = self._failed(error, None, cut, taken)
-        self._publish(prediction, cut, self._t_done or time.perf_counter())
+            prediction, done = self._failed(error, None, cut, taken), None
+        self._publish(prediction, cut, done or time.perf_counter())
         return prediction
 
-    def _predicted(self, trial: Trial, cut: float, taken: float) -> Prediction:
-        """Run the model on a trial (a model error gives a ``failed`` record)."""
-        self._t_done = 0.0  # set when the model is done (the publish latency starts there)
+    def _predicted(self, trial: Trial, cut: float, taken: float) -> tuple[Prediction, float | None]:
+        """Run the model on a trial: its prediction and when the model was done (a model error
+        gives a ``failed`` record and None)."""
         reasons: list[str] = []
         cached = trial.stimulus_id in self._cache
         t_embed = t_model = time.perf_counter()
@@ -556,8 +554,8 @@ class InferenceWorker:
             error = TrialError.from_exception(
                 exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
             )
-            return self._failed(error, trial, cut, taken)
-        t_done = self._t_done = time.perf_counter()
+            return self._failed(error, trial, cut, taken), None
+        t_done = time.perf_counter()
         if self.predictor.uses_stimulus and not cached:
             self.stats.embeds_late += 1
         score = trial.quality.score
@@ -567,7 +565,7 @@ class InferenceWorker:
             reasons.insert(
                 0, f"quality {score:.2f} < {threshold:g}" + (f" ({causes})" if causes else "")
             )
-        return Prediction(
+        prediction = Prediction(
             trial_id=trial.trial_id,
             onset=float(trial.onset),
             stimulus_id=trial.stimulus_id,
@@ -583,6 +581,7 @@ class InferenceWorker:
                 "model": (t_done - t_model) * 1e3,
             },
         )
+        return prediction, t_done
 
     def _no_data(self, trial: Trial, cut: float, taken: float) -> Prediction:
         """The record of a trial whose required roles lack usable data (model not run)."""

@@ -199,7 +199,8 @@ def replay_fast(
             predict_offline = None
     if result is not None:
         for pred in result.get("predictions", []):
-            predictions[pred.trial_id] = pred
+            if pred.status == "predicted":  # error / no-data records hold no values
+                predictions[pred.trial_id] = pred
         stats.update({k: v for k, v in result.items() if k != "predictions"})
     else:
         with as_cli_error(UnboundSourceError):
