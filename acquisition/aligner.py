@@ -84,7 +84,7 @@ class AlignerStats:
     ignored: int = 0
     trials_cut: int = 0
     trials_failed: int = 0
-    unusable: int = 0
+    no_data: int = 0
     incomplete: int = 0
     unknown_stimulus: int = 0
     ratings_attached: int = 0
@@ -154,11 +154,6 @@ class FailureLog:
         elif is_milestone(n):
             self.log.error("%s (%d such %s failures so far)", what, n, stage)
         return n
-
-    @property
-    def total(self) -> int:
-        """Failures reported."""
-        return sum(self.counts.values())
 
 
 class TrialAligner:
@@ -401,6 +396,6 @@ class TrialAligner:
         if not complete:
             self.stats.incomplete += 1
         if not trial.predictable:
-            self.stats.unusable += 1
+            self.stats.no_data += 1
         self._recent.append(_Cut(trial.trial_id, trial.onset, trial.ratings, weakref.ref(trial)))
         return TrialEvent(trial)

@@ -60,6 +60,12 @@ def cut_trial(
     -------
     Trial
         With finite signals (gaps filled, ``mask`` False there) and quality figures.
+
+    Raises
+    ------
+    Exception
+        Whatever reading a role raised, with the role's name in its ``role`` attribute (the
+        aligner turns it into the onset's error record).
     """
     grid = onset + spec.grid()
     nb = spec.n_baseline
@@ -80,7 +86,11 @@ def cut_trial(
             if role not in required:  # an optional role the lab does not have: no zero
                 quality.notes.append(f"{role} not bound (optional role)")
             continue
-        series = reader.read(t0, t1)
+        try:
+            series = reader.read(t0, t1)
+        except Exception as exc:  # a binding that fails at run time: the record names the role
+            exc.role = role
+            raise
         window = series.between(t0, t1)
         raw[role] = (window.timestamps, window.values)
         for name in channels:
@@ -133,16 +143,16 @@ def _unusable(quality: TrialQuality, window_mask: np.ndarray, min_coverage: floa
     out = []
     for role in quality.required:
         if role in quality.unbound:
-            frac, what = 0.0, "no stream bound"
-        else:
-            frac = quality.usable.get(role, 0.0)
-            if role == "gaze":
-                x, y = CHANNELS.index("x"), CHANNELS.index("y")
-                point = (window_mask[x] & window_mask[y]).mean() if window_mask.shape[1] else 0.0
-                frac = max(frac, float(point))
-            what = f"usable data {frac:.2f}"
+            if min_coverage > 0:
+                out.append(f"{role}: no stream bound")
+            continue
+        frac = quality.usable.get(role, 0.0)
+        if role == "gaze":
+            x, y = CHANNELS.index("x"), CHANNELS.index("y")
+            point = (window_mask[x] & window_mask[y]).mean() if window_mask.shape[1] else 0.0
+            frac = max(frac, float(point))
         if frac < min_coverage:
-            out.append(f"{role}: {what} < min_coverage {min_coverage:g}")
+            out.append(f"{role}: usable data {frac:.2f} < min_coverage {min_coverage:g}")
     return out
 
 

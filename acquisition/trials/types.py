@@ -248,6 +248,8 @@ class TrialError:
         The exception's type name (``"KeyError"``).
     notes
         The onset's notes (unknown stimulus, late marker...).
+    role
+        The role whose reading raised, when that is where it failed.
     """
 
     trial_id: str
@@ -259,6 +261,7 @@ class TrialError:
     participant: str | None = None
     notes: list[str] = field(default_factory=list)
     ratings: Ratings | None = None
+    role: str | None = None
 
     @classmethod
     def from_exception(
@@ -271,17 +274,21 @@ class TrialError:
         participant: str | None = None,
         notes: list[str] | None = None,
     ) -> TrialError:
-        """The record of ``exc`` raised at ``stage`` for this onset."""
+        """The record of ``exc`` raised at ``stage`` for this onset (``exc.role``, when set,
+        names the role being read)."""
         name = type(exc).__name__
+        role = getattr(exc, "role", None)
+        where = f" (reading role {role})" if role else ""
         return cls(
             trial_id=trial_id,
             onset=float(onset),
             stimulus_id=stimulus_id,
             stage=stage,
-            reason=f"{stage} failed: {name}: {exc}",
+            reason=f"{stage} failed: {name}: {exc}{where}",
             exc_type=name,
             participant=participant,
             notes=list(notes or []),
+            role=role,
         )
 
     def summary(self) -> dict:
@@ -294,5 +301,6 @@ class TrialError:
             "stage": self.stage,
             "error": self.reason,
             "exc_type": self.exc_type,
+            "role": self.role,
             "notes": list(self.notes),
         }

@@ -379,7 +379,7 @@ def test_missing_optional_role_is_a_note_not_a_zero():
     # The same stream layout with GSR required: unbound, so not predictable, and said so.
     required = cut_trial("1", 10.0, "coffee", roles, TrialSpec())
     assert not required.predictable
-    assert required.quality.unusable == ["gsr: no stream bound < min_coverage 0.5"]
+    assert required.quality.unusable == ["gsr: no stream bound"]
     assert "gsr not bound" in required.quality.causes(0.5)
     assert not any("optional" in n for n in required.quality.notes)
 
@@ -411,7 +411,7 @@ def test_trial_without_data_is_not_predictable_and_counted():
         "gsr: usable data 0.00 < min_coverage 0.5",
         "hr: usable data 0.00 < min_coverage 0.5",
     ]
-    assert acq.aligner.stats.unusable == 1
+    assert acq.aligner.stats.no_data == 1
     assert trial.summary()["quality"]["unusable"] == trial.quality.unusable
 
 
@@ -467,3 +467,23 @@ def test_stimulus_ids_match_by_file_name_stem_or_case(tmp_path):
     acq.write(gazepoint_chunk(0, 16))
     (trial,) = trials_of(acq.poll(now=16))
     assert trial.stimulus_id == "img_022.jpg" and acq.aligner.stats.unknown_stimulus == 0
+
+
+def test_a_role_that_cannot_be_read_is_named_in_the_error_record(monkeypatch):
+    """The reported live bug: reading HR raised KeyError for every trial."""
+    acq = make()
+    reader = acq.roles["hr"]
+
+    def broken(t0, t1):
+        raise KeyError("stream 'E4_Hr' has no channel '' (channels: hr)")
+
+    monkeypatch.setattr(reader, "read", broken)
+    acq.write(markers((10.0, "onset:coffee")))
+    acq.write(gazepoint_chunk(0, 16))
+    (error,) = errors_of(acq.poll(now=16))
+    assert error.role == "hr" and error.exc_type == "KeyError"
+    assert error.reason == (
+        "cut failed: KeyError: \"stream 'E4_Hr' has no channel '' (channels: hr)\" "
+        "(reading role hr)"
+    )
+    assert error.summary()["role"] == "hr"
