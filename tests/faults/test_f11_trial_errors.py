@@ -215,6 +215,7 @@ def test_f11_live_session_every_cut_failing(checkpoint, tmp_path, uid, monkeypat
             id_samples += ids.pull_chunk(timeout=0.2)[0]
         text = io.StringIO()
         HeadlessView(session, out=text, rich_view=False).print_new()
+        panel = HeadlessView(session, out=io.StringIO(), rich_view=True).render()
     finally:
         del inlet, ids  # inlets before outlets
         summary = session.stop()
@@ -231,6 +232,12 @@ def test_f11_live_session_every_cut_failing(checkpoint, tmp_path, uid, monkeypat
     lines = text.getvalue().splitlines()
     assert len(lines) == n and all(x.startswith("ERROR trial ") for x in lines)
     assert all("cut failed: KeyError" in x for x in lines)
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200)
+    console.print(panel)
+    shown = console.file.getvalue()
+    assert shown.count("error cut failed: KeyError") == n and f"failed {n}" in shown
     # The log and the CSV.
     records = read_jsonl(tmp_path / "p.jsonl")
     errors = [r for r in records if r["event"] == "error"]
