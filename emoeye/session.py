@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from acquisition.aligner import FailureLog, RatingEvent, TrialEvent
+from acquisition.aligner import RatingEvent, TrialEvent
 from acquisition.config import AcquisitionConfig
+from acquisition.reporting import FailureLog
 from acquisition.trials.types import TrialError
 from emoeye.errors import as_cli_error
 from inference.prediction import Prediction, PredictionStore

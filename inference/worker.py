@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acquisition.aligner import FailureLog
-from acquisition.reporting import is_milestone
+from acquisition.reporting import FailureLog, is_milestone
 from acquisition.trials.types import Trial, TrialError
 from inference.prediction import Prediction
 from inference.sinks import Publisher, Sink

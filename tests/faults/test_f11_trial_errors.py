@@ -140,9 +140,10 @@ def test_f11_every_onset_one_record_with_a_fault_at_each_stage(
 def test_f11_session_handoff_failure_still_gives_a_record(checkpoint, tmp_path):
     """The polling thread cannot hand a trial to the worker: the error record is published
     from the polling thread instead."""
-    from acquisition.aligner import FailureLog, TrialEvent
+    from acquisition.aligner import TrialEvent
     from acquisition.core import Acquisition
     from acquisition.lsl.binding import bind_roles
+    from acquisition.reporting import FailureLog
     from emoeye.session import hand_on
     from inference.sinks import JsonlSink
     from inference.worker import InferenceWorker
