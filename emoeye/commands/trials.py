@@ -105,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"stopped: {stats['trials_cut']} trial(s) cut ({stats['incomplete']} incomplete), {stats['duplicates']} duplicate onset(s), {stats['ignored']} ignored marker(s)"
+            f"stopped: {stats['trials_cut']} trial(s) cut ({stats['incomplete']} incomplete, {stats['no_data']} without usable data), {stats['trials_failed']} failed cut(s), {stats['duplicates']} duplicate onset(s), {stats['ignored']} ignored marker(s)"
         )
     return 0
