@@ -1,5 +1,9 @@
 """Onset markers + buffer contents → trials. Pure logic, no LSL: live, replay and dataset
-building all drive it with the same calls (``add_markers`` then ``poll(now)``)."""
+building all drive it with the same calls (``add_markers`` then ``poll(now)``).
+
+Every accepted onset ends as exactly one :class:`TrialEvent`: the cut trial, or a
+:class:`~acquisition.trials.types.TrialError` when cutting it raised. The onset leaves the
+pending list only after its event exists, so no exception can lose it."""
 
 from __future__ import annotations
 
@@ -13,18 +17,36 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquisition.markers import MarkerParser, Onset, Rating
-from acquisition.reporting import is_milestone
+from acquisition.reporting import FailureLog, is_milestone
 from acquisition.trials.cut import RoleReader, cut_trial
-from acquisition.trials.types import Ratings, Trial, TrialSpec
+from acquisition.trials.types import Ratings, Trial, TrialError, TrialSpec
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrialEvent:
-    """A trial was cut."""
+    """An onset's record: its cut trial, or the error that stands in for it (exactly one set).
 
-    trial: Trial
+    Consumers that predict or store trials check :attr:`error` first (or :attr:`ok`).
+    """
+
+    trial: Trial | None = None
+    error: TrialError | None = None
+
+    def __post_init__(self) -> None:
+        if (self.trial is None) == (self.error is None):
+            raise ValueError("a TrialEvent holds a trial or an error, exactly one")
+
+    @property
+    def ok(self) -> bool:
+        """True when the trial was cut."""
+        return self.trial is not None
+
+    @property
+    def trial_id(self) -> str:
+        """The onset's trial id."""
+        return self.trial.trial_id if self.trial is not None else self.error.trial_id
 
 
 @dataclass
@@ -49,7 +71,7 @@ class _Cut:
     trial_id: str
     onset: float
     ratings: Ratings | None
-    trial: weakref.ref[Trial]
+    trial: weakref.ref[Trial] | weakref.ref[TrialError]
 
 
 @dataclass
@@ -61,6 +83,8 @@ class AlignerStats:
     duplicates: int = 0
     ignored: int = 0
     trials_cut: int = 0
+    trials_failed: int = 0
+    no_data: int = 0
     incomplete: int = 0
     unknown_stimulus: int = 0
     ratings_attached: int = 0
@@ -149,6 +173,7 @@ class TrialAligner:
         self.max_pending = max_pending
         self.rating_window = rating_window
         self.stats = AlignerStats()
+        self.failures = FailureLog(log)
         self._pending: list[_Pending] = []
         # Cut trials that may still get ratings: small records with weak references, so the
         # aligner never keeps a trial's arrays alive once its consumers are done with it.
@@ -223,9 +248,9 @@ class TrialAligner:
         for listener in self.onset_listeners:
             listener(pending.trial_id, t, stimulus_id)
         if len(self._pending) > self.max_pending:
-            oldest = self._pending.pop(0)
+            oldest = self._pending[0]
             oldest.notes.append("cut early: too many onsets pending")
-            self._cut(oldest, complete=False)
+            self._settle(oldest, complete=False)
 
     def _rating(self, t: float, rating: Rating) -> None:
         scale = self.parser.scale
@@ -281,13 +306,11 @@ class TrialAligner:
             end = p.onset + self.spec.duration
             lagging = [r for r in self._required() if self.watermark(r) < end]
             if not lagging:
-                self._pending.pop(0)
-                self._cut(p, complete=True)
+                self._settle(p, complete=True)
             elif now >= max(end, p.seen_at) + self.spec.grace:
                 # Grace runs from the window's end, or from when a late marker was seen.
-                self._pending.pop(0)
                 p.notes.append("cut on grace timeout; late: " + ", ".join(lagging))
-                self._cut(p, complete=False)
+                self._settle(p, complete=False)
             else:
                 break
         out, self._out = self._out, []
@@ -296,33 +319,53 @@ class TrialAligner:
     def flush(self) -> list[TrialEvent | RatingEvent]:
         """Cut everything still pending (end of a recording or shutdown)."""
         while self._pending:
-            p = self._pending.pop(0)
+            p = self._pending[0]
             end = p.onset + self.spec.duration
             lagging = [r for r in self._required() if self.watermark(r) < end]
             if lagging:
                 p.notes.append("cut at shutdown; incomplete: " + ", ".join(lagging))
-            self._cut(p, complete=not lagging)
+            self._settle(p, complete=not lagging)
         out, self._out = self._out, []
         return out
 
     def _required(self) -> list[str]:
         return [r for r in self.spec.required_roles if r in self.roles]
 
-    def _cut(self, p: _Pending, complete: bool) -> None:
-        trial = cut_trial(
-            p.trial_id,
-            p.onset,
-            p.stimulus_id,
-            self.roles,
-            self.spec,
-            participant=self.participant,
-            complete=complete,
-            notes=p.notes,
-        )
-        trial.ratings = self._early_ratings.pop(p.trial_id, None)
+    def _settle(self, p: _Pending, complete: bool) -> None:
+        """Turn pending onset ``p`` into its event, then (only then) drop it from pending."""
+        self._out.append(self._cut(p, complete))
+        self._pending.remove(p)
+
+    def _cut(self, p: _Pending, complete: bool) -> TrialEvent:
+        """The onset's event: its trial, or an error record when cutting raised."""
+        ratings = self._early_ratings.pop(p.trial_id, None)
+        try:
+            trial = cut_trial(
+                p.trial_id,
+                p.onset,
+                p.stimulus_id,
+                self.roles,
+                self.spec,
+                participant=self.participant,
+                complete=complete,
+                notes=p.notes,
+            )
+        except Exception as exc:  # a binding or data bug: an error record, never a lost onset
+            error = TrialError.from_exception(
+                exc, "cut", p.trial_id, p.onset, p.stimulus_id, self.participant, p.notes
+            )
+            error.ratings = ratings
+            self.stats.trials_failed += 1
+            self.failures.report(exc, "cut", p.trial_id)
+            # Kept for the ratings that follow: they attach to the error record, not orphaned.
+            self._recent.append(_Cut(p.trial_id, p.onset, ratings, weakref.ref(error)))
+            return TrialEvent(error=error)
+        trial.ratings = ratings
         trial.cut_time = time.perf_counter()
         self.stats.trials_cut += 1
         if not complete:
             self.stats.incomplete += 1
+        if not trial.predictable:
+            self.stats.no_data += 1
         self._recent.append(_Cut(trial.trial_id, trial.onset, trial.ratings, weakref.ref(trial)))
-        self._out.append(TrialEvent(trial))
+        return TrialEvent(trial)

@@ -108,6 +108,10 @@ def parse_config(data: dict) -> AcquisitionConfig:
                 value,
             )
             kwargs[key] = value
+        elif key == "min_coverage":
+            v = _number(trial, key, "trial", positive=False)
+            _expect(0.0 <= v <= 1.0, "trial.min_coverage", "expected a fraction 0..1", value)
+            kwargs[key] = v
         else:
             kwargs[key] = _number(trial, key, "trial", positive=key != "baseline")
     cfg.trial = TrialSpec(**kwargs)

@@ -28,9 +28,21 @@ class Stimulus:
     valence: float = float("nan")
 
 
+def _strip_suffix(name: str) -> str:
+    """``"dir/img_022.JPG"`` → ``"img_022"``: the last path part without an image suffix."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, suffix = name.rpartition(".")
+    return stem if dot and f".{suffix.lower()}" in IMAGE_SUFFIXES else name
+
+
 class StimulusCatalogue:
     """Stimulus id → image. The bundled photos by default; ``folder`` adds a user's pictures,
-    whose file stem is the id (``folder/beach_01.png`` is ``beach_01``)."""
+    whose file stem is the id (``folder/beach_01.png`` is ``beach_01``).
+
+    A marker may name a stimulus by its id, by its file name (``beach_01.png``, as experiment
+    scripts often send), by a path ending in it, or in another letter case: :meth:`resolve`
+    tries the exact id, the exact file name, the stem, then the same case-insensitively.
+    """
 
     def __init__(self, folder: Path | str | None = None) -> None:
         self._items: dict[str, Stimulus] = {}
@@ -48,6 +60,32 @@ class StimulusCatalogue:
             for path in sorted(folder.iterdir()):
                 if path.suffix.lower() in IMAGE_SUFFIXES:
                     self._items[path.stem] = Stimulus(path.stem, path)
+        # File names and case-folded keys, for markers that name files rather than ids.
+        self._by_name: dict[str, Stimulus] = {}
+        self._folded: dict[str, Stimulus] = {}
+        for stim in self._items.values():
+            self._by_name.setdefault(stim.path.name, stim)
+        for key, stim in (*self._items.items(), *self._by_name.items()):
+            self._folded.setdefault(key.casefold(), stim)
+
+    def resolve(self, stimulus_id: object) -> Stimulus | None:
+        """The stimulus a marker's id names (exact id, file name, stem, then any letter case),
+        or None."""
+        if not isinstance(stimulus_id, str) or not stimulus_id:
+            return None
+        hit = self._items.get(stimulus_id) or self._by_name.get(stimulus_id)
+        if hit is not None:
+            return hit
+        stem = _strip_suffix(stimulus_id)
+        hit = self._items.get(stem)
+        if hit is not None:
+            return hit
+        name = stimulus_id.replace("\\", "/").rsplit("/", 1)[-1]
+        for key in (stimulus_id, name, stem):
+            hit = self._folded.get(key.casefold())
+            if hit is not None:
+                return hit
+        return None
 
     @property
     def ids(self) -> list[str]:
@@ -55,17 +93,18 @@ class StimulusCatalogue:
         return list(self._items)
 
     def __contains__(self, stimulus_id: object) -> bool:
-        return stimulus_id in self._items
+        return self.resolve(stimulus_id) is not None
 
     def get(self, stimulus_id: str) -> Stimulus:
-        """The stimulus; raises :class:`UnknownStimulusError` naming a few known ids."""
-        try:
-            return self._items[stimulus_id]
-        except KeyError:
+        """The stimulus (see :meth:`resolve`); raises :class:`UnknownStimulusError` naming a
+        few known ids."""
+        hit = self.resolve(stimulus_id)
+        if hit is None:
             known = ", ".join(self.ids[:6])
             raise UnknownStimulusError(
                 f"unknown stimulus id {stimulus_id!r} (known: {known}, ... {len(self._items)} in all)"
-            ) from None
+            )
+        return hit
 
     def image(self, stimulus_id: str, size: int = 64) -> np.ndarray:
         """RGB float32 image (3, size, size) in 0..1."""

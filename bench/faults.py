@@ -56,6 +56,10 @@ FAULTS: dict[str, list[str]] = {
         "tests/faults/test_f10_signals.py",
         "tests/inference/test_session.py::test_emoeye_run_headless_cli_sigterm_flushes_pending_trial",
     ],
+    "11 a trial's cut, quality, scanpath, prediction or sink raises": [
+        "tests/faults/test_f11_trial_errors.py",
+        "tests/acquisition/test_aligner.py::test_onset_leaves_pending_only_once_its_record_exists",
+    ],
 }
 """Fault → its tests (files or node ids)."""
 

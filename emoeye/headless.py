@@ -19,7 +19,10 @@ REFRESH_S = 0.25
 
 
 def format_prediction(p: Prediction) -> str:
-    """One plain line for a prediction."""
+    """One plain line for a prediction, or for a record that holds none (its reason)."""
+    if p.status != "predicted":
+        what = "no usable data" if p.status == "no_data" else "ERROR"
+        return f"{what} trial {p.trial_id} {p.stimulus_id}: not predicted: {p.error}"
     flag = f"  FLAGGED ({p.flag_reason})" if p.flagged else ""
     err = f"  ERROR {p.error}" if p.error else ""
     total = p.latency_ms.get("total", float("nan"))
@@ -122,6 +125,10 @@ class HeadlessView:
         for col in ("trial", "stimulus", "arousal", "valence", "quality", "latency ms", "flag"):
             preds.add_column(col)
         for p in reversed(s.store.latest(self.history)):
+            if p.status != "predicted":  # an error or no-data record: no values to show
+                kind = "[red]error[/]" if p.status == "failed" else "[yellow]no data[/]"
+                preds.add_row(p.trial_id, p.stimulus_id, "-", "-", "-", "-", f"{kind} {p.error}")
+                continue
             preds.add_row(
                 p.trial_id,
                 p.stimulus_id,
@@ -129,13 +136,13 @@ class HeadlessView:
                 f"{p.valence:.2f} ({p.valence_class})",
                 _fmt(p.quality.get("score", float("nan")), ".2f"),
                 _fmt(p.latency_ms.get("total", float("nan")), ".1f"),
-                ("[red]error[/] " if p.error else "") + (p.flag_reason if p.flagged else ""),
+                p.flag_reason if p.flagged else "",
             )
         w = s.worker.stats.to_dict()
         lat = w.get("latency_ms") or {}
         footer = Text(
-            f"predicted {w['predicted']}  flagged {w['flagged']}  errors {w['errors']}  "
-            f"skipped {w['overflowed']}  queue {s.worker.pending} (max {w['queue_depth_max']})  "
+            f"predicted {w['predicted']}  flagged {w['flagged']}  failed {w['failed']}  "
+            f"no data {w['no_data']}  skipped {w['overflowed']}  queue {s.worker.pending} (max {w['queue_depth_max']})  "
             f"latency p50 {lat.get('p50', '-')} p99 {lat.get('p99', '-')} ms  "
             f"trials cut {aligner.stats.trials_cut}  ratings {s.ratings}"
             + (f"\n{problems}" if (problems := aligner.stats.marker_problems()) else "")

@@ -25,6 +25,8 @@ from typing import Any
 
 from acquisition.aligner import RatingEvent, TrialEvent
 from acquisition.config import AcquisitionConfig
+from acquisition.reporting import FailureLog
+from acquisition.trials.types import TrialError
 from emoeye.errors import as_cli_error
 from inference.prediction import Prediction, PredictionStore
 from inference.sinks import (
@@ -101,7 +103,8 @@ def rating_record(event: RatingEvent | TrialEvent) -> dict | None:
     """The log record of a trial's rating: one that attached after the cut (``RatingEvent``) or
     one that came before the window closed (on the cut trial); None when the trial has none."""
     if isinstance(event, TrialEvent):
-        r, trial_id = event.trial.ratings, event.trial.trial_id
+        item = event.trial if event.trial is not None else event.error
+        r, trial_id = item.ratings, item.trial_id
         if r is None:
             return None
     else:
@@ -196,6 +199,8 @@ class LiveSession:
         self.last_trial = None
         """The newest cut trial (the headless view shows it)."""
         self.poll_errors = 0
+        self.failures = FailureLog(log)
+        """Failures of the polling thread (logged with a traceback once, then at milestones)."""
         self.started_at: float | None = None
         self.stop_requested = threading.Event()
         """Set by SIGTERM (see :meth:`install_signal_handlers`) or :meth:`request_stop`."""
@@ -261,9 +266,9 @@ class LiveSession:
             try:
                 self.live.run(self._on_event, self._halt)  # flushes pending trials at the end
                 return
-            except Exception:  # an aligner bug must not end the session silently
+            except Exception as exc:  # a marker or buffer bug must not end the session
                 self.poll_errors += 1
-                log.exception("session polling failed (%d so far); going on", self.poll_errors)
+                self.failures.report(exc, "session polling")
                 self._halt.wait(0.1)
         try:  # halted while recovering: still cut what is pending
             for event in self.live.core.flush():
@@ -272,14 +277,19 @@ class LiveSession:
             log.exception("flushing pending trials failed")
 
     def _on_event(self, event: Any) -> None:
+        """Hand an event on; never raises, so no later event of the same poll is lost."""
         if isinstance(event, TrialEvent):
-            self.trials_cut += 1
-            self.last_trial = event.trial
-            self.worker.submit(event.trial)
-        record = rating_record(event)
-        if record is not None:
-            self.ratings += 1
-            self.worker.record(record)
+            hand_on(event, self.worker, self.failures)
+            if event.trial is not None:
+                self.trials_cut += 1
+                self.last_trial = event.trial
+        try:
+            record = rating_record(event)
+            if record is not None:
+                self.ratings += 1
+                self.worker.record(record)
+        except Exception as exc:
+            self.failures.report(exc, "rating record")
 
     def request_stop(self) -> None:
         """Ask a blocking :meth:`wait` to return (safe from signal handlers)."""
@@ -331,9 +341,13 @@ class LiveSession:
             return self.summary
 
     def stats(self) -> dict:
-        """Counters of the session: worker, aligner, streams."""
+        """Counters of the session: what became of the onsets (``onsets``, ``trials_cut``,
+        ``trials_predicted``, ``trials_failed``, ``trials_no_data``, ``trials_skipped``),
+        worker, aligner, streams."""
+        onsets = self.live.core.aligner.stats.onsets if self.live is not None else 0
         out: dict[str, Any] = {
             "seconds": round(time.monotonic() - self.started_at, 2) if self.started_at else 0.0,
+            **_trial_counts(onsets, self.worker),
             "trials_cut": self.trials_cut,
             "ratings": self.ratings,
             "predictions": self.store.count,
@@ -417,6 +431,35 @@ class LiveSession:
             summary = rec.stop()
             self.worker.record({"event": "recording_stopped", **summary})
             return summary
+
+
+def hand_on(event: TrialEvent, worker: InferenceWorker, failures: FailureLog) -> None:
+    """Give an onset's event to the worker (its trial to predict, or its error record to
+    publish). When that raises, the onset's error record is published here instead: every
+    onset ends as one record whatever fails."""
+    item = event.trial if event.trial is not None else event.error
+    try:
+        worker.submit(item)
+    except Exception as exc:
+        failures.report(exc, "session", item.trial_id)
+        worker.process(
+            TrialError.from_exception(
+                exc, "session", item.trial_id, item.onset, item.stimulus_id, item.participant
+            )
+        )
+
+
+def summary_line(summary: dict) -> str:
+    """One line of what became of a session's onsets (``emoeye run`` prints it at the end)."""
+    w = summary.get("worker", {})
+    lat = w.get("latency_ms") or {}
+    latency = f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""
+    return (
+        f"stopped: {summary.get('onsets', 0)} onset(s), {summary.get('trials_cut', 0)} trial(s) "
+        f"cut; {w.get('predicted', 0)} predicted ({w.get('flagged', 0)} flagged), "
+        f"{w.get('failed', 0)} failed ({w.get('errors', 0)} model error(s)), "
+        f"{w.get('no_data', 0)} without usable data, {w.get('overflowed', 0)} skipped{latency}"
+    )
 
 
 def predict_offline(
@@ -520,9 +563,9 @@ def predict_offline(
     try:
         for event in acq.run_offline(source, block_seconds):
             if isinstance(event, TrialEvent):
-                if on_trial is not None:
+                if on_trial is not None and event.trial is not None:
                     on_trial(event.trial)
-                worker.process(event.trial)
+                worker.process(event.trial if event.trial is not None else event.error)
             record = rating_record(event)
             if record is not None:
                 worker.record(record)
@@ -530,6 +573,7 @@ def predict_offline(
             {
                 "event": "session_end",
                 "ended": _now_iso(),
+                **_trial_counts(acq.aligner.stats.onsets, worker),
                 "aligner": acq.aligner.stats.to_dict(),
                 "worker": worker.stats.to_dict(),
             }
@@ -538,6 +582,7 @@ def predict_offline(
         publisher.close()
     return {
         "predictions": predictions,
+        **_trial_counts(acq.aligner.stats.onsets, worker),
         "aligner": acq.aligner.stats.to_dict(),
         "worker": worker.stats.to_dict(),
         "device": worker.device,
@@ -545,4 +590,23 @@ def predict_offline(
     }
 
 
-__all__ = ["LiveSession", "SessionConfig", "predict_offline", "rating_record"]
+def _trial_counts(onsets: int, worker: InferenceWorker) -> dict[str, int]:
+    """What became of the onsets: the summary's and ``session_end``'s trial counters."""
+    w = worker.stats
+    return {
+        "onsets": onsets,
+        "trials_predicted": w.predicted,
+        "trials_failed": w.failed,
+        "trials_no_data": w.no_data,
+        "trials_skipped": w.overflowed,
+    }
+
+
+__all__ = [
+    "LiveSession",
+    "SessionConfig",
+    "hand_on",
+    "predict_offline",
+    "rating_record",
+    "summary_line",
+]

@@ -27,14 +27,19 @@ class Prediction:
     quality
         The trial's quality figures (``TrialQuality.to_dict()``).
     flagged
-        True when the trial's quality is below the configured threshold (predicted anyway).
+        True when the trial's quality is below the configured threshold (predicted anyway),
+        and for every record that is not a prediction.
     flag_reason
-        Why it was flagged.
+        Why it was flagged: each cause, ``"; "``-separated.
     latency_ms
         ``queue`` (cut → worker took it), ``model`` (inference), ``publish`` (sinks), ``total``
         (cut → published).
     error
-        Set when the model failed on this trial (probabilities are then uniform).
+        Set when the record holds no prediction: the reason (``"cut failed: KeyError: ..."``,
+        ``"no usable data: gsr: ..."``). Probabilities are then uniform: read nothing from them.
+    status
+        ``"predicted"``; ``"failed"`` (the trial's cut, quality or prediction raised) or
+        ``"no_data"`` (a required role without usable data, so the model was not run).
     """
 
     trial_id: str
@@ -48,6 +53,12 @@ class Prediction:
     flag_reason: str = ""
     latency_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    status: str = "predicted"
+
+    @property
+    def event(self) -> str:
+        """The log's ``event`` of this record: ``prediction``, ``error`` or ``no_data``."""
+        return {"predicted": "prediction", "failed": "error"}.get(self.status, self.status)
 
     @property
     def arousal(self) -> float:
@@ -87,6 +98,7 @@ class Prediction:
             "flag_reason": self.flag_reason,
             "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
             "error": self.error,
+            "status": self.status,
         }
 
 

@@ -124,8 +124,10 @@ class CallbackSink(Sink):
 class JsonlSink(Sink):
     """One JSON object per line, flushed as written; appends to an existing file.
 
-    Prediction lines are ``{"event": "prediction", **Prediction.to_dict()}``; other records
-    (ratings, skipped trials, the session header) carry their own ``event``.
+    Prediction lines are ``{"event": "prediction", **Prediction.to_dict()}``; records that hold
+    no prediction have ``"event": "error"`` (cut or prediction failed) or ``"no_data"`` (a
+    required role without usable data), with ``error`` saying why; other records (ratings,
+    skipped trials, the session header) carry their own ``event``.
     """
 
     name = "jsonl"
@@ -143,7 +145,7 @@ class JsonlSink(Sink):
         self.lines += 1
 
     def write(self, prediction: Prediction) -> None:
-        self._line({"event": "prediction", **prediction.to_dict()})
+        self._line({"event": prediction.event, **prediction.to_dict()})
 
     def write_record(self, record: dict) -> None:
         self._line(record)
@@ -181,6 +183,9 @@ CSV_COLUMNS = (
 class CsvSink(Sink):
     """One CSV row per prediction (and per rating / skipped trial), flushed as written.
 
+    ``event`` is ``prediction``, ``error`` or ``no_data`` for trial records (``reason`` and
+    ``error`` then say why), ``rating`` or ``skipped`` for the others.
+
     Appends to an existing file; the header is written when the file is new or empty.
     """
 
@@ -206,7 +211,7 @@ class CsvSink(Sink):
     def write(self, prediction: Prediction) -> None:
         p = prediction
         row: dict[str, Any] = {
-            "event": "prediction",
+            "event": p.event,
             "trial_id": p.trial_id,
             "onset": f"{p.onset:.6f}",
             "stimulus_id": p.stimulus_id,
@@ -219,6 +224,7 @@ class CsvSink(Sink):
             "flagged": int(p.flagged),
             "flag_reason": p.flag_reason,
             "error": p.error or "",
+            "reason": p.error or "",
             "latency_total_ms": f"{p.latency_ms.get('total', float('nan')):.3f}",
             "latency_model_ms": f"{p.latency_ms.get('model', float('nan')):.3f}",
         }
@@ -251,7 +257,7 @@ class LslPredictionSink(Sink):
     ``EmoEye-Predictions``: type ``EmoEyePredictions``, irregular rate, float32 channels
     :func:`outlet_labels`. ``EmoEye-PredictionIds``: type ``EmoEyePredictionIds``, one string
     channel holding a JSON object (``trial_id``, ``stimulus_id``, ``participant``,
-    ``sequence``, ``flag_reason``, ``error``). Both samples of a prediction carry the same
+    ``sequence``, ``flag_reason``, ``error``, ``status``). Both samples of a prediction carry the same
     timestamp: the trial's onset on this machine's LSL clock, so a recording lines each
     prediction up with the stimulus it describes (how late it came is the ``latency_ms``
     channel). ``sequence`` pairs the two samples.
@@ -366,6 +372,7 @@ class LslPredictionSink(Sink):
                         "sequence": seq,
                         "flag_reason": prediction.flag_reason,
                         "error": prediction.error,
+                        "status": prediction.status,
                     }
                 )
             ],

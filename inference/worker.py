@@ -6,7 +6,11 @@ branch only needs the picture, so it runs while the 5-s window is still open and
 time-series and scanpath branches remain when the trial closes). Nothing here ever runs model
 code in the acquisition (LSL inlet) threads, and nothing is lost silently: a trial pushed out of
 a full queue is counted, logged and written to the sinks as a ``skipped`` record; a model error
-gives a prediction with ``error`` set and uniform probabilities; a sink error is counted.
+(or any error while predicting) gives a record with ``status="failed"``, ``error`` set and
+uniform probabilities; a trial without usable data for a required role (see
+``TrialSpec.min_coverage``) is never fed to the model and gives a ``status="no_data"`` record; an
+onset whose cut failed (a :class:`~acquisition.trials.types.TrialError`) gives a ``failed``
+record too; a sink error is counted. Every trial handed in ends as exactly one record.
 
 Offline use (replay, benchmarks) calls :meth:`InferenceWorker.embed` and
 :meth:`InferenceWorker.process` directly in the caller's thread: the same code path, no queue.
@@ -28,8 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from acquisition.reporting import is_milestone
-from acquisition.trials.types import Trial
+from acquisition.reporting import FailureLog, is_milestone
+from acquisition.trials.types import Trial, TrialError
 from inference.prediction import Prediction
 from inference.sinks import Publisher, Sink
 from models.preprocess import prepare_inputs
@@ -124,12 +128,20 @@ class WorkerConfig:
 
 @dataclass
 class WorkerStats:
-    """Counters of the worker (read by the headless view, the dashboard and the CLI summary)."""
+    """Counters of the worker (read by the headless view, the dashboard and the CLI summary).
+
+    Every trial handed in is one of ``predicted`` (the model ran), ``failed`` (its cut or its
+    prediction raised: an error record), ``no_data`` (a required role without usable data:
+    never fed to the model) or ``overflowed`` (pushed out of a full queue). ``errors`` counts
+    the model's own failures among ``failed``; ``flagged`` the predictions that were flagged.
+    """
 
     submitted: int = 0
     predicted: int = 0
     flagged: int = 0
     errors: int = 0
+    failed: int = 0
+    no_data: int = 0
     overflowed: int = 0
     unknown_stimuli: int = 0
     embeds_at_onset: int = 0
@@ -173,12 +185,12 @@ class _Jobs:
         if maxsize < 1:
             raise ValueError("queue_size must be >= 1")
         self.maxsize = maxsize
-        self._trials: deque[tuple[Trial, float]] = deque()
+        self._trials: deque[tuple[Trial | TrialError, float]] = deque()
         self._embeds: deque[str] = deque(maxlen=64)
         self._cond = threading.Condition()
         self.closed = False
 
-    def put_trial(self, trial: Trial, stamp: float) -> Trial | None:
+    def put_trial(self, trial: Trial | TrialError, stamp: float) -> Trial | TrialError | None:
         with self._cond:
             evicted = None
             if len(self._trials) >= self.maxsize:
@@ -304,6 +316,8 @@ class InferenceWorker:
         """Set while the thread works on a job (embedding or trial)."""
         self.error: BaseException | None = None
         """An unexpected error that ended the worker thread (model errors do not)."""
+        self.failures = FailureLog(log)
+        """Repeated failures, logged with a traceback once and then at milestones."""
 
     # ------------------------------------------------------------------ feeding
 
@@ -315,8 +329,9 @@ class InferenceWorker:
         if self.predictor.uses_stimulus and stimulus_id not in self._cache:
             self._jobs.put_embed(stimulus_id)
 
-    def submit(self, trial: Trial) -> bool:
-        """Queue a cut trial for prediction (never blocks).
+    def submit(self, trial: Trial | TrialError) -> bool:
+        """Queue a cut trial for prediction, or an onset's error record for publishing (never
+        blocks; error records keep their place among the trials).
 
         Returns
         -------
@@ -325,7 +340,7 @@ class InferenceWorker:
             counted in ``stats.overflowed`` and written to the sinks as a ``skipped`` record).
         """
         now = time.perf_counter()
-        if math.isnan(trial.cut_time):
+        if isinstance(trial, Trial) and math.isnan(trial.cut_time):
             trial.cut_time = now
         if self._jobs.closed:
             # Stopped already (a trial cut after stop()): predict it here rather than lose it.
@@ -341,7 +356,7 @@ class InferenceWorker:
             return False
         return True
 
-    def _skip(self, trial: Trial, reason: str) -> None:
+    def _skip(self, trial: Trial | TrialError, reason: str) -> None:
         self.stats.overflowed += 1
         n = self.stats.overflowed
         # Every skip is a record in the sinks; the terminal gets the 1st, 10th, 100th...
@@ -484,20 +499,44 @@ class InferenceWorker:
                 self._cache.popitem(last=False)
         return emb, note
 
-    def process(self, trial: Trial, taken: float | None = None) -> Prediction:
-        """Predict one trial and publish it (model errors become an error prediction).
+    def process(self, trial: Trial | TrialError, taken: float | None = None) -> Prediction:
+        """Predict one trial and publish the record; never raises for the trial's sake.
+
+        A trial without usable data gives a ``no_data`` record without running the model; an
+        error record (a cut that failed) or any exception while predicting gives a ``failed``
+        record (uniform probabilities, ``error`` set). Exactly one record is published.
 
         Parameters
         ----------
         trial
-            A cut trial (``cut_time`` stamps the start of the latency figures).
+            A cut trial (``cut_time`` stamps the start of the latency figures), or the error
+            record of an onset whose cut failed.
         taken
             ``perf_counter()`` when the worker took it off the queue (now when None).
         """
         taken = time.perf_counter() if taken is None else taken
-        cut = trial.cut_time if not math.isnan(trial.cut_time) else taken
+        cut = getattr(trial, "cut_time", math.nan)
+        cut = cut if not math.isnan(cut) else taken
+        try:
+            if isinstance(trial, TrialError):
+                prediction, done = self._failed(trial, None, cut, taken), None
+            elif not trial.predictable:
+                prediction, done = self._no_data(trial, cut, taken), None
+            else:
+                prediction, done = self._predicted(trial, cut, taken)
+        except Exception as exc:  # quality figures or the record itself raised
+            self.failures.report(exc, "predict", trial.trial_id)
+            error = TrialError.from_exception(
+                exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
+            )
+            prediction, done = self._failed(error, None, cut, taken), None
+        self._publish(prediction, cut, done or time.perf_counter())
+        return prediction
+
+    def _predicted(self, trial: Trial, cut: float, taken: float) -> tuple[Prediction, float | None]:
+        """Run the model on a trial: its prediction and when the model was done (a model error
+        gives a ``failed`` record and None)."""
         reasons: list[str] = []
-        error = None
         cached = trial.stimulus_id in self._cache
         t_embed = t_model = time.perf_counter()
         try:
@@ -509,17 +548,22 @@ class InferenceWorker:
             if not (np.all(np.isfinite(pa)) and np.all(np.isfinite(pv))):
                 raise FloatingPointError("the model returned non-finite probabilities")
         except Exception as exc:  # one bad trial must not stop the session
-            error = f"{type(exc).__name__}: {exc}"
-            log.error("trial %s: prediction failed: %s", trial.trial_id, error)
-            pa = pv = uniform_probs(self.n_classes).astype(np.float64)
             self.stats.errors += 1
-            reasons.append("model error")
+            self.failures.report(exc, "predict", trial.trial_id)
+            error = TrialError.from_exception(
+                exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
+            )
+            return self._failed(error, trial, cut, taken), None
         t_done = time.perf_counter()
         if self.predictor.uses_stimulus and not cached:
             self.stats.embeds_late += 1
         score = trial.quality.score
-        if score < self.config.quality_threshold:
-            reasons.insert(0, f"quality {score:.2f} < {self.config.quality_threshold:g}")
+        threshold = self.config.quality_threshold
+        if score < threshold:
+            causes = ", ".join(trial.quality.causes(threshold))
+            reasons.insert(
+                0, f"quality {score:.2f} < {threshold:g}" + (f" ({causes})" if causes else "")
+            )
         prediction = Prediction(
             trial_id=trial.trial_id,
             onset=float(trial.onset),
@@ -535,15 +579,63 @@ class InferenceWorker:
                 "embed": (t_model - t_embed) * 1e3,
                 "model": (t_done - t_model) * 1e3,
             },
-            error=error,
         )
-        if prediction.flagged:
-            self.stats.flagged += 1
-        self.publisher.publish(prediction, cut, t_done)
-        self.stats.predicted += 1
-        self.stats.latencies_ms.append(prediction.latency_ms["total"])
+        return prediction, t_done
+
+    def _no_data(self, trial: Trial, cut: float, taken: float) -> Prediction:
+        """The record of a trial whose required roles lack usable data (model not run)."""
+        reason = "no usable data: " + "; ".join(trial.quality.unusable)
+        return self._record(trial, "no_data", reason, trial.quality.to_dict(), cut, taken)
+
+    def _failed(
+        self, error: TrialError, trial: Trial | None, cut: float, taken: float
+    ) -> Prediction:
+        """The record of an onset whose cut or prediction failed."""
+        quality: dict = {}
+        if trial is not None:
+            try:
+                quality = trial.quality.to_dict()
+            except Exception:  # the quality itself may be what failed
+                quality = {}
+        return self._record(error, "failed", error.reason, quality, cut, taken)
+
+    def _record(
+        self,
+        item: Trial | TrialError,
+        status: str,
+        reason: str,
+        quality: dict,
+        cut: float,
+        taken: float,
+    ) -> Prediction:
+        uniform = uniform_probs(self.n_classes).astype(np.float64)
+        return Prediction(
+            trial_id=str(item.trial_id),
+            onset=float(item.onset),
+            stimulus_id=str(item.stimulus_id),
+            arousal_probs=uniform,
+            valence_probs=uniform.copy(),
+            participant=item.participant,
+            quality=quality,
+            flagged=True,
+            flag_reason=reason,
+            latency_ms={"queue": (taken - cut) * 1e3, "embed": 0.0, "model": 0.0},
+            error=reason,
+            status=status,
+        )
+
+    def _publish(self, prediction: Prediction, cut: float, done: float) -> None:
+        """Hand the record to the sinks and count it by status."""
+        self.publisher.publish(prediction, cut, done)
+        if prediction.status == "predicted":
+            self.stats.predicted += 1
+            self.stats.flagged += prediction.flagged
+            self.stats.latencies_ms.append(prediction.latency_ms["total"])
+        elif prediction.status == "no_data":
+            self.stats.no_data += 1
+        else:
+            self.stats.failed += 1
         self.stats.sink_errors = self.publisher.errors
-        return prediction
 
     def record(self, record: dict) -> None:
         """Write a non-prediction record (e.g. a rating) to the log sinks, in order."""

@@ -2,9 +2,16 @@
 
 Layout of a dataset directory::
 
-    meta.json            format, spec, source, per-trial ids/participants/stimulus ids, shards
+    meta.json            format, spec, source, per-trial ids/participants/stimulus ids, shards,
+                         counts of trials left out (``skipped_unrated``, ``skipped_no_data``,
+                         ``skipped_failed``) and a record of each no-data or failed one
+    skipped.csv          those records as a table (kind, trial_id, participant, stimulus_id,
+                         onset, reason); written only when a trial was left out for them
     shard-00000.npz      arrays of up to ``shard_size`` trials (uncompressed .npz)
     shard-00001.npz      ...
+
+A trial without usable data for a required role (``Trial.predictable`` is False, see
+``TrialSpec.min_coverage``) and an onset whose cut failed never enter the arrays.
 
 Arrays in a shard (N trials):
 
@@ -33,6 +40,8 @@ fit in memory.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import struct
@@ -47,12 +56,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from acquisition.trials.types import CHANNELS, Trial, TrialSpec
+from acquisition.trials.types import CHANNELS, Trial, TrialError, TrialSpec
 from models.preprocess import NormStats, clean_scanpath, normalise_signals
 
 FORMAT = "emoeye-dataset"
 VERSION = 1
 SHARD_PATTERN = "shard-{:05d}.npz"
+SKIPPED_CSV = "skipped.csv"
+SKIPPED_COLUMNS = ("kind", "trial_id", "participant", "stimulus_id", "onset", "reason")
 
 _FIELDS: dict[str, Any] = {
     # name: (dtype, per-trial shape function of (C, T, S), fill value)
@@ -124,6 +135,7 @@ class DatasetWriter:
             for old in self.directory.glob("shard-*.npz"):
                 old.unlink()
             (self.directory / "meta.json").unlink(missing_ok=True)
+            (self.directory / SKIPPED_CSV).unlink(missing_ok=True)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.shard_size = int(shard_size)
         self.source = source
@@ -135,6 +147,9 @@ class DatasetWriter:
         self.stimulus_ids: list[str] = []
         self.shards: list[dict[str, Any]] = []
         self.skipped_unrated = 0
+        self.skipped: list[dict[str, Any]] = []
+        """A record per trial left out for no usable data or a failed cut (``kind``,
+        ``trial_id``, ``participant``, ``stimulus_id``, ``onset``, ``reason``)."""
         self._buf: dict[str, np.ndarray] | None = None
         self._fill = 0
         self._shape: tuple[int, int, int] | None = None
@@ -156,8 +171,9 @@ class DatasetWriter:
         Parameters
         ----------
         trial
-            A cut trial. Without ratings it is skipped (counted in ``skipped_unrated``) unless
-            the writer keeps unrated trials.
+            A cut trial. Without usable data for a required role it is left out (a record in
+            :attr:`skipped`, counted as ``skipped_no_data``); without ratings it is skipped
+            (counted in ``skipped_unrated``) unless the writer keeps unrated trials.
         oracle
             Ground-truth best (arousal, valence) classes, 0-based, when known (simulator).
 
@@ -168,6 +184,9 @@ class DatasetWriter:
         """
         if self._closed:
             raise RuntimeError("the writer is closed")
+        if not trial.predictable:  # an all-missing trial would teach the model nothing true
+            self.skip(trial, "no_data", "no usable data: " + "; ".join(trial.quality.unusable))
+            return False
         if trial.ratings is None and not self.keep_unrated:
             self.skipped_unrated += 1
             return False
@@ -207,11 +226,41 @@ class DatasetWriter:
             self._flush()
         return True
 
+    def skip(self, item: Trial | TrialError, kind: str, reason: str | None = None) -> None:
+        """Record a trial left out of the arrays: ``kind`` ``"no_data"`` (a trial without
+        usable data) or ``"failed"`` (an onset whose cut failed: a
+        :class:`~acquisition.trials.types.TrialError`, whose reason is used by default)."""
+        if reason is None:
+            reason = getattr(item, "reason", "")
+        self.skipped.append(
+            {
+                "kind": kind,
+                "trial_id": str(item.trial_id),
+                "participant": item.participant,
+                "stimulus_id": str(item.stimulus_id),
+                "onset": round(float(item.onset), 6),
+                "reason": reason,
+            }
+        )
+
+    def skipped_count(self, kind: str) -> int:
+        """Trials left out as ``kind`` (``"no_data"`` or ``"failed"``)."""
+        return sum(r["kind"] == kind for r in self.skipped)
+
     def close(self) -> Path:
-        """Flush the last shard and write the final ``meta.json``; returns the directory."""
+        """Flush the last shard and write the final ``meta.json`` (and ``skipped.csv`` when
+        trials were left out); returns the directory."""
         if not self._closed:
             self._flush()
             self._closed = True
+            if self.skipped:
+                buf = io.StringIO()
+                w = csv.DictWriter(buf, SKIPPED_COLUMNS, lineterminator="\n")
+                w.writeheader()
+                w.writerows(self.skipped)
+                tmp = self.directory / (SKIPPED_CSV + ".tmp")
+                tmp.write_text(buf.getvalue(), encoding="utf-8")
+                os.replace(tmp, self.directory / SKIPPED_CSV)
             self._write_meta(complete=True)
             self._buf = None
         return self.directory
@@ -251,6 +300,9 @@ class DatasetWriter:
             "spec": asdict(self.spec) if self.spec is not None else None,
             "source": self.source,
             "skipped_unrated": self.skipped_unrated,
+            "skipped_no_data": self.skipped_count("no_data"),
+            "skipped_failed": self.skipped_count("failed"),
+            "skipped": self.skipped,
             "shards": self.shards,
             "trial_ids": self.trial_ids[:n_stored],
             "participants": self.participants[:n_stored],

@@ -60,6 +60,12 @@ def cut_trial(
     -------
     Trial
         With finite signals (gaps filled, ``mask`` False there) and quality figures.
+
+    Raises
+    ------
+    Exception
+        Whatever reading a role raised, with the role's name in its ``role`` attribute (the
+        aligner turns it into the onset's error record).
     """
     grid = onset + spec.grid()
     nb = spec.n_baseline
@@ -68,15 +74,23 @@ def cut_trial(
     signals = np.zeros((len(CHANNELS), n), dtype=np.float64)
     signals[:] = np.nan
     mask = np.zeros((len(CHANNELS), n), dtype=bool)
-    quality = TrialQuality(complete=complete, notes=list(notes or []))
+    required = [r for r in spec.required_roles if r in ROLE_CHANNELS]
+    quality = TrialQuality(complete=complete, notes=list(notes or []), required=required)
     raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for role, channels in ROLE_CHANNELS.items():
         reader = roles.get(role)
         if reader is None:
             quality.coverage[role] = quality.usable[role] = 0.0
             quality.missing.append(role)
+            quality.unbound.append(role)
+            if role not in required:  # an optional role the lab does not have: no zero
+                quality.notes.append(f"{role} not bound (optional role)")
             continue
-        series = reader.read(t0, t1)
+        try:
+            series = reader.read(t0, t1)
+        except Exception as exc:  # a binding that fails at run time: the record names the role
+            exc.role = role
+            raise
         window = series.between(t0, t1)
         raw[role] = (window.timestamps, window.values)
         for name in channels:
@@ -97,6 +111,7 @@ def cut_trial(
             quality.notes.append("gsr flat-lined: one constant value (sensor off the skin?)")
         if role == "gaze":
             _gaze_quality(window.between(onset, t1), quality)
+    quality.unusable = _unusable(quality, mask[:, nb:], spec.min_coverage)
     # Mean of the valid baseline samples; NaN for an empty baseline, on purpose. By hand: a
     # quiet np.nanmean needs warnings.catch_warnings, which is not thread-safe.
     valid = mask[:, :nb] & np.isfinite(signals[:, :nb])
@@ -118,6 +133,27 @@ def cut_trial(
         raw=raw,
         participant=participant,
     )
+
+
+def _unusable(quality: TrialQuality, window_mask: np.ndarray, min_coverage: float) -> list[str]:
+    """Why the trial cannot be predicted: each required role whose usable data covers less than
+    ``min_coverage`` of the window. Gaze counts where it has a gaze point (x and y) or a pupil,
+    so a tracker without a pupil channel still counts; GSR and HR where their value is usable
+    (a flat-lined GSR is not)."""
+    out = []
+    for role in quality.required:
+        if role in quality.unbound:
+            if min_coverage > 0:
+                out.append(f"{role}: no stream bound")
+            continue
+        frac = quality.usable.get(role, 0.0)
+        if role == "gaze":
+            x, y = CHANNELS.index("x"), CHANNELS.index("y")
+            point = (window_mask[x] & window_mask[y]).mean() if window_mask.shape[1] else 0.0
+            frac = max(frac, float(point))
+        if frac < min_coverage:
+            out.append(f"{role}: usable data {frac:.2f} < min_coverage {min_coverage:g}")
+    return out
 
 
 def _flat_lined(window: RoleSeries, min_samples: int = 8) -> bool:

@@ -30,7 +30,12 @@ class TrialSpec:
     grace
         Seconds after the window's end to wait for late streams before cutting anyway.
     required_roles
-        Roles whose data a trial waits for.
+        Roles whose data a trial waits for, whose quality it is scored on, and which the model
+        needs.
+    min_coverage
+        Fraction of the window (0..1) each required role must hold usable data for; a trial
+        below it for any required role is recorded with the reason but never predicted nor
+        written to a dataset.
     """
 
     duration: float = 5.0
@@ -39,6 +44,7 @@ class TrialSpec:
     scanpath_size: int = 64
     grace: float = 2.0
     required_roles: tuple[str, ...] = ("gaze", "gsr", "hr")
+    min_coverage: float = 0.5
 
     @property
     def n_samples(self) -> int:
@@ -65,7 +71,11 @@ class TrialQuality:
     blinks and out-of-range values are removed; ``gaze_valid`` the
     fraction of valid gaze samples; ``blinks`` the count of blink-like pupil/gaze losses
     (80-500 ms); ``gaps`` per role the count of holes longer than 3 nominal periods (0.25 s for
-    irregular streams); ``missing`` the roles with no data at all; ``notes`` short explanations.
+    irregular streams); ``missing`` the roles with no data at all; ``unbound`` the roles with no
+    stream; ``required`` the roles the trial is scored on (the spec's required roles; every
+    role with a coverage figure when empty); ``unusable`` why the trial cannot be predicted
+    (a required role below ``TrialSpec.min_coverage``; empty when it can); ``notes`` short
+    explanations.
     """
 
     coverage: dict[str, float] = field(default_factory=dict)
@@ -76,12 +86,38 @@ class TrialQuality:
     missing: list[str] = field(default_factory=list)
     complete: bool = True
     notes: list[str] = field(default_factory=list)
+    required: list[str] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)
+    unusable: list[str] = field(default_factory=list)
+
+    def scored_roles(self) -> list[str]:
+        """The roles the score is computed over: required and bound (an optional role, or a
+        required one with no stream, does not enter the figure; see :meth:`causes`)."""
+        roles = self.required or list(self.coverage)
+        return [r for r in roles if r in self.coverage and r not in self.unbound]
 
     @property
     def score(self) -> float:
-        """One figure 0..1: the worst role coverage times gaze validity."""
-        cov = min(self.coverage.values()) if self.coverage else 0.0
-        return float(cov * self.gaze_valid)
+        """One figure 0..1: the worst coverage of the scored roles, times gaze validity when
+        gaze is one of them. 0 when no required role has a stream."""
+        roles = self.scored_roles()
+        if not roles:
+            return 0.0
+        cov = min(self.coverage[r] for r in roles)
+        return float(cov * (self.gaze_valid if "gaze" in roles else 1.0))
+
+    def causes(self, threshold: float) -> list[str]:
+        """What keeps the score down, one item per cause (``"gsr coverage 0.40"``,
+        ``"gaze valid 0.30"``, ``"hr not bound"``): every factor below ``threshold``, or, when
+        only their product is below it, every factor below 1."""
+        roles = self.scored_roles()
+        factors = [(f"{r} coverage", self.coverage[r]) for r in roles]
+        if "gaze" in roles:
+            factors.append(("gaze valid", self.gaze_valid))
+        low = [(k, v) for k, v in factors if v < threshold] or [(k, v) for k, v in factors if v < 1]
+        out = [f"{k} {v:.2f}" for k, v in sorted(low, key=lambda kv: kv[1])]
+        required = self.required or list(self.coverage)
+        return out + [f"{r} not bound" for r in required if r in self.unbound]
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
@@ -92,8 +128,11 @@ class TrialQuality:
             "blinks": self.blinks,
             "gaps": dict(self.gaps),
             "missing": list(self.missing),
+            "unbound": list(self.unbound),
+            "required": list(self.required),
             "complete": self.complete,
             "score": round(self.score, 4),
+            "unusable": list(self.unusable),
             "notes": list(self.notes),
         }
 
@@ -168,6 +207,12 @@ class Trial:
     """``time.perf_counter()`` when the trial was cut (latency figures downstream)."""
 
     @property
+    def predictable(self) -> bool:
+        """True when every required role holds usable data for at least
+        ``TrialSpec.min_coverage`` of the window (``quality.unusable`` says why not)."""
+        return not self.quality.unusable
+
+    @property
     def window(self) -> np.ndarray:
         """The signals after onset only, (5, n_samples)."""
         return self.signals[:, self.spec.n_baseline :]
@@ -184,3 +229,78 @@ class Trial:
         if self.ratings is not None:
             out["ratings"] = {"arousal": self.ratings.arousal, "valence": self.ratings.valence}
         return out
+
+
+@dataclass
+class TrialError:
+    """Why an onset has no trial, or its trial no prediction: the record that stands in for it.
+
+    Attributes
+    ----------
+    trial_id, onset, stimulus_id, participant
+        Identity of the onset (as its trial would have had).
+    stage
+        Where it failed: ``"cut"`` (reading, resampling, quality, scanpath), ``"predict"``
+        (the worker) or ``"session"`` (handing the trial on).
+    reason
+        One line: what failed and the exception (``"cut failed: KeyError: ..."``).
+    exc_type
+        The exception's type name (``"KeyError"``).
+    notes
+        The onset's notes (unknown stimulus, late marker...).
+    role
+        The role whose reading raised, when that is where it failed.
+    """
+
+    trial_id: str
+    onset: float
+    stimulus_id: str
+    stage: str
+    reason: str
+    exc_type: str
+    participant: str | None = None
+    notes: list[str] = field(default_factory=list)
+    ratings: Ratings | None = None
+    role: str | None = None
+
+    @classmethod
+    def from_exception(
+        cls,
+        exc: BaseException,
+        stage: str,
+        trial_id: str,
+        onset: float,
+        stimulus_id: str,
+        participant: str | None = None,
+        notes: list[str] | None = None,
+    ) -> TrialError:
+        """The record of ``exc`` raised at ``stage`` for this onset (``exc.role``, when set,
+        names the role being read)."""
+        name = type(exc).__name__
+        role = getattr(exc, "role", None)
+        where = f" (reading role {role})" if role else ""
+        return cls(
+            trial_id=trial_id,
+            onset=float(onset),
+            stimulus_id=stimulus_id,
+            stage=stage,
+            reason=f"{stage} failed: {name}: {exc}{where}",
+            exc_type=name,
+            participant=participant,
+            notes=list(notes or []),
+            role=role,
+        )
+
+    def summary(self) -> dict:
+        """JSON-ready facts (the ``trial_error`` record)."""
+        return {
+            "trial_id": self.trial_id,
+            "onset": round(self.onset, 4),
+            "stimulus_id": self.stimulus_id,
+            "participant": self.participant,
+            "stage": self.stage,
+            "error": self.reason,
+            "exc_type": self.exc_type,
+            "role": self.role,
+            "notes": list(self.notes),
+        }

@@ -2,7 +2,9 @@
 
 Both paths cut trials with :meth:`acquisition.core.Acquisition.run_offline`, the same code that
 cuts them live, and write every *rated* trial with :class:`models.dataset.DatasetWriter`.
-Trials without ratings are skipped and counted.
+Trials without ratings are skipped and counted; trials without usable data for a required role
+(``trial.min_coverage``) and onsets whose cut failed are left out too, counted, and recorded
+with their reason in ``meta.json`` and ``skipped.csv``.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ def cut_rated_trials(
     participant_of: Callable[[float], str | None] | None = None,
     block_seconds: float = 1.0,
     progress: Callable[[float], None] | None = None,
+    skip: Callable[[object, str], None] | None = None,
 ) -> dict:
     """Cut every trial of an offline source and hand each *rated* one to ``add``.
 
@@ -165,12 +168,16 @@ def cut_rated_trials(
         Data seconds fed per step.
     progress
         Called with the data seconds done after each block.
+    skip
+        Called with each trial left out for no usable data (``"no_data"``) and each onset's
+        :class:`~acquisition.trials.types.TrialError` (``"failed"``); neither reaches ``add``.
 
     Returns
     -------
     dict
-        ``trials`` cut, ``written``, ``unrated``, ``incomplete``, ``aligner`` stats,
-        ``marker_problems`` (one line, '' when none), ``notes`` and the bound roles.
+        ``trials`` cut, ``written``, ``unrated``, ``incomplete``, ``no_data``, ``failed``,
+        ``aligner`` stats, ``marker_problems`` (one line, '' when none), ``notes`` and the
+        bound roles.
 
     Raises
     ------
@@ -194,6 +201,7 @@ def cut_rated_trials(
     written = 0
     cut = 0
     incomplete = 0
+    left_out: Counter[str] = Counter()
     per_participant: Counter[str] = Counter()
 
     def emit(trial) -> None:
@@ -206,12 +214,25 @@ def cut_rated_trials(
         written += 1
         per_participant[str(trial.participant)] += 1
 
+    def leave_out(item, kind: str) -> None:
+        if participant_of is not None and (pid := participant_of(item.onset)) is not None:
+            item.participant = pid
+        left_out[kind] += 1
+        if skip is not None:
+            skip(item, kind)
+
     for event in acq.run_offline(feed, block_seconds):
         if isinstance(event, TrialEvent):
+            if event.error is not None:  # the cut failed: a record, never a training trial
+                leave_out(event.error, "failed")
+                continue
             cut += 1
             trial = event.trial
             if not trial.quality.complete:
                 incomplete += 1
+            if not trial.predictable:
+                leave_out(trial, "no_data")
+                continue
             if trial.ratings is not None:
                 emit(trial)
             else:
@@ -231,6 +252,8 @@ def cut_rated_trials(
         "written": written,
         "unrated": unrated + len(waiting),
         "incomplete": incomplete,
+        "no_data": left_out["no_data"],
+        "failed": left_out["failed"],
         "participants": dict(per_participant),
         "aligner": acq.aligner.stats.to_dict(),
         "marker_problems": acq.aligner.stats.marker_problems(),
@@ -306,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
                     participant_of(source),
                     args.block_seconds,
                     update,
+                    skip=writer.skip,
                 )
             except UnboundSourceError as exc:
                 entry["error"] = str(exc)
@@ -314,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
             entry.update(stats)
             entry["warnings"] = list(getattr(source, "warnings", []))
             report["sources"].append(entry)
-            for key in ("trials", "written", "unrated", "incomplete"):
+            for key in ("trials", "written", "unrated", "incomplete", "no_data", "failed"):
                 totals[key] += stats[key]
     if totals["written"]:
         writer.close()  # else no meta.json at all: nothing there claims to be a dataset
@@ -377,7 +401,8 @@ def _print_report(report: dict) -> None:
             continue
         print(
             f"  {entry['trials']} trial(s) cut, {entry['written']} written, "
-            f"{entry['unrated']} without ratings skipped, {entry['incomplete']} incomplete"
+            f"{entry['unrated']} without ratings skipped, {entry['incomplete']} incomplete, "
+            f"{entry['no_data']} without usable data left out, {entry['failed']} failed cut(s)"
         )
         if entry.get("participants"):
             print(
@@ -390,7 +415,15 @@ def _print_report(report: dict) -> None:
             print(f"  {note}")
         for w in entry.get("warnings", []):
             print(f"  warning: {w}")
+    left_out = report.get("no_data", 0) + report.get("failed", 0)
     print(
         f"dataset {report['out']}: {report.get('written', 0)} trial(s) written "
-        f"({report.get('unrated', 0)} unrated skipped) in {report['wall_s']:.1f} s"
+        f"({report.get('unrated', 0)} unrated skipped"
+        + (
+            f", {report.get('no_data', 0)} without usable data and {report.get('failed', 0)} "
+            f"failed left out, see {Path(report['out']) / 'skipped.csv'}"
+            if left_out
+            else ""
+        )
+        + f") in {report['wall_s']:.1f} s"
     )

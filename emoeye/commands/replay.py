@@ -42,6 +42,8 @@ TABLE_COLUMNS = (
     "pred_arousal",
     "pred_valence",
     "flagged",
+    "status",
+    "reason",
 )
 
 
@@ -166,6 +168,7 @@ def replay_fast(
     rows: list[dict] = []
     recent: deque = deque()  # (row, trial) until the trial's rating can no longer come
     predictions: dict[str, object] = {}
+    records: dict[str, object] = {}  # every record, failed and no-data ones too
     predict_offline = _load_predict_offline() if use_model else None
     stats: dict = {}
     result = None
@@ -203,13 +206,20 @@ def replay_fast(
             predict_offline = None
     if result is not None:
         for pred in result.get("predictions", []):
-            predictions[pred.trial_id] = pred
+            records[pred.trial_id] = pred
+            if pred.status == "predicted":  # error / no-data records hold no values
+                predictions[pred.trial_id] = pred
+        seen = {row["trial_id"] for row in rows}
+        for pred in records.values():  # an onset whose cut failed has a record, not a trial
+            if pred.trial_id not in seen:
+                rows.append(_row_of_record(pred))
+        rows.sort(key=lambda row: row["onset"])
         stats.update({k: v for k, v in result.items() if k != "predictions"})
     else:
         with as_cli_error(UnboundSourceError):
             acq = offline_acquisition(source, config, "replay", binding)
         for event in acq.run_offline(feed, block_seconds):
-            if isinstance(event, TrialEvent):
+            if isinstance(event, TrialEvent) and event.trial is not None:
                 take(event.trial)
         stats["aligner"] = acq.aligner.stats.to_dict()
     while recent:
@@ -218,7 +228,7 @@ def replay_fast(
         for row in rows:
             on_row(row, predictions.get(row["trial_id"]))
     if out_csv is not None:
-        write_table(out_csv, rows, predictions)
+        write_table(out_csv, rows, predictions, records)
     duration = float(getattr(source, "duration", 0.0) or 0.0)
     aligner = stats.get("aligner") or {}
     markers = AlignerStats(**aligner).marker_problems() if aligner else ""
@@ -247,9 +257,24 @@ def _schedule_of(source) -> Callable[[float], str] | None:
     return _schedule_lookup(schedule, "") if schedule else None
 
 
-def write_table(path: Path, rows: list[dict], predictions: dict) -> None:
-    """One CSV row per trial (summary rows of :func:`replay_fast`): identity, quality, ratings
-    and predictions."""
+def _row_of_record(pred) -> dict:
+    """A table row for a record without a trial (its cut failed)."""
+    return {
+        "trial_id": pred.trial_id,
+        "participant": pred.participant,
+        "stimulus_id": pred.stimulus_id,
+        "onset": pred.onset,
+        "quality": {"complete": False, "score": 0.0},
+    }
+
+
+def write_table(
+    path: Path, rows: list[dict], predictions: dict, records: dict | None = None
+) -> None:
+    """One CSV row per onset (summary rows of :func:`replay_fast`): identity, quality, ratings,
+    predictions, and the record's ``status`` (``predicted``, ``no_data``, ``failed``; empty
+    without a model) with its ``reason``."""
+    records = records or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
@@ -270,6 +295,8 @@ def write_table(path: Path, rows: list[dict], predictions: dict) -> None:
                     "" if p is None else f"{p.arousal:.3f}",
                     "" if p is None else f"{p.valence:.3f}",
                     "" if p is None else int(p.flagged),
+                    getattr(records.get(row["trial_id"]), "status", ""),
+                    getattr(records.get(row["trial_id"]), "error", None) or "",
                 ]
             )
 

@@ -226,14 +226,9 @@ def run(args: argparse.Namespace) -> int:
             summary = session.stop()
             if view is not None:
                 view.finish()
-    w = summary.get("worker", {})
-    lat = w.get("latency_ms") or {}
-    latency = f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""
-    print(
-        f"stopped: {summary.get('trials_cut', 0)} trial(s) cut, {w.get('predicted', 0)} "
-        f"predicted ({w.get('flagged', 0)} flagged, {w.get('errors', 0)} model error(s), "
-        f"{w.get('overflowed', 0)} skipped){latency}"
-    )
+    from emoeye.session import summary_line
+
+    print(summary_line(summary))
     print(f"predictions log: {log_path}")
     rec = summary.get("recording")
     if rec:

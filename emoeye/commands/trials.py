@@ -55,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
         threading.Timer(args.seconds, stop.set).start()
 
     def on_event(event) -> None:
-        if isinstance(event, TrialEvent):
+        if isinstance(event, TrialEvent) and event.error is not None:  # the cut failed
+            s = event.error.summary()
+            line = f"trial {s['trial_id']:>4}  {s['stimulus_id']:<20.20} ERROR {s['error']}"
+            print(json.dumps({"event": "trial_error", **s}) if args.json else line, flush=True)
+        elif isinstance(event, TrialEvent):
             s = event.trial.summary()
             print(json.dumps({"event": "trial", **s}) if args.json else format_trial(s), flush=True)
         elif isinstance(event, RatingEvent):
@@ -101,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"stopped: {stats['trials_cut']} trial(s) cut ({stats['incomplete']} incomplete), {stats['duplicates']} duplicate onset(s), {stats['ignored']} ignored marker(s)"
+            f"stopped: {stats['trials_cut']} trial(s) cut ({stats['incomplete']} incomplete, {stats['no_data']} without usable data), {stats['trials_failed']} failed cut(s), {stats['duplicates']} duplicate onset(s), {stats['ignored']} ignored marker(s)"
         )
     return 0

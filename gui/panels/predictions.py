@@ -1,5 +1,10 @@
 """Predictions as they arrive: the current trial on the arousal–valence plane with its class
-probabilities, the history of expected values, and the trial timeline with quality per trial."""
+probabilities, the history of expected values, and the trial timeline with quality per trial.
+
+Records that hold no prediction (a trial whose cut or model failed, or one without usable data)
+are shown by their reason in the caption and as a red (failed) or grey (no data) stub on the
+timeline; they put no point on the plane nor in the history of values.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,17 @@ EARLIER_COLOUR = "#b39ddb"
 FLAGGED_BRUSH = pg.mkBrush(0, 0, 0, 0)
 FLAGGED_PEN = pg.mkPen(FLAGGED_COLOUR, width=2)
 WHITE_PEN = pg.mkPen("w", width=1)
+FAILED_COLOUR = "#c62828"
+
+
+def predicted(p) -> bool:
+    """True when the record holds a prediction (not an error or no-data record)."""
+    return getattr(p, "status", "predicted") == "predicted"
+
+
+def _statuses(log: TrialLog, n: int) -> list[str]:
+    """Statuses of the newest ``n`` records, aligned with ``log.history_arrays(n)``."""
+    return [getattr(p, "status", "predicted") for p in list(log.predictions)[-n:]]
 
 
 @functools.cache
@@ -110,11 +126,32 @@ class PlanePanel(pg.GraphicsLayoutWidget):
         if log.version == self._version:
             return
         self._version = log.version
-        preds = list(log.predictions)[-(PLANE_HISTORY + 1) :]
-        if not preds:
+        records = list(log.predictions)[-(PLANE_HISTORY + 1) :]
+        if not records:
             return
-        *older, p = preds
-        self.shown = p
+        newest = records[-1]
+        self.shown = newest
+        if not predicted(newest):
+            # No values to draw: say why, keep the earlier predictions on the plane.
+            self.current.setData([])
+            self.history.setData(
+                [
+                    {"pos": (q.valence, q.arousal), **marker_style(EARLIER_COLOUR, q.flagged)}
+                    for q in records
+                    if predicted(q)
+                ]
+            )
+            what = "no usable data" if newest.status == "no_data" else "error"
+            self.caption.setText(
+                f"{newest.trial_id} <b>{newest.stimulus_id}</b> · not predicted<br>"
+                f"<span style='color:{FAILED_COLOUR}'>{what}: {newest.error}</span>",
+                size="9pt",
+            )
+            self.label.setText("")
+            self.arousal_bars.setOpts(height=np.zeros(7))
+            self.valence_bars.setOpts(height=np.zeros(7))
+            return
+        *older, p = [q for q in records if predicted(q)]
         self.history.setData(
             [
                 {"pos": (q.valence, q.arousal), **marker_style(EARLIER_COLOUR, q.flagged)}
@@ -184,23 +221,28 @@ class ValuesPanel(pg.GraphicsLayoutWidget):
         seq = h["seq"]
         if not len(seq):
             return
+        ok = np.array([s == "predicted" for s in _statuses(log, HISTORY_TRIALS)], dtype=bool)
+        for key in ("arousal", "valence"):  # records without a prediction leave a gap
+            h[key] = np.where(ok, h[key], np.nan)
         flagged = h["flagged"]
         for line, pts, key, colour in (
             (self.arousal_line, self.arousal_pts, "arousal", AROUSAL_COLOUR),
             (self.valence_line, self.valence_pts, "valence", VALENCE_COLOUR),
         ):
-            line.setData(seq, h[key])
+            line.setData(seq, h[key], connect="finite")
             pts.setData(
                 [
                     {"pos": (s, v), **marker_style(colour, f)}
-                    for s, v, f in zip(seq, h[key], flagged, strict=True)
+                    for s, v, f, good in zip(seq, h[key], flagged, ok, strict=True)
+                    if good
                 ]
             )
         self.plot.setXRange(*_x_range(seq), padding=0)
 
 
 class TimelinePanel(pg.GraphicsLayoutWidget):
-    """The trial timeline: one bar per trial, its quality score (0..1), grey when flagged."""
+    """The trial timeline: one bar per trial, its quality score (0..1), grey when flagged, red
+    when its cut or prediction failed."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent=parent)
@@ -225,11 +267,13 @@ class TimelinePanel(pg.GraphicsLayoutWidget):
         if not len(seq):
             return
         quality = np.nan_to_num(h["quality"], nan=0.0)
+        statuses = _statuses(log, HISTORY_TRIALS)
         self.bars.setOpts(
             x=seq,
             height=np.maximum(quality, 0.02),  # a score of 0 still shows as a (grey) stub
             brushes=[
-                _brush(quality_colour(q, f)) for q, f in zip(quality, h["flagged"], strict=True)
+                _brush(FAILED_COLOUR if st == "failed" else quality_colour(q, f))
+                for q, f, st in zip(quality, h["flagged"], statuses, strict=True)
             ],
         )
         self.plot.setXRange(*_x_range(seq), padding=0)

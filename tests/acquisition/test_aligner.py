@@ -262,3 +262,228 @@ def test_repeated_problems_are_told_on_the_1st_10th_100th():
     from acquisition.reporting import is_milestone
 
     assert [n for n in range(-1, 10_001) if is_milestone(n)] == [1, 10, 100, 1000, 10_000]
+
+
+def errors_of(events):
+    return [e.error for e in events if isinstance(e, TrialEvent) and e.error is not None]
+
+
+def fail_on_call(fn, calls: set[int], exc: BaseException):
+    """``fn`` that raises ``exc`` on the given 1-based calls (fault injection)."""
+    count = [0]
+
+    def wrapped(*args, **kwargs):
+        count[0] += 1
+        if count[0] in calls:
+            raise exc
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+# A stage of the cut, the name to patch, and the calls to fail for the 2nd of 3 trials.
+CUT_STAGES = {
+    "cut": ("acquisition.aligner.cut_trial", {2}),
+    "grid": ("acquisition.trials.cut.to_grid", {6}),  # 5 channels per trial: the 2nd's first
+    "quality": ("acquisition.trials.cut._gaze_quality", {2}),
+    "scanpath": ("acquisition.trials.cut.render_scanpath", {2}),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(CUT_STAGES))
+def test_a_cut_that_raises_becomes_an_error_record_for_its_onset(stage, monkeypatch, caplog):
+    """Fault at one stage of the 2nd of 3 cuts: every onset still gives exactly one event, the
+    failed one an error record with the reason and exception type; its rating attaches."""
+    import importlib
+
+    target, calls = CUT_STAGES[stage]
+    module, name = target.rsplit(".", 1)
+    mod = importlib.import_module(module)
+    monkeypatch.setattr(mod, name, fail_on_call(getattr(mod, name), calls, KeyError("hr")))
+    acq = make()
+    acq.write(markers((10.0, "onset:coffee"), (20.0, "onset:moon"), (30.0, "onset:rocket")))
+    acq.write(markers((26.0, "rating:arousal=5;valence=3")))  # rates the 2nd (failed) trial
+    acq.write(gazepoint_chunk(0, 40))
+    events = acq.poll(now=40)
+    trial_events = [e for e in events if isinstance(e, TrialEvent)]
+    assert [e.trial_id for e in trial_events] == ["1", "2", "3"]
+    assert [e.ok for e in trial_events] == [True, False, True]
+    (error,) = errors_of(events)
+    assert error.reason == "cut failed: KeyError: 'hr'" and error.exc_type == "KeyError"
+    assert (error.onset, error.stimulus_id, error.stage) == (20.0, "moon", "cut")
+    assert (error.ratings.arousal, error.ratings.valence) == (5, 3)
+    st = acq.aligner.stats
+    assert (st.onsets, st.trials_cut, st.trials_failed, st.ratings_orphaned) == (3, 2, 1, 0)
+    assert acq.aligner.pending == 0
+    (logged,) = [r for r in caplog.records if "cut failed" in r.getMessage()]
+    assert logged.exc_info and "trial 2" in logged.getMessage()
+
+
+def test_onset_leaves_pending_only_once_its_record_exists(monkeypatch):
+    """An exception that is not turned into a record (Ctrl-C inside a cut) leaves the onset
+    pending: the next poll or the flush still cuts it."""
+    import acquisition.aligner as aligner_module
+
+    monkeypatch.setattr(
+        aligner_module,
+        "cut_trial",
+        fail_on_call(aligner_module.cut_trial, {1}, KeyboardInterrupt()),
+    )
+    acq = make()
+    acq.write(markers((10.0, "onset:coffee")))
+    acq.write(gazepoint_chunk(0, 16))
+    with pytest.raises(KeyboardInterrupt):
+        acq.poll(now=16)
+    assert acq.aligner.pending == 1
+    (trial,) = trials_of(acq.flush())
+    assert trial.trial_id == "1" and acq.aligner.pending == 0
+
+
+def test_every_cut_failing_is_logged_once_with_traceback_then_at_milestones(monkeypatch, caplog):
+    import acquisition.aligner as aligner_module
+
+    def broken(*args, **kwargs):
+        raise KeyError("stream 'E4_Hr' has no channel '' (channels: hr)")
+
+    monkeypatch.setattr(aligner_module, "cut_trial", broken)
+    acq = make()
+    acq.write(markers(*((10.0 + 6 * i, f"onset:s{i}") for i in range(12))))
+    acq.write(gazepoint_chunk(0, 100))
+    events = acq.poll(now=100)
+    assert len(errors_of(events)) == 12 and acq.aligner.stats.trials_failed == 12
+    logged = [r for r in caplog.records if "cut failed" in r.getMessage()]
+    assert [bool(r.exc_info) for r in logged] == [True, False]
+    assert "10 such cut failures" in logged[1].getMessage()
+
+
+def test_trial_event_holds_a_trial_or_an_error():
+    with pytest.raises(ValueError, match="exactly one"):
+        TrialEvent()
+
+
+def test_missing_optional_role_is_a_note_not_a_zero():
+    """A lab without GSR requires gaze and HR only: the unbound GSR role does not zero the
+    score, is noted, and the trial is predictable."""
+    from acquisition.trials.cut import cut_trial
+
+    acq = make()
+    acq.write(gazepoint_chunk(0, 20))
+    spec = TrialSpec(required_roles=("gaze", "hr"))
+    roles = {r: acq.roles[r] for r in ("gaze", "hr")}
+    trial = cut_trial("1", 10.0, "coffee", roles, spec)
+    q = trial.quality
+    assert q.unbound == ["gsr"] and q.required == ["gaze", "hr"]
+    assert q.score == pytest.approx(1.0) and trial.predictable
+    assert "gsr not bound (optional role)" in q.notes
+    assert q.causes(0.5) == []
+    # The same stream layout with GSR required: unbound, so not predictable, and said so.
+    required = cut_trial("1", 10.0, "coffee", roles, TrialSpec())
+    assert not required.predictable
+    assert required.quality.unusable == ["gsr: no stream bound"]
+    assert "gsr not bound" in required.quality.causes(0.5)
+    assert not any("optional" in n for n in required.quality.notes)
+
+
+def test_flag_causes_list_each_low_figure():
+    from acquisition.trials.types import TrialQuality
+
+    q = TrialQuality(
+        coverage={"gaze": 0.9, "gsr": 0.3, "hr": 0.45},
+        gaze_valid=0.2,
+        required=["gaze", "gsr", "hr"],
+    )
+    assert q.score == pytest.approx(0.3 * 0.2)
+    assert q.causes(0.5) == ["gaze valid 0.20", "gsr coverage 0.30", "hr coverage 0.45"]
+    only_product = TrialQuality(coverage={"gaze": 0.7}, gaze_valid=0.7, required=["gaze"])
+    assert only_product.score < 0.5
+    assert only_product.causes(0.5) == ["gaze coverage 0.70", "gaze valid 0.70"]
+
+
+def test_trial_without_data_is_not_predictable_and_counted():
+    """No data in any channel: cut (a record), but not predictable, with a reason per role."""
+    acq = make()
+    acq.write(markers((50.0, "onset:coffee")))
+    acq.write(gazepoint_chunk(0, 20))  # the device stopped long before the onset
+    (trial,) = trials_of(acq.flush())
+    assert not trial.predictable and not trial.mask.any()
+    assert trial.quality.unusable == [
+        "gaze: usable data 0.00 < min_coverage 0.5",
+        "gsr: usable data 0.00 < min_coverage 0.5",
+        "hr: usable data 0.00 < min_coverage 0.5",
+    ]
+    assert acq.aligner.stats.no_data == 1
+    assert trial.summary()["quality"]["unusable"] == trial.quality.unusable
+
+
+def test_min_coverage_sets_the_threshold_per_required_role():
+    acq = make(TrialSpec(min_coverage=0.7))
+    acq.write(markers((10.0, "onset:coffee"), (30.0, "onset:moon")))
+    acq.write(gazepoint_chunk(0, 13.0))  # 3 of 5 s: coverage 0.6
+    acq.write(gazepoint_chunk(24.0, 40))
+    first, second = trials_of(acq.poll(now=40))
+    assert not first.predictable and second.predictable
+    assert all("< min_coverage 0.7" in r for r in first.quality.unusable)
+    relaxed = make(TrialSpec(min_coverage=0.5))
+    relaxed.write(markers((10.0, "onset:coffee")))
+    relaxed.write(gazepoint_chunk(0, 13.0))
+    (trial,) = trials_of(relaxed.flush())
+    assert trial.predictable
+
+
+def test_min_coverage_config_key(tmp_path):
+    from acquisition.config import ConfigError, load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[trial]\nmin_coverage = 0.8\nrequired_roles = ['gaze', 'hr']\n")
+    cfg = load_config(path)
+    assert cfg.trial.min_coverage == 0.8 and TrialSpec().min_coverage == 0.5
+    path.write_text("[trial]\nmin_coverage = 0\n")
+    assert load_config(path).trial.min_coverage == 0.0
+    path.write_text("[trial]\nmin_coverage = 1.5\n")
+    with pytest.raises(ConfigError, match="trial.min_coverage.*0..1"):
+        load_config(path)
+
+
+def test_stimulus_ids_match_by_file_name_stem_or_case(tmp_path):
+    from PIL import Image
+
+    from acquisition.stimulus_catalogue import StimulusCatalogue
+
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "img_022.jpg")
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(tmp_path / "Beach_01.PNG")
+    cat = StimulusCatalogue(tmp_path)
+    for sid in ("img_022", "img_022.jpg", "IMG_022.JPG", "stimuli/img_022.jpg", "img_022.JPG"):
+        assert sid in cat and cat.get(sid).path == tmp_path / "img_022.jpg", sid
+    for sid in ("Beach_01", "beach_01", "beach_01.png", "Beach_01.PNG"):
+        assert cat.get(sid).id == "Beach_01", sid
+    assert "coffee.jpg" in cat  # the bundled set too
+    assert "img_023.jpg" not in cat and "" not in cat and None not in cat
+    red = cat.image_hwc("img_022.jpg", 4)[0, 0]
+    assert red[0] > 200 and red[2] < 50  # the red picture, read through its file name
+    # Trials naming files are known stimuli: no "unknown stimulus" note, nothing counted.
+    cfg = AcquisitionConfig(trial=TrialSpec(), stimulus_folder=tmp_path)
+    acq = Acquisition(bind_roles([GP, MK]), cfg)
+    acq.write(markers((10.0, "onset:img_022.jpg")))
+    acq.write(gazepoint_chunk(0, 16))
+    (trial,) = trials_of(acq.poll(now=16))
+    assert trial.stimulus_id == "img_022.jpg" and acq.aligner.stats.unknown_stimulus == 0
+
+
+def test_a_role_that_cannot_be_read_is_named_in_the_error_record(monkeypatch):
+    """The reported live bug: reading HR raised KeyError for every trial."""
+    acq = make()
+    reader = acq.roles["hr"]
+
+    def broken(t0, t1):
+        raise KeyError("stream 'E4_Hr' has no channel '' (channels: hr)")
+
+    monkeypatch.setattr(reader, "read", broken)
+    acq.write(markers((10.0, "onset:coffee")))
+    acq.write(gazepoint_chunk(0, 16))
+    (error,) = errors_of(acq.poll(now=16))
+    assert error.role == "hr" and error.exc_type == "KeyError"
+    assert error.reason == (
+        "cut failed: KeyError: \"stream 'E4_Hr' has no channel '' (channels: hr)\" "
+        "(reading role hr)"
+    )
+    assert error.summary()["role"] == "hr"

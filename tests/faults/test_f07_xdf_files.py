@@ -296,7 +296,7 @@ def test_f07b_corrupted_chunk_in_the_middle(intact, checkpoint, tmp_path, capsys
 
 def test_f07c_streams_without_samples(intact, checkpoint, tmp_path, capsys, caplog):
     """A stream declared but never filled: an extra ECG stream (trials unaffected), the eye
-    tracker itself (every trial predicted, flagged, quality 0) or the marker stream (no
+    tracker itself (one no-data record per onset, none predicted) or the marker stream (no
     trials). Each time one warning names the empty stream."""
     gaze, marks = stream_of(intact, "Gaze"), stream_of(intact, "Markers")
     ecg = StreamSpec("PolarECG", "ECG", 1, 130.0, "float32", "ecg-f07", ("ecg",))
@@ -313,12 +313,14 @@ def test_f07c_streams_without_samples(intact, checkpoint, tmp_path, capsys, capl
         assert r.rc == 0, r.err
         assert r.warnings == [one_naming(r.warnings, f"({empty!r})", "is empty (no samples)")]
         survivors = surviving_onsets(path, intact)
-        lost_trials += len(unpredicted(survivors, r.predicted))
+        recorded = [float(r_["onset"]) for r_ in r.rows]  # a prediction or a no-data record
+        lost_trials += len(unpredicted(survivors, recorded))
         if case == "extra":
             assert survivors == intact.onsets and len(r.predicted) == len(intact.onsets)
-        elif case == "gaze":  # nothing to see: still predicted, but flagged, never dropped
-            assert unpredicted(intact.onsets, r.predicted) == [] and len(r.rows) == 4
-            assert {(r_["quality"], r_["flagged"]) for r_ in r.rows} == {("0.000", "1")}
+        elif case == "gaze":  # nothing to see: one no-data record per onset, never predicted
+            assert r.predicted == [] and len(r.rows) == 4
+            assert {(r_["quality"], r_["status"]) for r_ in r.rows} == {("0.000", "no_data")}
+            assert all("gaze" in r_["reason"] for r_ in r.rows)
         else:
             assert r.rows == [] and "0 trial(s)" in r.out
     record("f07-empty-stream", samples_lost_uncounted=0, trials_lost_uncounted=lost_trials)

@@ -2,8 +2,9 @@
 open and the XDF recording is running; and an impatient second Ctrl-C while it stops.
 
 Expected: exit status 0 and a line saying it is stopping; every trial whose onset was sent before
-the signal is in the log (the closed ones complete, the open one cut at shutdown and flagged),
-which ends with ``session_end``; the recording is closed (footers written) and reads with our
+the signal has its record in the log (the closed ones complete predictions; the open one cut at
+shutdown with ~1 s of its 5 s, below ``trial.min_coverage``, so a ``no_data`` record with the
+reason, never fed to the model), which ends with ``session_end``; the recording is closed (footers written) and reads with our
 reader and with pyxdf, holding the device stream, the marker stream with every onset the log has
 a trial for, and every device sample sent before the signal.
 
@@ -194,14 +195,18 @@ def check_stopped_cleanly(o: Outcome) -> tuple[int, int]:
     -------
     tuple of int
         Device samples sent before the signal but not in the recording, and trials whose onset
-        was sent before the signal but that have no prediction in the log.
+        was sent before the signal but that have no record in the log.
     """
     stdout, stderr = "\n".join(o.stdout), "\n".join(o.stderr)
     assert o.rc == 0, (o.rc, stdout, stderr)
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
     # The terminal says it is stopping, then what it did.
     assert STOPPING in o.stdout, stdout
-    assert any(x.startswith("stopped: 2 trial(s) cut, 2 predicted (1 flagged") for x in o.stdout)
+    assert any(
+        x.startswith("stopped: 2 onset(s), 2 trial(s) cut; 1 predicted (0 flagged), 0 failed")
+        and "1 without usable data" in x
+        for x in o.stdout
+    ), stdout
     assert f"stream(s) to {o.xdf}" in stdout, stdout
     assert o.stopped_in < 15.0, o.stopped_in
 
@@ -212,7 +217,7 @@ def check_stopped_cleanly(o: Outcome) -> tuple[int, int]:
     truth = o.sim.ground_truth()[:sent]
     records = read_jsonl(o.log)
     assert records[0]["event"] == "session" and records[-1]["event"] == "session_end"
-    preds = [r for r in records if r["event"] == "prediction"]
+    preds = [r for r in records if r["event"] in ("prediction", "no_data")]
     found = []
     for g in truth:
         onset = o.player.to_local(g["onset"])
@@ -221,13 +226,15 @@ def check_stopped_cleanly(o: Outcome) -> tuple[int, int]:
     assert [p["stimulus_id"] for p in found] == [g["stimulus_id"] for g in truth], preds
     *closed, cut = found
     for p in closed:
-        assert p["quality"]["complete"] and not p["flagged"], p
-    # The trial open at the signal: cut at shutdown, incomplete, flagged.
+        assert p["event"] == "prediction" and p["quality"]["complete"] and not p["flagged"], p
+    # The trial open at the signal: cut at shutdown, incomplete, too little data to predict.
     assert cut["onset"] < o.signalled_at < cut["onset"] + 5.0
     assert not cut["quality"]["complete"] and cut["flagged"], cut
+    assert cut["event"] == "no_data" and cut["error"].startswith("no usable data: gaze: "), cut
     assert any("cut at shutdown" in n for n in cut["quality"]["notes"]), cut
     end = records[-1]
     assert end["drained"] and end["predictions"] == len(preds) == sent
+    assert end["trials_predicted"] == 1 and end["trials_no_data"] == 1
     assert end["recording"]["path"] == str(o.xdf)
     assert [r["event"] for r in records].count("recording_stopped") == 1
 

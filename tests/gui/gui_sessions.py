@@ -93,7 +93,7 @@ class OfflineSession:
                 buffer.watermark = max(buffer.watermark, block.t_end)
             self.t = block.t_end
             for event in core.poll(block.t_end):
-                if isinstance(event, TrialEvent):
+                if isinstance(event, TrialEvent) and event.trial is not None:
                     self.trials.append(event.trial)
                     if self.predict:
                         n = len(self.trials)

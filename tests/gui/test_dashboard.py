@@ -296,3 +296,58 @@ def test_dropouts_are_holes_in_the_curves(make_window):
     assert len(holes) >= 1
     before, after = x[holes[0] - 1], x[holes[0] + 1]
     assert after - before > 1.5  # the 2-s dropout is not bridged by a line
+
+
+def test_records_without_a_prediction_show_their_reason(gazepoint_session, make_window):
+    """An error or no-data record: the caption says why, the plane and the values keep only
+    real predictions, the timeline shows a red (failed) or grey (no data) stub."""
+    from inference.prediction import Prediction
+
+    s = gazepoint_session
+    window = make_window(s)
+    s.advance(30.0)
+    window.tick()
+    n = len(s.store)
+    assert n >= 3
+
+    def record(trial_id: str, status: str, error: str) -> Prediction:
+        uniform = np.full(7, 1 / 7)
+        return Prediction(
+            trial_id, s.t, "moon", uniform, uniform, flagged=True, flag_reason=error,
+            error=error, status=status,
+        )  # fmt: skip
+
+    s.store.add(record("late", "failed", "cut failed: KeyError: 'hr'"))
+    window.tick()
+    caption = window.plane.caption.text
+    assert "not predicted" in caption and "cut failed: KeyError" in caption
+    assert len(window.plane.current.points()) == 0
+    assert len(window.plane.history.points()) == n
+    assert len(window.values.arousal_pts.points()) == n
+    assert window.timeline.bars.opts["brushes"][-1].color().name() == "#c62828"
+    assert window.plane.arousal_bars.opts["height"].sum() == 0
+    s.store.add(
+        record("later", "no_data", "no usable data: gsr: usable data 0.00 < min_coverage 0.5")
+    )
+    window.tick()
+    assert "no usable data: gsr" in window.plane.caption.text
+    assert window.timeline.bars.opts["brushes"][-1].color().name() == "#9e9e9e"
+    # The next real prediction is drawn as usual.
+    s.advance(8.0)
+    window.tick()
+    assert len(window.plane.current.points()) == 1
+    assert window.plane.shown.status == "predicted"
+
+
+def test_stimulus_named_by_its_file_name_shows_the_picture(gazepoint_session, make_window):
+    s = gazepoint_session
+    window = make_window(s)
+    s.advance(2.0)
+    window.tick()
+    panel = window.stimulus
+    panel.update_view(("x1", s.t, "Coffee.JPG"), None, s.t)
+    assert panel.stimulus_id == "Coffee.JPG"
+    assert panel.placeholder.textItem.toPlainText() == ""
+    assert np.array_equal(panel.image.image, s.catalogue.image_hwc("coffee", 256))
+    panel.update_view(("x2", s.t, "no_such_picture.jpg"), None, s.t)
+    assert "no picture for stimulus" in panel.placeholder.textItem.toPlainText()

@@ -170,7 +170,8 @@ def test_live_session_end_to_end_over_lsl(checkpoint, tmp_path, uid):
 @pytest.mark.timeout(110)
 def test_emoeye_run_headless_cli_sigterm_flushes_pending_trial(checkpoint, tmp_path, uid):
     """``emoeye run`` prints a line per prediction; SIGTERM while a trial's window is still open
-    cuts it, predicts it (flagged: incomplete) and closes the log."""
+    cuts it and closes the log. Its window holds ~1.5 s of 5 (below ``trial.min_coverage``), so
+    it is not predicted: a ``no_data`` record with the reason stands for it."""
     sim = Simulation(
         SimulationConfig(device_set="gazepoint", n_trials=2, isi=5, lead_in=1.0, source_tag=uid)
     )
@@ -204,13 +205,18 @@ def test_emoeye_run_headless_cli_sigterm_flushes_pending_trial(checkpoint, tmp_p
     out += rest.splitlines()
     assert proc.returncode == 0, err
     lines = [x for x in out if x.startswith("prediction trial")]
-    assert len(lines) == 2, "\n".join(out)
-    assert "FLAGGED" in lines[1] and "FLAGGED" not in lines[0]
+    assert len(lines) == 1 and "FLAGGED" not in lines[0], "\n".join(out)
+    (no_data,) = [x for x in out if x.startswith("no usable data trial")]
+    assert "min_coverage 0.5" in no_data
+    assert any(x.startswith("stopped: 2 onset(s), 2 trial(s) cut; 1 predicted") for x in out)
     assert f"predictions log: {log}" in out
     records = read_jsonl(log)
-    preds = [r for r in records if r["event"] == "prediction"]
-    assert len(preds) == 2 and records[-1]["event"] == "session_end"
+    preds = [r for r in records if r["event"] in ("prediction", "no_data")]
+    assert [r["event"] for r in preds] == ["prediction", "no_data"]
+    assert records[-1]["event"] == "session_end"
+    assert records[-1]["onsets"] == 2 and records[-1]["trials_no_data"] == 1
     assert not preds[1]["quality"]["complete"] and preds[1]["flagged"]
+    assert preds[1]["error"].startswith("no usable data: gaze: usable data 0.")
     assert any("cut at shutdown" in n for n in preds[1]["quality"]["notes"])
 
 

@@ -145,13 +145,18 @@ def test_model_error_on_one_trial_gives_error_prediction_and_worker_goes_on(
     preds = {p.trial_id: p for p in store.latest(10)}
     assert len(preds) == 3 and worker.error is None
     err = preds[bad]
-    assert err.error == "RuntimeError: boom" and err.flagged and "model error" in err.flag_reason
+    # An error record, not a prediction: the reason names the stage and the exception type.
+    assert err.status == "failed" and err.error == "predict failed: RuntimeError: boom"
+    assert err.flagged and err.flag_reason == err.error
     np.testing.assert_allclose(err.arousal_probs, np.full(7, 1 / 7), rtol=1e-6)
-    assert err.arousal == pytest.approx(4.0)
     assert preds[trials[2].trial_id].error is None
-    assert worker.stats.errors == 1 and worker.stats.predicted == 3
+    assert preds[trials[2].trial_id].status == "predicted"
+    st = worker.stats
+    assert st.errors == 1 and st.failed == 1 and st.predicted == 2
     logged = [r for r in read_jsonl(tmp_path / "p.jsonl") if r["trial_id"] == bad]
-    assert logged[0]["error"] == "RuntimeError: boom"
+    assert [r["event"] for r in logged] == ["error"]
+    assert logged[0]["error"] == "predict failed: RuntimeError: boom"
+    assert logged[0]["status"] == "failed"
 
 
 def test_stop_drains_every_queued_trial(predictor, trials, tmp_path):
@@ -261,12 +266,89 @@ def test_f09_inference_slower_than_trials_arrive_and_one_model_error(
     by_trial = {r["trial_id"]: r["event"] for r in records}
     assert len(records) == len(by_trial) == len(trials), records  # one record per trial
     st = worker.stats
-    assert st.predicted + st.overflowed == len(trials) and st.overflowed >= 3
-    assert store.count == st.predicted
-    assert by_trial[bad] == "prediction" and st.errors == 1
+    assert st.predicted + st.failed + st.overflowed == len(trials) and st.overflowed >= 3
+    assert store.count == st.predicted + st.failed
+    assert by_trial[bad] == "error" and st.errors == st.failed == 1
     err = {p.trial_id: p for p in store.latest(100)}[bad]
-    assert err.error == "RuntimeError: boom" and err.flagged
+    assert err.error == "predict failed: RuntimeError: boom" and err.flagged
     # Reported, not spammed: the first skip explains, later ones are counted.
     skips = [r for r in caplog.records if "not predicted" in r.getMessage()]
     assert skips and "slower than trials arrive" in skips[0].getMessage()
     assert len(skips) <= 2
+
+
+class Counting(Wrapped):
+    """Counts the trials the model was asked about."""
+
+    def __init__(self, inner) -> None:
+        super().__init__(inner)
+        self.seen: list[str] = []
+
+    def predict(self, trials, embeddings=None):
+        self.seen += [t.trial_id for t in trials]
+        return super().predict(trials, embeddings)
+
+
+def test_trial_without_usable_data_is_a_record_never_fed_to_the_model(predictor, trials, tmp_path):
+    empty = trials[0]
+    empty.quality.unusable = ["gsr: usable data 0.00 < min_coverage 0.5"]
+    counting = Counting(predictor)
+    worker, store = make_worker(counting, tmp_path, trace=False)
+    a, b = worker.process(empty), worker.process(trials[1])
+    worker.publisher.close()
+    assert counting.seen == [trials[1].trial_id]  # the empty trial never reached the model
+    assert a.status == "no_data" and a.flagged and b.status == "predicted"
+    assert a.error == "no usable data: gsr: usable data 0.00 < min_coverage 0.5"
+    st = worker.stats
+    assert (st.predicted, st.no_data, st.failed, st.errors) == (1, 1, 0, 0)
+    assert store.count == 2
+    events = [(r["event"], r["trial_id"]) for r in read_jsonl(tmp_path / "p.jsonl")]
+    assert events == [("no_data", empty.trial_id), ("prediction", trials[1].trial_id)]
+
+
+def test_cut_error_record_is_published_in_order_with_trials(predictor, trials, tmp_path):
+    from acquisition.trials.types import TrialError
+
+    error = TrialError.from_exception(
+        KeyError("stream 'E4_Hr' has no channel ''"), "cut", "P01-2", 12.5, "img_022.jpg", "P01"
+    )
+    assert error.reason == "cut failed: KeyError: \"stream 'E4_Hr' has no channel ''\""
+    worker, store = make_worker(predictor, tmp_path)
+    worker.start()
+    worker.submit(trials[0])
+    worker.submit(error)
+    worker.submit(trials[2])
+    assert worker.stop()
+    worker.publisher.close()
+    records = read_jsonl(tmp_path / "p.jsonl")
+    assert [r["event"] for r in records] == ["prediction", "error", "prediction"]
+    assert records[1]["error"] == error.reason and records[1]["status"] == "failed"
+    assert records[1]["onset"] == 12.5 and records[1]["stimulus_id"] == "img_022.jpg"
+    assert worker.stats.failed == 1 and worker.stats.errors == 0  # not a model error
+    assert [p.status for p in store.latest(3)] == ["predicted", "failed", "predicted"]
+
+
+def test_quality_that_raises_gives_an_error_record(predictor, trials, monkeypatch, caplog):
+    from acquisition.trials.types import TrialQuality
+
+    def broken(self):
+        raise ValueError("bad coverage")
+
+    worker, store = make_worker(predictor)
+    monkeypatch.setattr(TrialQuality, "score", property(broken))
+    records = [worker.process(t) for t in trials[:12]]
+    assert [p.status for p in records] == ["failed"] * 12 and store.count == 12
+    assert records[0].error == "predict failed: ValueError: bad coverage"
+    # A repeated error: its traceback once, then a line at the 10th.
+    logged = [r for r in caplog.records if "bad coverage" in r.getMessage()]
+    assert len(logged) == 2 and logged[0].exc_info and not logged[1].exc_info
+    assert "10 such predict failures" in logged[1].getMessage()
+
+
+def test_low_quality_flag_names_each_cause(predictor, trials):
+    t = trials[0]
+    t.quality.coverage = {"gaze": 0.3, "gsr": 0.4, "hr": 1.0}
+    t.quality.gaze_valid = 0.9
+    worker, _ = make_worker(predictor)
+    p = worker.process(t)
+    assert p.flag_reason.startswith("quality 0.27 < 0.5 (gaze coverage 0.30, gsr coverage 0.40)")

@@ -126,3 +126,63 @@ def test_split_by_participant_is_disjoint_and_seeded() -> None:
     assert len(split_by_participant(parts[:14], 0.01)[1]) == 7  # at least one participant
     with pytest.raises(ValueError, match="at least 2 participants"):
         split_by_participant(["P1"] * 5, 0.2)
+
+
+def test_trials_without_usable_data_never_enter_the_arrays(tmp_path, few_trials) -> None:
+    from acquisition.trials.types import TrialError
+
+    trials, _ = few_trials
+    empty = dataclasses.replace(trials[0])
+    empty.quality = dataclasses.replace(
+        trials[0].quality, unusable=["gaze: usable data 0.00 < min_coverage 0.5"]
+    )
+    failed = TrialError.from_exception(KeyError("hr"), "cut", "P9-4", 33.0, "moon", "P9")
+    with DatasetWriter(tmp_path / "ds") as w:
+        assert not w.add(empty)
+        assert w.add(trials[1])
+        w.skip(failed, "failed")
+    meta = json.loads((tmp_path / "ds" / "meta.json").read_text())
+    assert meta["n_trials"] == 1 and meta["trial_ids"] == [trials[1].trial_id]
+    assert (meta["skipped_no_data"], meta["skipped_failed"], meta["skipped_unrated"]) == (1, 1, 0)
+    assert [r["kind"] for r in meta["skipped"]] == ["no_data", "failed"]
+    assert (
+        meta["skipped"][0]["reason"] == "no usable data: gaze: usable data 0.00 < min_coverage 0.5"
+    )
+    assert meta["skipped"][1]["reason"] == "cut failed: KeyError: 'hr'"
+    table = (tmp_path / "ds" / "skipped.csv").read_text().splitlines()
+    assert table[0] == "kind,trial_id,participant,stimulus_id,onset,reason"
+    assert table[2] == "failed,P9-4,P9,moon,33.0,cut failed: KeyError: 'hr'"
+    assert len(TrialDataset(tmp_path / "ds")) == 1
+
+
+def test_dataset_build_leaves_out_failed_and_empty_trials(tmp_path, monkeypatch) -> None:
+    """The real cutting path: the 2nd trial's cut raises, the device is off for the whole 4th;
+    both are counted and recorded, the rest written."""
+    import acquisition.aligner as aligner_module
+    from acquisition.config import AcquisitionConfig
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+    from emoeye.commands.dataset import cut_rated_trials
+
+    cfg = dict(device_set="gazepoint", n_trials=5, isi=6, seed=3)
+    onsets = [g["onset"] for g in Simulation(SimulationConfig(**cfg)).ground_truth()]
+    sim = Simulation(SimulationConfig(**cfg, dropouts=[("gazepoint", onsets[3] - 1.5, 7.0)]))
+    original, calls = aligner_module.cut_trial, [0]
+
+    def cut_trial(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyError("stream 'E4_Hr' has no channel ''")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(aligner_module, "cut_trial", cut_trial)
+    with DatasetWriter(tmp_path / "ds") as w:
+        stats = cut_rated_trials(sim, AcquisitionConfig(), w.add, skip=w.skip)
+    assert (stats["trials"], stats["written"], stats["no_data"], stats["failed"]) == (4, 3, 1, 1)
+    meta = json.loads((tmp_path / "ds" / "meta.json").read_text())
+    assert meta["trial_ids"] == ["1", "3", "5"]
+    assert [(r["kind"], r["trial_id"]) for r in meta["skipped"]] == [
+        ("failed", "2"),
+        ("no_data", "4"),
+    ]
+    ds = TrialDataset(tmp_path / "ds")
+    assert len(ds) == 3 and ds.arrays([0, 1, 2], ("mask",))["mask"].any(axis=(1, 2)).all()
