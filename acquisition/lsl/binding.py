@@ -16,7 +16,13 @@ from acquisition.lsl.presets import (
     RoleReading,
     preset_streams,
 )
-from acquisition.lsl.reading import PADDING_S, RoleSeries, column_index, extract
+from acquisition.lsl.reading import (
+    PADDING_S,
+    RoleSeries,
+    column_index,
+    describe_column,
+    extract,
+)
 from acquisition.ringbuffer import RingBuffer
 from acquisition.streams import StreamSpec
 
@@ -115,6 +121,37 @@ class BindingPlan:
                 + ("; ".join(s.describe() for s in self.visible) or "none")
             )
         return "\n".join(lines)
+
+
+_DERIVATION = {
+    "gaze": "gaze x, y in 0–1 screen units",
+    "gsr": "µS as sent",
+    "hr_direct": "bpm as sent",
+    "hr_intervals": "bpm = 60 / interval",
+    "hr_ecg": "bpm from ECG R-peaks",
+    "hr_ppg": "bpm from PPG peaks",
+    "markers": "onsets and ratings parsed from marker text",
+}
+
+
+def describe_reading(reading: RoleReading, spec: StreamSpec) -> str:
+    """What a reading reads and how it derives the role, for reports: e.g.
+    ``"signal = channel 0 ('bvp'); bpm from PPG peaks, resampled by its timestamps"``."""
+    cols = ", ".join(f"{k} = {describe_column(spec, c)}" for k, c in reading.columns.items())
+    how = _DERIVATION.get(reading.kind, reading.kind)
+    p = reading.params
+    if reading.kind == "hr_intervals":
+        how += f" ({p.get('interval_unit', 's')})"
+    if reading.kind in ("hr_ecg", "hr_ppg") and spec.irregular:
+        how += ", resampled by its timestamps"
+    if p.get("screen"):
+        how += f", from pixels of a {p['screen'][0]}x{p['screen'][1]} screen"
+    if p.get("flip_y"):
+        how += ", y flipped"
+    if "valid_threshold" in p or "valid_when" in p:
+        when = "0" if p.get("valid_when") == "zero" else f">= {p.get('valid_threshold', 0.5)}"
+        how += f", valid when {when}"
+    return f"{cols}; {how}" if cols else how
 
 
 def _matches_labels(spec: StreamSpec, reading: RoleReading) -> bool:
