@@ -44,17 +44,24 @@ def sample_streams(infos: dict, seconds: float) -> dict:
     import numpy as np
     import pylsl
 
-    inlets = {
-        key: pylsl.StreamInlet(info, max_buflen=60, recover=False) for key, info in infos.items()
-    }
-    got: dict[str, tuple[list, list]] = {key: ([], []) for key in inlets}
-    try:
-        for inlet in inlets.values():
+    got: dict[str, tuple[list, list]] = {}
+    inlets = {}
+    for key, info in infos.items():
+        try:  # a stream may vanish between discovery and now: it is then left out
+            inlet = pylsl.StreamInlet(info, max_buflen=60, recover=False)
             inlet.open_stream(timeout=2.0)
+        except Exception:
+            continue
+        inlets[key], got[key] = inlet, ([], [])
+    try:
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            for key, inlet in inlets.items():
-                values, stamps = inlet.pull_chunk(timeout=0.0)
+        while inlets and time.monotonic() < end:
+            for key, inlet in list(inlets.items()):
+                try:
+                    values, stamps = inlet.pull_chunk(timeout=0.0)
+                except Exception:
+                    del inlets[key]  # lost while sampling: keep what came
+                    continue
                 got[key][0].extend(stamps)
                 got[key][1].extend(values)
             time.sleep(0.05)
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from acquisition.lsl.binding import bind_roles, describe_reading
     from acquisition.lsl.live import discover
     from acquisition.lsl.plausibility import check_stream
+    from acquisition.lsl.presets import ROLES
 
     config = load_acq_config(args.config)
     visible = discover(args.timeout)
@@ -83,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     bound = {c.spec.key for c in plan.roles.values()}
     data = sample_streams({k: infos[k] for k in bound}, args.sample) if args.sample > 0 else {}
     report = {}
-    for role, cand in plan.roles.items():
+    for role, cand in sorted(plan.roles.items(), key=lambda rc: ROLES.index(rc[0])):
         entry = {
             "stream": cand.spec.key,
             "name": cand.spec.name,
@@ -91,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
             "why": cand.why,
             "reading": describe_reading(cand.reading, cand.spec),
         }
-        if cand.spec.key in data:
+        if args.sample > 0 and cand.spec.key not in data:
+            entry |= {"plausible": "unknown", "reason": "the stream could not be read", "first": ""}
+        elif cand.spec.key in data:
             try:
                 verdict = check_stream(cand.reading, cand.spec, *data[cand.spec.key])
             except KeyError as exc:  # a rule naming a channel the data lacks
