@@ -292,12 +292,19 @@ def _rule_reading(
             if reading.role == rule.role and _matches_labels(spec, reading):
                 return reading, ""
     if rule.preset is not None and spec.channel_count == 1:
-        # The user says which device this is: its single-signal reading applies to channel 0.
-        for ps in pool:
-            for reading in ps.readings:
-                if reading.role == rule.role and len(reading.columns) == 1:
-                    cols = {next(iter(reading.columns)): 0}
-                    return RoleReading(reading.role, reading.kind, cols, dict(reading.params)), ""
+        # The user says which device this is: its single-signal reading (of the outlet with
+        # this stream's type, or its only one) applies to channel 0.
+        single = [
+            (ps, r)
+            for ps in pool
+            for r in ps.readings
+            if r.role == rule.role and len(r.columns) == 1
+        ]
+        same_type = [(ps, r) for ps, r in single if signal_of(ps.type) == signal_of(spec.type)]
+        if len(same_type) == 1 or len(single) == 1:
+            _, reading = (same_type or single)[0]
+            cols = {next(iter(reading.columns)): 0}
+            return RoleReading(reading.role, reading.kind, cols, dict(reading.params)), ""
     generic, why = _generic(spec)
     if generic is not None and generic.role == rule.role:
         return generic, ""
