@@ -196,7 +196,9 @@ def _xy_labels(spec: StreamSpec) -> tuple[str, str] | None:
 def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
     """How a stream of a known type is read without a preset, or why it cannot be."""
     sig = signal_of(spec.type)
-    if spec.is_string and sig in (None, "markers"):
+    if sig == "markers":
+        return _GENERIC["markers"], f"generic {spec.type} stream"
+    if spec.is_string and sig is None:
         return _GENERIC["markers"], f"string stream of type {spec.type!r}"
     if sig is None:
         known = ", ".join(names[0].upper() for names in TYPE_ALIASES.values())
@@ -204,8 +206,6 @@ def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
             f"type {spec.type!r} is none EmoEye reads ({known}) and no preset matches its "
             "name and labels; bind it with a [roles.<role>] rule in a --config file"
         )
-    if sig == "markers":
-        return _GENERIC["markers"], f"generic {spec.type} stream"
     n = spec.channel_count
     labels = spec.channel_labels
     if sig == "gaze":
