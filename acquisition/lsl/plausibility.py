@@ -9,6 +9,7 @@ binding reads them and gives a verdict with a one-line reason. It is pure (numpy
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ from acquisition.lsl.reading import (
     regular_signal,
 )
 from acquisition.streams import StreamSpec
+
+log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 5.0
 """How much of the start of a stream is checked."""
@@ -289,3 +292,68 @@ def summarize(verdicts: dict[str, Plausibility]) -> str:
     return "; ".join(
         f"{role} {p.line()}" if p.verdict != OK else f"{role} ok" for role, p in verdicts.items()
     )
+
+
+class PlausibilityWatch:
+    """Checks each bound role once, when its first :data:`CHECK_SECONDS` of data are in.
+
+    Cheap to call on every poll: until a role is checked it looks only at its buffer's first and
+    last timestamps; the check reads those first seconds once. Live, the verdicts go to the
+    stream's health record (``plausibility``, and a note plus a log warning when one looks
+    wrong); offline, :meth:`update` returns them.
+
+    Parameters
+    ----------
+    seconds
+        Length of the start checked.
+    """
+
+    def __init__(self, seconds: float = CHECK_SECONDS) -> None:
+        self.seconds = seconds
+        self.verdicts: dict[str, dict[str, Plausibility]] = {}
+        """Stream key → role → verdict, for every role checked so far."""
+        self._done: set[tuple[str, str]] = set()
+
+    def update(self, roles: dict, health: dict | None = None) -> list[tuple[str, Plausibility]]:
+        """Check the roles whose first seconds are now in.
+
+        Parameters
+        ----------
+        roles
+            Role → bound reader with ``spec``, ``reading`` and ``buffer``
+            (:class:`acquisition.lsl.binding.BoundRole`).
+        health
+            Stream key → :class:`acquisition.lsl.health.StreamHealth` to annotate, if any.
+
+        Returns
+        -------
+        list of (role, Plausibility)
+            The roles checked by this call.
+        """
+        out = []
+        for role, bound in list(roles.items()):
+            key = bound.spec.key
+            if (role, key) in self._done:
+                continue
+            first, last = bound.buffer.first_timestamp, bound.buffer.last_timestamp
+            if not (np.isfinite(first) and last - first >= self.seconds):
+                continue
+            self._done.add((role, key))
+            ts, values = bound.buffer.read(first, first + self.seconds)
+            try:
+                verdict = check_stream(bound.reading, bound.spec, ts, values, self.seconds)
+            except Exception as exc:  # a reading that cannot read its stream is the finding
+                verdict = Plausibility(SUSPECT, f"cannot read it: {exc}")
+            self.verdicts.setdefault(key, {})[role] = verdict
+            out.append((role, verdict))
+            record = (health or {}).get(key)
+            if record is not None:
+                record.plausibility = summarize(self.verdicts[key])
+            if verdict.looks_wrong:
+                line = f"{role} binding looks wrong: {verdict.reason}"
+                log.warning("%s: %s (first values: %s)", bound.spec.name, line, verdict.first)
+                if record is not None:
+                    record.note(line)
+            else:
+                log.info("%s: %s %s", bound.spec.name, role, verdict.line())
+        return out

@@ -251,3 +251,13 @@ def test_regular_signal_keeps_regular_streams_and_marks_holes():
     assert rate == 64.0 and np.isclose(ts[1] - ts[0], 1 / 64)
     inside = (ts > 0.98 + 1e-9) & (ts < 2.0 - 1e-9)  # between the last and the next sample
     assert np.isnan(v[inside]).all() and np.isfinite(v[~inside]).all()
+
+
+def test_the_documented_config_examples_parse():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 2
+    rules = [r for block in blocks for r in _cfg(block).rules]
+    assert any(r.columns == {"x": 0, "y": 1} for r in rules)

@@ -158,3 +158,33 @@ def test_markers_and_empty_streams():
 def test_a_reading_naming_a_missing_channel_raises():
     with pytest.raises(KeyError, match="no channel 3"):
         run(RoleReading("gsr", "gsr", {"gsr": 3}), np.ones((5, 2)))
+
+
+def test_watch_checks_each_role_once_when_its_first_seconds_are_in(caplog):
+    from acquisition.lsl.binding import BoundRole
+    from acquisition.lsl.health import StreamHealth
+    from acquisition.lsl.plausibility import PlausibilityWatch
+    from acquisition.ringbuffer import RingBuffer
+
+    eda = StreamSpec("Skin", "EDA", 1, 4.0, source_id="skin")
+    hr = StreamSpec("Hr", "HR", 1, 1.0, source_id="hr")
+    bufs = {s.key: RingBuffer(200, 1, np.float64) for s in (eda, hr)}
+    roles = {
+        "gsr": BoundRole("gsr", eda, GSR, bufs["skin"]),
+        "hr": BoundRole("hr", hr, HR, bufs["hr"]),
+    }
+    health = {s.key: StreamHealth(s.key, s.name, [], s.nominal_srate) for s in (eda, hr)}
+    watch = PlausibilityWatch(seconds=5.0)
+    bufs["skin"].write(np.arange(0, 3, 0.25), np.full((12, 1), 512.0))  # raw counts, 3 s
+    bufs["hr"].write(np.arange(0.0, 6.0), np.full((6, 1), 71.0))
+    assert [r for r, _ in watch.update(roles, health)] == ["hr"]
+    assert health["hr"].plausibility == "hr ok" and health["skin"].plausibility == ""
+    bufs["skin"].write(np.arange(3, 6, 0.25), np.full((12, 1), 512.0))
+    with caplog.at_level("WARNING"):
+        ((role, verdict),) = watch.update(roles, health)
+    assert role == "gsr" and verdict.looks_wrong
+    assert health["skin"].plausibility.startswith("gsr SUSPECT: median 512")
+    assert "gsr binding looks wrong" in health["skin"].message
+    assert "gsr binding looks wrong" in caplog.text
+    assert health["skin"].to_dict()["plausibility"] == health["skin"].plausibility
+    assert watch.update(roles, health) == []  # once per role

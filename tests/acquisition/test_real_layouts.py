@@ -121,6 +121,10 @@ def test_e4_streams_and_unlabelled_gaze_cut_every_trial(uid, tmp_path):
         x, y = trial.signals[0], trial.signals[1]
         assert not np.allclose(x, y)  # two channels, not one read twice
     assert health[f"E4_Hr-{uid}"].unix_epoch and health[f"E4_Gsr-{uid}"].unix_epoch
+    # Each bound stream's first seconds were checked and look right.
+    assert health[f"E4_Hr-{uid}"].plausibility == "hr ok"
+    assert health[f"E4_Gsr-{uid}"].plausibility == "gsr ok"
+    assert health[f"Tobii4C-{uid}"].plausibility == "gaze ok"
     assert all(h.errors == 0 for h in health.values())
     del outs
 
