@@ -203,8 +203,8 @@ def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
     if sig is None:
         known = ", ".join(names[0].upper() for names in TYPE_ALIASES.values())
         return None, (
-            f"type {spec.type!r} is none EmoEye reads ({known}) and no preset matches its "
-            "name and labels; bind it with a [roles.<role>] rule in a --config file"
+            f"no preset matches it and type {spec.type!r} is not one EmoEye reads by type "
+            f"({known}); bind it with a [roles.<role>] rule in a --config file"
         )
     n = spec.channel_count
     labels = spec.channel_labels
@@ -334,6 +334,7 @@ def bind_roles(streams: list[StreamSpec], rules: list[RoleRule] | None = None) -
             cands, reasons[spec.key] = _generic_candidates(spec)
         for c in cands:
             plan.candidates.setdefault(c.reading.role, []).append(c)
+    automatic = {role: list(cands) for role, cands in plan.candidates.items()}
     for rule in rules:
         chosen = []
         for spec in plan.visible:
@@ -362,9 +363,22 @@ def bind_roles(streams: list[StreamSpec], rules: list[RoleRule] | None = None) -
             for c in cands
             if c.spec.key == spec.key and role in plan.roles
         ]
-        plan.unbound[spec.key] = (
-            "could play " + "; ".join(could) if could else reasons.get(spec.key) or "no role fits"
+        overruled = sorted(
+            {
+                role
+                for role, cands in automatic.items()
+                for c in cands
+                if c.spec.key == spec.key and role in {r.role for r in rules}
+            }
         )
+        if could:
+            plan.unbound[spec.key] = "could play " + "; ".join(could)
+        elif spec.key in reasons:
+            plan.unbound[spec.key] = reasons[spec.key]
+        elif overruled:
+            plan.unbound[spec.key] = f"a config rule decides {', '.join(overruled)}"
+        else:
+            plan.unbound[spec.key] = "no role fits"
     return plan
 
 

@@ -103,7 +103,7 @@ def test_labelled_multichannel_stream_binds_the_channel_named_like_its_type():
 def test_unknown_type_is_listed_with_a_reason():
     eeg = one("Cap", "EEG", 500.0, n=32)
     plan = bind_roles([eeg])
-    assert "'EEG' is none EmoEye reads" in plan.unbound[eeg.key]
+    assert "type 'EEG' is not one EmoEye reads" in plan.unbound[eeg.key]
 
 
 def test_preset_needs_its_labels():
@@ -124,6 +124,16 @@ def test_stream_that_lost_to_another_says_so():
 
 
 # ------------------------------------------------------------------ rules and columns
+
+
+def test_stream_left_out_by_a_rule_says_so():
+    gp = PRESETS["gazepoint"][0].spec("gp")
+    ecg = PRESETS["polar-h10"][0].spec("ecg")
+    plan = bind_roles([gp, ecg], [RoleRule("gaze", name="nothing-here")])
+    assert "gaze" not in plan.roles and plan.roles["hr"].spec is gp
+    assert "could play hr (hr_ecg" in plan.unbound[ecg.key]
+    plan = bind_roles([ecg], [RoleRule("hr", name="nothing-here")])
+    assert plan.unbound[ecg.key] == "a config rule decides hr"
 
 
 def test_rule_with_index_columns_reads_distinct_channels():
