@@ -24,7 +24,7 @@ from acquisition.lsl.reading import (
     extract,
 )
 from acquisition.ringbuffer import RingBuffer
-from acquisition.streams import StreamSpec
+from acquisition.streams import StreamSpec, shorten
 
 EXCLUDED_NAMES = re.compile(r"^EmoEye-", re.IGNORECASE)
 """Our own outlets (predictions) are never bound as inputs."""
@@ -206,11 +206,14 @@ def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
             f"no preset matches it and type {spec.type!r} is not one EmoEye reads by type "
             f"({known}); bind it with a [roles.<role>] rule in a --config file"
         )
+    if spec.is_string:
+        return None, f"a string stream of type {spec.type!r}: {spec.type} is read as numbers"
     n = spec.channel_count
     labels = spec.channel_labels
+    listed = shorten(", ".join(labels), 80)
     if sig == "gaze":
         if n != 2:
-            what = "unlabelled channels" if not labels else f"channels ({', '.join(labels)})"
+            what = "unlabelled channels" if not labels else f"channels ({listed})"
             return None, (
                 f"{n} {what} match no gaze preset: which are x and y? name them in a "
                 "[roles.gaze] rule (columns x, y by label or 0-based index)"
@@ -220,7 +223,7 @@ def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
         xy = _xy_labels(spec)
         if xy is None:
             return None, (
-                f"labels ({', '.join(labels)}) do not say which channel is x and which is y; "
+                f"labels ({listed}) do not say which channel is x and which is y; "
                 "name them in a [roles.gaze] rule"
             )
         return RoleReading("gaze", "gaze", {"x": xy[0], "y": xy[1]}), "gaze x/y by label"
@@ -234,7 +237,7 @@ def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
             cols = {field_name: named[0]}
             why = f"generic {spec.type} stream, channel {named[0]!r}"
             return RoleReading(reading.role, reading.kind, cols, dict(reading.params)), why
-        what = f"{n} channels ({', '.join(labels)})"
+        what = f"{n} channels ({listed})"
     else:
         what = f"{n} unlabelled channels"
     return None, (

@@ -100,6 +100,12 @@ def test_labelled_multichannel_stream_binds_the_channel_named_like_its_type():
     assert "hr" not in plan.roles and "green, red, ir" in plan.unbound[unclear.key]
 
 
+def test_string_stream_of_a_numeric_type_is_not_bound():
+    spec = one("Odd", "GSR", 0.0, fmt="string")
+    plan = bind_roles([spec])
+    assert "gsr" not in plan.roles and "read as numbers" in plan.unbound[spec.key]
+
+
 def test_unknown_type_is_listed_with_a_reason():
     eeg = one("Cap", "EEG", 500.0, n=32)
     plan = bind_roles([eeg])
