@@ -357,3 +357,67 @@ class PlausibilityWatch:
             else:
                 log.info("%s: %s %s", bound.spec.name, role, verdict.line())
         return out
+
+
+def check_plan(
+    plan, data: dict[str, tuple[np.ndarray, np.ndarray]], seconds: float = CHECK_SECONDS
+) -> dict[str, Plausibility]:
+    """Verdicts for every bound role whose stream's samples are in ``data``.
+
+    Parameters
+    ----------
+    plan
+        A :class:`acquisition.lsl.binding.BindingPlan`.
+    data
+        Stream key → ``(timestamps, values)`` from the start of each stream (see
+        :func:`first_seconds` for offline sources).
+    seconds
+        Length checked from each stream's first sample.
+
+    Returns
+    -------
+    dict
+        Role → :class:`Plausibility`; a reading that cannot read its stream is ``suspect``.
+    """
+    out = {}
+    for role, cand in plan.roles.items():
+        if cand.spec.key not in data:
+            continue
+        try:
+            out[role] = check_stream(cand.reading, cand.spec, *data[cand.spec.key], seconds)
+        except KeyError as exc:
+            out[role] = Plausibility(SUSPECT, f"cannot read it: {exc.args[0]}")
+    return out
+
+
+def first_seconds(
+    source, seconds: float = CHECK_SECONDS, block_seconds: float = 0.5, limit: float = 60.0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The first ``seconds`` of every stream of an offline source (simulation, XDF file).
+
+    Reads blocks until each stream that has started holds ``seconds`` of data, or ``limit``
+    seconds of data time have passed (a stream that starts later is left with what it has).
+
+    Returns
+    -------
+    dict
+        Stream key → ``(timestamps, values)``.
+    """
+    parts: dict[str, tuple[list, list]] = {}
+    start = None
+    for block in source.iter_blocks(block_seconds):
+        for chunk in block.chunks:
+            if not len(chunk):
+                continue
+            ts, vals = parts.setdefault(chunk.stream.key, ([], []))
+            ts.append(chunk.timestamps)
+            vals.append(chunk.values)
+            start = chunk.timestamps[0] if start is None else start
+        if start is None:
+            continue
+        firsts = [ts[0][0] for ts, _ in parts.values()]
+        if block.t_end - start >= limit or (
+            block.t_end >= max(firsts) + seconds and len(parts) == len(source.streams)
+        ):
+            break
+    return {k: (np.concatenate(ts), np.concatenate(vals)) for k, (ts, vals) in parts.items()}

@@ -188,3 +188,27 @@ def test_watch_checks_each_role_once_when_its_first_seconds_are_in(caplog):
     assert "gsr binding looks wrong" in caplog.text
     assert health["skin"].to_dict()["plausibility"] == health["skin"].plausibility
     assert watch.update(roles, health) == []  # once per role
+
+
+def test_offline_source_first_seconds_and_plan():
+    from acquisition.config import RoleRule
+    from acquisition.lsl.binding import bind_roles
+    from acquisition.lsl.plausibility import check_plan, first_seconds
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+
+    sim = Simulation(SimulationConfig(device_set="gazepoint", n_trials=3, source_tag="test"))
+    data = first_seconds(sim, seconds=5.0)
+    assert {s.key for s in sim.streams} <= set(data)
+    spans = {k: ts[-1] - ts[0] for k, (ts, _) in data.items() if len(ts) > 30}
+    assert all(5.0 <= s < 8.0 for s in spans.values()), spans
+    verdicts = check_plan(bind_roles(sim.streams), data)
+    assert {r: v.verdict for r, v in verdicts.items()} == {
+        "gaze": "ok",
+        "gsr": "ok",
+        "hr": "ok",
+        "markers": verdicts["markers"].verdict,
+    }
+    # Read the GSR channel as heart rate: 5 µS is no bpm.
+    wrong = RoleRule("hr", name="GazepointEyeTracker.*", kind="hr_direct", columns={"hr": "GSR"})
+    verdicts = check_plan(bind_roles(sim.streams, [wrong]), data)
+    assert verdicts["hr"].looks_wrong and "outside 30–220 bpm" in verdicts["hr"].reason
