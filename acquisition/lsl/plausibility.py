@@ -26,7 +26,7 @@ from acquisition.lsl.reading import (
     extract,
     regular_signal,
 )
-from acquisition.streams import StreamSpec
+from acquisition.streams import StreamSpec, shorten
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ def check_stream(
 
 
 def _fmt_markers(values: np.ndarray) -> str:
-    return " | ".join(str(v[0]) if np.ndim(v) else str(v) for v in list(values)[:3]) or "none"
+    texts = [shorten(str(v[0]) if np.ndim(v) else str(v), 40) for v in list(values)[:3]]
+    return " | ".join(texts) or "none"
 
 
 def _gaze(reading: RoleReading, spec: StreamSpec, ts: np.ndarray, values: np.ndarray):
