@@ -228,12 +228,11 @@ def regular_signal(
     order = np.argsort(ts, kind="stable")
     ts, x = ts[order], x[order]
     good = np.isfinite(x) & np.isfinite(ts)
-    ts, x = ts[good], x[good]
+    ts, x = _spread_repeated(ts[good]), x[good]
     uniq, first, counts = np.unique(ts, return_index=True, return_counts=True)
     if len(uniq) < 2:
         return uniq, x[first], RESAMPLE_MIN_HZ
-    # Samples sharing a stamp (a chunk stamped once) count as one, their mean.
-    means = np.add.reduceat(x, first) / counts
+    means = np.add.reduceat(x, first) / counts  # any stamps still shared: their mean
     mean_rate = (len(uniq) - 1) / (uniq[-1] - uniq[0])
     rate = float(min(max(RESAMPLE_MIN_HZ, nominal_srate, np.ceil(mean_rate)), RESAMPLE_MAX_HZ))
     grid = np.arange(uniq[0], uniq[-1], 1.0 / rate)
@@ -242,6 +241,22 @@ def regular_signal(
     j = np.clip(np.searchsorted(uniq, grid, side="right"), 1, len(uniq) - 1)
     out[(uniq[j] - uniq[j - 1]) > RESAMPLE_MAX_GAP_S] = np.nan
     return grid, out, rate
+
+
+def _spread_repeated(ts: np.ndarray) -> np.ndarray:
+    """Sorted stamps with each run of one repeated stamp (a chunk stamped once, as an irregular
+    outlet does) spread evenly back from it, at the pace the runs show (their median sample
+    period), never back past the stamp before."""
+    uniq, first, counts = np.unique(ts, return_index=True, return_counts=True)
+    if len(uniq) < 2 or counts.max() == 1:
+        return ts
+    span = np.diff(uniq)  # from the stamp before each run (from the second run on)
+    period = span / counts[1:]
+    pace = float(np.median(period))
+    step = np.minimum(np.r_[pace, period], pace)
+    run = np.repeat(np.arange(len(uniq)), counts)
+    back = first[run] + counts[run] - 1 - np.arange(len(ts))  # 0 for a run's last sample
+    return ts - back * step[run]
 
 
 def detect_beats(ts: np.ndarray, x: np.ndarray, srate: float, kind: str) -> np.ndarray:

@@ -257,6 +257,28 @@ def test_irregular_ppg_gives_heart_rate():
     assert len(out) >= 10 and abs(np.median(out.column("hr")) - 75.0) < 3
 
 
+def test_irregular_ppg_stamped_once_per_chunk_gives_heart_rate():
+    true = np.arange(0, 12, 1 / 50)
+    stamps = np.ceil(true * 2) / 2  # a 0.5 s chunk at a time, every sample stamped at its end
+    spec = one("Ring", "PPG", 0.0)
+    out = extract(
+        bind_roles([spec]).roles["hr"].reading, spec, stamps, _pulses(true, 80.0)[:, None]
+    )
+    assert len(out) >= 10 and abs(np.median(out.column("hr")) - 80.0) < 2
+
+
+def test_spread_repeated_stamps():
+    from acquisition.lsl.reading import _spread_repeated
+
+    ts = np.array([1.0, 1, 1, 2, 2, 2, 2, 2.5, 3, 3])
+    out = _spread_repeated(ts)
+    assert out.tolist() == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 2.75, 3.0]
+    out = _spread_repeated(np.r_[ts, 9.0, 9.0])  # after a silence: at the usual pace
+    assert out[-2] > 8.5 and out[-1] == 9.0 and np.all(np.diff(out) > 0)
+    plain = np.arange(5.0)
+    assert _spread_repeated(plain) is plain
+
+
 def test_regular_signal_keeps_regular_streams_and_marks_holes():
     t = np.arange(0, 2, 1 / 130)
     x = np.sin(t)
