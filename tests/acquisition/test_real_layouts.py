@@ -180,7 +180,10 @@ signal = 3
     del outs
 
 
-def test_irregular_ppg_gives_heart_rate(uid):
+@pytest.mark.parametrize("stamping", ["per sample", "per chunk"])
+def test_irregular_ppg_gives_heart_rate(uid, stamping):
+    """Case 5: a PPG stream without a nominal rate, its samples stamped one by one (jittered)
+    or a chunk at a time (one stamp per chunk, as many wristband bridges do)."""
     sids = {k: f"{k}-{uid}" for k in ("ppg", "mk")}
     outs = {
         "ppg": outlet(f"Wrist-{uid}", "PPG", 1, 0.0, sids["ppg"], ("green",)),
@@ -197,7 +200,11 @@ def test_irregular_ppg_gives_heart_rate(uid):
         t = np.sort(np.random.default_rng(1).uniform(-10.0, 0.0, 10 * 45))  # ~45 Hz, jittered
         for k in range(0, len(t), 30):
             part = t[k : k + 30]
-            outs["ppg"].push_chunk(pulses(part, 80.0)[:, None].tolist(), (now + part).tolist())
+            rows = pulses(part, 80.0)[:, None].tolist()
+            if stamping == "per sample":
+                outs["ppg"].push_chunk(rows, (now + part).tolist())
+            else:
+                outs["ppg"].push_chunk(rows, float(now + part[-1]))
         # An irregular stream's data counts as complete once stamped a moment ago: the
         # back-dated burst must be in before the onset that asks for it.
         health = live.health[f"{sids['ppg']}"]
