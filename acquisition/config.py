@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from acquisition.lsl.presets import PRESETS, ROLES
+from acquisition.lsl.presets import COLUMN_KEYS, KIND_ROLE, PARAM_KEYS, PRESETS, ROLES
 from acquisition.markers import DEFAULT_ONSET, DEFAULT_RATING, MarkerParser
 from acquisition.trials.types import TrialSpec
 
@@ -30,7 +30,8 @@ class RoleRule:
     source_id: str | None = None
     preset: str | None = None
     kind: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str | int] = field(default_factory=dict)
+    """Field → channel label or 0-based channel index."""
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,6 +65,88 @@ def _number(table: dict, key: str, prefix: str, positive: bool = True) -> float 
     if positive:
         _expect(v > 0, f"{prefix}.{key}", "expected a number > 0", v)
     return float(v)
+
+
+def _columns(table: Any, where: str) -> dict[str, str | int]:
+    """A rule's columns: field = channel label (string) or 0-based channel index (integer)."""
+    _expect(isinstance(table, dict), where, "expected a table field = label or index", table)
+    for field_name, col in table.items():
+        _expect(
+            (isinstance(col, str) and col != "")
+            or (isinstance(col, int) and not isinstance(col, bool) and col >= 0),
+            f"{where}.{field_name}",
+            "expected a channel label (string) or a 0-based channel index (integer >= 0)",
+            col,
+        )
+    return dict(table)
+
+
+def _params(table: Any, where: str) -> dict[str, Any]:
+    """A rule's reading parameters, each checked."""
+    _expect(isinstance(table, dict), where, "expected a table", table)
+    for key, v in table.items():
+        at = f"{where}.{key}"
+        _expect(key in PARAM_KEYS, at, f"unknown parameter (known: {', '.join(PARAM_KEYS)})", key)
+        if key == "flip_y":
+            _expect(isinstance(v, bool), at, "expected true or false", v)
+        elif key == "screen":
+            _expect(
+                isinstance(v, list)
+                and len(v) == 2
+                and all(
+                    isinstance(p, int | float) and not isinstance(p, bool) and p > 0 for p in v
+                ),
+                at,
+                "expected [width, height] in pixels",
+                v,
+            )
+        elif key == "interval_unit":
+            _expect(v in ("s", "ms"), at, "expected 's' or 'ms'", v)
+        elif key == "valid_threshold":
+            _expect(
+                isinstance(v, int | float) and not isinstance(v, bool), at, "expected a number", v
+            )
+        elif key == "valid_when":
+            _expect(v in ("nonzero", "zero"), at, "expected 'nonzero' or 'zero'", v)
+    return {k: tuple(v) if k == "screen" else v for k, v in table.items()}
+
+
+def _check_rule(rule: RoleRule) -> None:
+    """A rule's kind fits its role and its columns are ones that kind reads."""
+    where = f"roles.{rule.role}"
+    if rule.kind is None and rule.columns:
+        if rule.role not in ("gaze", "gsr"):
+            raise ConfigError(
+                f"config key '{where}.kind': columns need a kind saying how to read them "
+                f"({', '.join(k for k, r in KIND_ROLE.items() if r == rule.role)})"
+            )
+        rule.kind = rule.role
+    if rule.kind is None:
+        return
+    _expect(
+        KIND_ROLE[rule.kind] == rule.role,
+        f"{where}.kind",
+        f"kind {rule.kind} reads role {KIND_ROLE[rule.kind]}, not {rule.role}",
+        rule.kind,
+    )
+    known = COLUMN_KEYS[rule.kind]
+    for key in rule.columns:
+        _expect(
+            key in known,
+            f"{where}.columns.{key}",
+            f"not a column of kind {rule.kind} (known: {', '.join(known) or 'none'})",
+            key,
+        )
+    if rule.kind == "gaze" and rule.columns:
+        cols = rule.columns
+        _expect(
+            ("x" in cols and "y" in cols)
+            or ("x_left" in cols and "y_left" in cols)
+            or ("x_right" in cols and "y_right" in cols),
+            f"{where}.columns",
+            "gaze needs x and y (or x_left/y_left, x_right/y_right)",
+            sorted(cols),
+        )
 
 
 def parse_config(data: dict) -> AcquisitionConfig:
@@ -184,13 +267,15 @@ def parse_config(data: dict) -> AcquisitionConfig:
             elif key == "kind":
                 _expect(value in READING_KINDS, where, f"expected one of {READING_KINDS}", value)
                 rule.kind = value
-            elif key in ("columns", "params"):
-                _expect(isinstance(value, dict), where, "expected a table", value)
-                setattr(rule, key, dict(value))
+            elif key == "columns":
+                rule.columns = _columns(value, where)
+            elif key == "params":
+                rule.params = _params(value, where)
             else:
                 raise ConfigError(
                     f"config key '{where}': unknown key (known: name, type, source_id, preset, kind, columns, params)"
                 )
+        _check_rule(rule)
         cfg.rules.append(rule)
     if "buffer_seconds" in data:
         cfg.buffer_seconds = _number(data, "buffer_seconds", "")  # type: ignore[assignment]

@@ -8,28 +8,60 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquisition.config import RoleRule
-from acquisition.lsl.presets import HR_KINDS, ROLES, PresetStream, RoleReading, preset_streams
-from acquisition.lsl.reading import PADDING_S, RoleSeries, extract
+from acquisition.lsl.presets import (
+    COLUMN_KEYS,
+    HR_KINDS,
+    ROLES,
+    PresetStream,
+    RoleReading,
+    preset_streams,
+)
+from acquisition.lsl.reading import (
+    PADDING_S,
+    RoleSeries,
+    column_index,
+    describe_column,
+    extract,
+)
 from acquisition.ringbuffer import RingBuffer
-from acquisition.streams import StreamSpec
+from acquisition.streams import StreamSpec, shorten
 
 EXCLUDED_NAMES = re.compile(r"^EmoEye-", re.IGNORECASE)
 """Our own outlets (predictions) are never bound as inputs."""
 
-_GENERIC_BY_TYPE: dict[str, RoleReading] = {
-    "gsr": RoleReading("gsr", "gsr", {}),
-    "eda": RoleReading("gsr", "gsr", {}),
-    "hr": RoleReading("hr", "hr_direct", {}),
-    "heartrate": RoleReading("hr", "hr_direct", {}),
-    "ecg": RoleReading("hr", "hr_ecg", {}),
-    "ppg": RoleReading("hr", "hr_ppg", {}),
-    "bvp": RoleReading("hr", "hr_ppg", {}),
-    "rr": RoleReading("hr", "hr_intervals", {}, {"interval_unit": "ms"}),
-    "ibi": RoleReading("hr", "hr_intervals", {}, {"interval_unit": "s"}),
-    "markers": RoleReading("markers", "markers", {}),
-    "marker": RoleReading("markers", "markers", {}),
-    "stimulus": RoleReading("markers", "markers", {}),
+TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "gaze": ("gaze", "eyetracker", "eyetracking", "eyegaze"),
+    "gsr": ("gsr", "eda", "electrodermalactivity", "skinconductance", "galvanicskinresponse"),
+    "hr": ("hr", "heartrate", "bpm"),
+    "ecg": ("ecg", "ekg"),
+    "ppg": ("ppg", "bvp"),
+    "rr": ("rr", "rri", "rrinterval", "rrintervals"),
+    "ibi": ("ibi", "interbeatinterval"),
+    "markers": ("markers", "marker", "stimulus", "stimuli"),
 }
+"""Stream types EmoEye reads without a preset (compared lower-case, without punctuation), by
+the signal they carry. A channel label that is one of these names marks that signal's channel."""
+
+_GENERIC: dict[str, RoleReading] = {
+    "gsr": RoleReading("gsr", "gsr", {"gsr": 0}),
+    "hr": RoleReading("hr", "hr_direct", {"hr": 0}),
+    "ecg": RoleReading("hr", "hr_ecg", {"signal": 0}),
+    "ppg": RoleReading("hr", "hr_ppg", {"signal": 0}),
+    "rr": RoleReading("hr", "hr_intervals", {"interval": 0}, {"interval_unit": "ms"}),
+    "ibi": RoleReading("hr", "hr_intervals", {"interval": 0}, {"interval_unit": "s"}),
+    "markers": RoleReading("markers", "markers", {}),
+}
+"""Generic readings by signal: single-channel ones read channel 0 by index (any label)."""
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def signal_of(stream_type: str) -> str | None:
+    """The signal a stream type names (a key of :data:`TYPE_ALIASES`), or None."""
+    t = _norm(stream_type)
+    return next((sig for sig, names in TYPE_ALIASES.items() if t in names), None)
 
 
 @dataclass
@@ -44,18 +76,32 @@ class Candidate:
 
 @dataclass
 class BindingPlan:
-    """Which stream plays each role, and what else was considered."""
+    """Which stream plays each role, and what else was considered.
+
+    Attributes
+    ----------
+    roles
+        Role → the chosen candidate.
+    candidates
+        Role → every stream that could play it.
+    visible
+        The streams considered (our own outlets left out).
+    unbound
+        :attr:`StreamSpec.key` → why the stream plays no role (its layout fits none, a rule could
+        not read it, or another stream was preferred).
+    """
 
     roles: dict[str, Candidate] = field(default_factory=dict)
     candidates: dict[str, list[Candidate]] = field(default_factory=dict)
     visible: list[StreamSpec] = field(default_factory=list)
+    unbound: dict[str, str] = field(default_factory=dict)
 
     def missing(self, required: tuple[str, ...] | list[str] = ROLES) -> list[str]:
         """Required roles with no stream."""
         return [r for r in required if r not in self.roles]
 
     def explain(self, required: tuple[str, ...] | list[str] = ROLES) -> str:
-        """A human report: bound roles, missing ones and what is visible."""
+        """A human report: bound roles, missing ones, and why the other streams are not bound."""
         lines = []
         for role in ROLES:
             c = self.roles.get(role)
@@ -64,6 +110,10 @@ class BindingPlan:
             else:
                 need = "MISSING (required)" if role in required else "not bound (optional)"
                 lines.append(f"  {role:8s} -> {need}")
+        unbound = [s for s in self.visible if s.key in self.unbound]
+        if unbound:
+            lines.append("Not bound:")
+            lines += [f"  {s.describe()}: {self.unbound[s.key]}" for s in unbound]
         missing = self.missing(required)
         if missing:
             lines.append(
@@ -73,13 +123,52 @@ class BindingPlan:
         return "\n".join(lines)
 
 
+_DERIVATION = {
+    "gaze": "gaze x, y in 0–1 screen units",
+    "gsr": "µS as sent",
+    "hr_direct": "bpm as sent",
+    "hr_intervals": "bpm = 60 / interval",
+    "hr_ecg": "bpm from ECG R-peaks",
+    "hr_ppg": "bpm from PPG peaks",
+    "markers": "onsets and ratings parsed from marker text",
+}
+
+
+def describe_reading(reading: RoleReading, spec: StreamSpec) -> str:
+    """What a reading reads and how it derives the role, for reports: e.g.
+    ``"signal = channel 0 ('bvp'); bpm from PPG peaks, resampled by its timestamps"``."""
+    cols = ", ".join(f"{k} = {describe_column(spec, c)}" for k, c in reading.columns.items())
+    how = _DERIVATION.get(reading.kind, reading.kind)
+    p = reading.params
+    if reading.kind == "hr_intervals":
+        how += f" ({p.get('interval_unit', 's')})"
+    if reading.kind in ("hr_ecg", "hr_ppg") and spec.irregular:
+        how += ", resampled by its timestamps"
+    if p.get("screen"):
+        how += f", from pixels of a {p['screen'][0]}x{p['screen'][1]} screen"
+    if p.get("flip_y"):
+        how += ", y flipped"
+    if "valid_threshold" in p or "valid_when" in p:
+        when = "0" if p.get("valid_when") == "zero" else f">= {p.get('valid_threshold', 0.5)}"
+        how += f", valid when {when}"
+    return f"{cols}; {how}" if cols else how
+
+
 def _matches_labels(spec: StreamSpec, reading: RoleReading) -> bool:
+    """A preset reading fits a stream when every column it reads is one of its labels."""
     labels = {lab.lower() for lab in spec.channel_labels}
-    needed = {v.lower() for v in reading.columns.values()}
-    if not spec.channel_labels:
-        # Unlabelled single-signal streams can still be read from channel 0.
-        return len(needed) <= 1 and reading.role != "gaze"
-    return needed <= labels
+    needed = set(reading.columns.values())
+    if not all(isinstance(v, str) for v in needed):
+        return all(_readable(spec, v) for v in needed)
+    return bool(labels) and {v.lower() for v in needed} <= labels
+
+
+def _readable(spec: StreamSpec, column: str | int) -> bool:
+    try:
+        column_index(spec, column)
+    except KeyError:
+        return False
+    return True
 
 
 def _preset_candidates(spec: StreamSpec, presets: list[PresetStream]) -> list[Candidate]:
@@ -96,15 +185,72 @@ def _preset_candidates(spec: StreamSpec, presets: list[PresetStream]) -> list[Ca
     return out
 
 
-def _generic_candidates(spec: StreamSpec) -> list[Candidate]:
-    reading = _GENERIC_BY_TYPE.get(spec.type.lower())
-    if reading is None and spec.is_string:
-        reading = _GENERIC_BY_TYPE["markers"]
+def _xy_labels(spec: StreamSpec) -> tuple[str, str] | None:
+    """The x and y channels of a labelled two-channel gaze stream, when the labels say so."""
+    ends = {_norm(lab)[-1:]: lab for lab in spec.channel_labels}
+    if len(ends) == 2 and set(ends) == {"x", "y"}:
+        return ends["x"], ends["y"]
+    return None
+
+
+def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
+    """How a stream of a known type is read without a preset, or why it cannot be."""
+    sig = signal_of(spec.type)
+    if sig == "markers":
+        return _GENERIC["markers"], f"generic {spec.type} stream"
+    if spec.is_string and sig is None:
+        return _GENERIC["markers"], f"string stream of type {spec.type!r}"
+    if sig is None:
+        known = ", ".join(names[0].upper() for names in TYPE_ALIASES.values())
+        return None, (
+            f"no preset matches it and type {spec.type!r} is not one EmoEye reads by type "
+            f"({known}); bind it with a [roles.<role>] rule in a --config file"
+        )
+    if spec.is_string:
+        return None, f"a string stream of type {spec.type!r}: {spec.type} is read as numbers"
+    n = spec.channel_count
+    labels = spec.channel_labels
+    listed = shorten(", ".join(labels), 80)
+    if sig == "gaze":
+        if n != 2:
+            what = "unlabelled channels" if not labels else f"channels ({listed})"
+            return None, (
+                f"{n} {what} match no gaze preset: which are x and y? name them in a "
+                "[roles.gaze] rule (columns x, y by label or 0-based index)"
+            )
+        if not labels:
+            return RoleReading("gaze", "gaze", {"x": 0, "y": 1}), "2 unlabelled gaze channels"
+        xy = _xy_labels(spec)
+        if xy is None:
+            return None, (
+                f"labels ({listed}) do not say which channel is x and which is y; "
+                "name them in a [roles.gaze] rule"
+            )
+        return RoleReading("gaze", "gaze", {"x": xy[0], "y": xy[1]}), "gaze x/y by label"
+    reading = _GENERIC[sig]
+    if n == 1:
+        return reading, f"generic {spec.type} stream"
+    field_name = next(iter(reading.columns))
+    if labels:
+        named = [lab for lab in labels if _norm(lab) in TYPE_ALIASES[sig]]
+        if len(named) == 1:
+            cols = {field_name: named[0]}
+            why = f"generic {spec.type} stream, channel {named[0]!r}"
+            return RoleReading(reading.role, reading.kind, cols, dict(reading.params)), why
+        what = f"{n} channels ({listed})"
+    else:
+        what = f"{n} unlabelled channels"
+    return None, (
+        f"{what}: which one is the {spec.type} signal? name it in a [roles.{reading.role}] rule "
+        f'(kind = "{reading.kind}", columns.{field_name} = label or index 0..{n - 1})'
+    )
+
+
+def _generic_candidates(spec: StreamSpec) -> tuple[list[Candidate], str]:
+    reading, why = _generic(spec)
     if reading is None:
-        return []
-    if reading.role != "markers" and spec.channel_count != 1:
-        return []
-    return [Candidate(spec, reading, 1.0, f"generic {spec.type} stream")]
+        return [], why
+    return [Candidate(spec, reading, 1.0, why)], ""
 
 
 def _rule_matches(rule: RoleRule, spec: StreamSpec) -> bool:
@@ -117,42 +263,90 @@ def _rule_matches(rule: RoleRule, spec: StreamSpec) -> bool:
 
 def _rule_reading(
     rule: RoleRule, spec: StreamSpec, presets: list[PresetStream]
-) -> RoleReading | None:
+) -> tuple[RoleReading | None, str]:
+    """How a rule reads a stream it matched, or why it cannot."""
+    where = f"config rule [roles.{rule.role}]"
     if rule.kind is not None:
-        return RoleReading(rule.role, rule.kind, dict(rule.columns), dict(rule.params))
+        cols = dict(rule.columns)
+        keys = COLUMN_KEYS[rule.kind]
+        if not cols and len(keys) == 1:
+            if spec.channel_count != 1:
+                return None, (
+                    f"{where} names no column and the stream has {spec.channel_count} "
+                    f"channels: set columns.{keys[0]} (label or index)"
+                )
+            cols = {keys[0]: 0}
+        if not cols and rule.kind == "gaze":
+            generic, why = _generic(spec)
+            if generic is None or generic.role != "gaze":
+                return None, f"{where} names no columns: {why}"
+            cols = dict(generic.columns)
+        for key, col in cols.items():
+            if not _readable(spec, col):
+                channels = ", ".join(spec.channel_labels) or f"{spec.channel_count} unlabelled"
+                return None, (
+                    f"{where}: columns.{key} = {col!r} is not a channel of the stream "
+                    f"(channels: {channels}; give a label or a 0-based index)"
+                )
+        return RoleReading(rule.role, rule.kind, cols, dict(rule.params)), ""
     pool = [ps for ps in presets if rule.preset is None or ps.preset == rule.preset]
     for ps in pool:
         for reading in ps.readings:
             if reading.role == rule.role and _matches_labels(spec, reading):
-                return reading
-    generic = [c.reading for c in _generic_candidates(spec) if c.reading.role == rule.role]
-    return generic[0] if generic else None
-
-
-def _hr_rank(c: Candidate) -> tuple:
-    kind_rank = HR_KINDS.index(c.reading.kind) if c.reading.kind in HR_KINDS else len(HR_KINDS)
-    return (-c.score, kind_rank)
+                return reading, ""
+    if rule.preset is not None and spec.channel_count == 1:
+        # The user says which device this is: its single-signal reading (of the outlet with
+        # this stream's type, or its only one) applies to channel 0.
+        single = [
+            (ps, r)
+            for ps in pool
+            for r in ps.readings
+            if r.role == rule.role and len(r.columns) == 1
+        ]
+        same_type = [(ps, r) for ps, r in single if signal_of(ps.type) == signal_of(spec.type)]
+        if len(same_type) == 1 or len(single) == 1:
+            _, reading = (same_type or single)[0]
+            cols = {next(iter(reading.columns)): 0}
+            return RoleReading(reading.role, reading.kind, cols, dict(reading.params)), ""
+    generic, why = _generic(spec)
+    if generic is not None and generic.role == rule.role:
+        return generic, ""
+    if rule.preset is not None:
+        return None, f"{where}: preset {rule.preset} has no {rule.role} reading for its channels"
+    return None, f"{where} matches it but {why}"
 
 
 def bind_roles(streams: list[StreamSpec], rules: list[RoleRule] | None = None) -> BindingPlan:
     """Choose a stream for each role.
 
-    User rules decide a role outright when one matches; otherwise presets, then generic
-    stream types. For heart rate a direct HR channel beats intervals, then ECG, then PPG.
+    User rules decide a role outright when one matches; otherwise presets (whose channel labels
+    must all be present), then generic stream types: a single-channel GSR/EDA, HR, ECG, PPG/BVP,
+    RR or IBI stream is read from its one channel, whatever its label; a multi-channel one only
+    when exactly one label names the signal; a Gaze stream with two channels as x and y.
+    Unlabelled multi-channel streams are never bound on their type alone. For heart rate a
+    direct HR channel beats intervals, then ECG, then PPG. Every stream that plays no role gets
+    a reason in :attr:`BindingPlan.unbound`.
     """
     presets = preset_streams()
     plan = BindingPlan(visible=[s for s in streams if not EXCLUDED_NAMES.match(s.name)])
     rules = rules or []
+    reasons: dict[str, str] = {}
     for spec in plan.visible:
-        for c in _preset_candidates(spec, presets) or _generic_candidates(spec):
+        cands = _preset_candidates(spec, presets)
+        if not cands:
+            cands, reasons[spec.key] = _generic_candidates(spec)
+        for c in cands:
             plan.candidates.setdefault(c.reading.role, []).append(c)
+    automatic = {role: list(cands) for role, cands in plan.candidates.items()}
     for rule in rules:
         chosen = []
         for spec in plan.visible:
             if _rule_matches(rule, spec):
-                reading = _rule_reading(rule, spec, presets)
+                reading, why = _rule_reading(rule, spec, presets)
                 if reading is not None:
                     chosen.append(Candidate(spec, reading, 10.0, "config rule"))
+                else:
+                    reasons[spec.key] = why
         plan.candidates[rule.role] = chosen  # a rule replaces the automatic choice
     for role, cands in plan.candidates.items():
         if not cands:
@@ -162,6 +356,32 @@ def bind_roles(streams: list[StreamSpec], rules: list[RoleRule] | None = None) -
         else:
             best = max(cands, key=lambda c: c.score)
         plan.roles[role] = best
+    bound = {c.spec.key for c in plan.roles.values()}
+    for spec in plan.visible:
+        if spec.key in bound:
+            continue
+        could = [
+            f"{role} ({c.reading.kind}; {c.why}), but {role} reads {plan.roles[role].spec.name!r}"
+            for role, cands in plan.candidates.items()
+            for c in cands
+            if c.spec.key == spec.key and role in plan.roles
+        ]
+        overruled = sorted(
+            {
+                role
+                for role, cands in automatic.items()
+                for c in cands
+                if c.spec.key == spec.key and role in {r.role for r in rules}
+            }
+        )
+        if could:
+            plan.unbound[spec.key] = "could play " + "; ".join(could)
+        elif spec.key in reasons:
+            plan.unbound[spec.key] = reasons[spec.key]
+        elif overruled:
+            plan.unbound[spec.key] = f"a config rule decides {', '.join(overruled)}"
+        else:
+            plan.unbound[spec.key] = "no role fits"
     return plan
 
 

@@ -43,6 +43,10 @@ class StreamHealth:
     source_id: str = ""
     """Source id of the stream feeding this record now."""
     message: str = ""
+    plausibility: str = ""
+    """Verdict on the stream's first seconds per role it plays (see
+    :mod:`acquisition.lsl.plausibility`), e.g. ``"gaze ok; gsr SUSPECT: median 512 is not µS"``;
+    empty until checked."""
     events: list[str] = field(default_factory=list)
     _rate_window: list[tuple[float, int]] = field(default_factory=list, repr=False)
 
@@ -81,4 +85,5 @@ class StreamHealth:
             "rebinds": self.rebinds,
             "source_id": self.source_id,
             "message": self.message,
+            "plausibility": self.plausibility,
         }

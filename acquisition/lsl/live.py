@@ -21,6 +21,7 @@ from acquisition.core import Acquisition, Event
 from acquisition.lsl.binding import BindingPlan, bind_roles
 from acquisition.lsl.clockguard import ClockGuard
 from acquisition.lsl.health import StreamHealth, StreamState
+from acquisition.lsl.plausibility import PlausibilityWatch
 from acquisition.streams import Chunk, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -347,6 +348,8 @@ class LiveAcquisition:
         self._halt = threading.Event()
         self._threads: list[threading.Thread] = []
         self._rebind_lock = threading.Lock()  # the experimenter's rebind vs the watchdog's
+        self.plausibility = PlausibilityWatch()
+        """Checks each role's first seconds; verdicts go to ``health[key].plausibility``."""
 
     def start(self) -> None:
         """Open every bound stream's inlet in its own thread (and the rebind watchdog)."""
@@ -532,6 +535,7 @@ class LiveAcquisition:
         if wait:
             self.core.data_arrived.wait(wait)
             self.core.data_arrived.clear()
+        self.plausibility.update(self.core.roles, self.health)  # once per role, when data is in
         return self.core.poll(pylsl.local_clock())
 
     def run(self, on_event: Callable[[Event], None], stop: threading.Event) -> None:

@@ -30,6 +30,46 @@ ROLE_FIELDS: dict[str, tuple[str, ...]] = {
 HR_KINDS = ("hr_direct", "hr_intervals", "hr_ecg", "hr_ppg")
 """How a heart-rate role is read, best first when several are visible."""
 
+GAZE_COLUMNS = (
+    "x",
+    "y",
+    "valid",
+    "x_left",
+    "y_left",
+    "x_right",
+    "y_right",
+    "valid_left",
+    "valid_right",
+    "pupil",
+    "pupil_left",
+    "pupil_right",
+    "pupil_valid_left",
+    "pupil_valid_right",
+)
+"""Every column a gaze reading may name."""
+
+COLUMN_KEYS: dict[str, tuple[str, ...]] = {
+    "gaze": GAZE_COLUMNS,
+    "gsr": ("gsr",),
+    "hr_direct": ("hr",),
+    "hr_intervals": ("interval",),
+    "hr_ecg": ("signal",),
+    "hr_ppg": ("signal",),
+    "markers": (),
+}
+"""The columns each reading kind reads (single-value kinds read exactly one)."""
+
+KIND_ROLE: dict[str, str] = {
+    "gaze": "gaze",
+    "gsr": "gsr",
+    "markers": "markers",
+    **{k: "hr" for k in HR_KINDS},
+}
+"""The role each reading kind feeds."""
+
+PARAM_KEYS = ("flip_y", "screen", "interval_unit", "valid_threshold", "valid_when")
+"""Every reading parameter (see :class:`RoleReading`)."""
+
 
 @dataclass(frozen=True)
 class RoleReading:
@@ -42,11 +82,13 @@ class RoleReading:
     kind
         ``gaze``, ``gsr``, ``markers`` or one of :data:`HR_KINDS`.
     columns
-        Field → channel label. Gaze: ``x``, ``y`` (single values or left/right pairs as
-        ``x_left``/``x_right``...), ``valid`` (or ``valid_left``/``valid_right``), ``pupil_left``,
-        ``pupil_right`` (with optional ``pupil_valid_left``/``pupil_valid_right``). GSR: ``gsr``.
-        HR: ``hr`` (direct), ``interval`` (RR/IBI), ``signal`` (ECG/PPG). Unlabelled streams use
-        channel 0.
+        Field → channel, by label (``str``, case-insensitive) or 0-based index (``int``); the
+        fields of each kind are :data:`COLUMN_KEYS`. Gaze: ``x``, ``y`` (one value) or left/right
+        pairs ``x_left``/``x_right``/``y_left``/``y_right``, validity ``valid`` (or
+        ``valid_left``/``valid_right``), pupils ``pupil`` or ``pupil_left``/``pupil_right``
+        (with optional ``pupil_valid_left``/``pupil_valid_right``). GSR: ``gsr``. HR: ``hr``
+        (direct), ``interval`` (RR/IBI), ``signal`` (ECG/PPG). Generic single-channel readings
+        use index 0, so they read a stream whatever its channel label.
     params
         Extra facts: ``flip_y`` (origin bottom-left), ``screen`` (pixel size for pixel gaze),
         ``interval_unit`` (``"s"`` or ``"ms"``), ``valid_threshold`` (confidence cut-off),
@@ -55,7 +97,7 @@ class RoleReading:
 
     role: str
     kind: str
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str | int] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
 
     def __hash__(self) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
+from scipy import interpolate, signal
 
 from acquisition.lsl.presets import RoleReading
 from acquisition.streams import StreamSpec
@@ -18,6 +18,13 @@ from acquisition.streams import StreamSpec
 HR_RANGE = (30.0, 220.0)
 GSR_RANGE = (0.01, 100.0)
 OFFSCREEN_MARGIN = 0.1  # gaze this far outside the screen counts as invalid
+
+RESAMPLE_MIN_HZ = 64.0
+"""Lowest rate irregular ECG/PPG is resampled to (the band-pass filters need > 55 Hz)."""
+RESAMPLE_MAX_HZ = 2000.0
+"""Highest rate it is resampled to (stamps a few µs apart must not make a huge grid)."""
+RESAMPLE_MAX_GAP_S = 0.25
+"""Samples further apart than this in an irregular ECG/PPG leave a gap when resampled."""
 
 PADDING_S = {"hr_ecg": 2.5, "hr_ppg": 2.5, "hr_intervals": 2.5}
 """Extra data read around a range for readings that need context (peak detection, intervals)."""
@@ -44,12 +51,37 @@ class RoleSeries:
         return RoleSeries(self.timestamps[i0:i1], self.values[i0:i1], self.fields)
 
 
-def _col(spec: StreamSpec, values: np.ndarray, label: str | None) -> np.ndarray | None:
-    if label is None:
+def column_index(spec: StreamSpec, column: str | int) -> int:
+    """The channel a reading's column names: a 0-based index, or a label (case-insensitive).
+
+    Raises
+    ------
+    KeyError
+        The stream has no such channel; the message names the stream and its channels.
+    """
+    if isinstance(column, bool) or not isinstance(column, int | np.integer | str):
+        raise KeyError(f"stream {spec.name!r}: a column is a label or an index, not {column!r}")
+    if isinstance(column, str):
+        return spec.label_index(column)
+    if not 0 <= column < spec.channel_count:
+        raise KeyError(
+            f"stream {spec.name!r} has no channel {column} (channels 0..{spec.channel_count - 1})"
+        )
+    return int(column)
+
+
+def describe_column(spec: StreamSpec, column: str | int) -> str:
+    """``'label'`` or ``channel N`` (with its label when the stream has one), for reports."""
+    if isinstance(column, str):
+        return repr(column)
+    label = spec.channel_labels[column] if column < len(spec.channel_labels) else ""
+    return f"channel {column}" + (f" ({label!r})" if label else "")
+
+
+def _col(spec: StreamSpec, values: np.ndarray, column: str | int | None) -> np.ndarray | None:
+    if column is None:
         return None
-    if not spec.channel_labels:
-        return values[:, 0].astype(np.float64)
-    return values[:, spec.label_index(label)].astype(np.float64)
+    return values[:, column_index(spec, column)].astype(np.float64)
 
 
 def _validity(raw: np.ndarray | None, reading: RoleReading, n: int) -> np.ndarray:
@@ -105,12 +137,13 @@ def extract_gaze(reading: RoleReading, spec: StreamSpec, values: np.ndarray) -> 
         )
     valid = ok & onscreen
     pupils = []
-    for side in ("left", "right"):
-        d = get(f"pupil_{side}")
+    for side in ("", "left", "right"):
+        d = get(f"pupil_{side}" if side else "pupil")
         if d is None:
             continue
-        pv = get(f"pupil_valid_{side}")
-        good = eye_ok[side] if pv is None else _validity(pv, reading, n)
+        pv = get(f"pupil_valid_{side}") if side else None
+        eye_good = eye_ok[side] if side else ok
+        good = eye_good if pv is None else _validity(pv, reading, n)
         with np.errstate(invalid="ignore"):
             good = good & np.isfinite(d) & (d > 0)
         pupils.append(np.where(good, d, np.nan))
@@ -172,6 +205,60 @@ def _filtfilt(sos: np.ndarray, zi: np.ndarray, x: np.ndarray) -> np.ndarray:
     return y[pad : len(y) - pad] if pad > 0 else y
 
 
+def regular_signal(
+    timestamps: np.ndarray, x: np.ndarray, nominal_srate: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(timestamps, x, rate)`` on a regular time grid, for peak detection.
+
+    A stream with a nominal rate whose stamps keep to it is returned as it is. An irregular
+    stream (no nominal rate, jittered or bursty stamps, repeated stamps) is resampled by its
+    timestamps onto a regular grid of at least :data:`RESAMPLE_MIN_HZ`, linearly between
+    samples; stretches between samples further apart than :data:`RESAMPLE_MAX_GAP_S` become NaN
+    (a gap, not a straight line that would hide or invent beats).
+    """
+    ts = np.asarray(timestamps, np.float64)
+    x = np.asarray(x, np.float64)
+    if len(ts) < 2:
+        return ts, x, float(nominal_srate) if nominal_srate > 0 else RESAMPLE_MIN_HZ
+    dt = np.diff(ts)
+    if nominal_srate > 0:
+        period = 1.0 / nominal_srate
+        if np.all(np.abs(dt - period) <= 0.1 * period):
+            return ts, x, float(nominal_srate)
+    order = np.argsort(ts, kind="stable")
+    ts, x = ts[order], x[order]
+    good = np.isfinite(x) & np.isfinite(ts)
+    ts, x = _spread_repeated(ts[good]), x[good]
+    uniq, first, counts = np.unique(ts, return_index=True, return_counts=True)
+    if len(uniq) < 2:
+        return uniq, x[first], RESAMPLE_MIN_HZ
+    means = np.add.reduceat(x, first) / counts  # any stamps still shared: their mean
+    mean_rate = (len(uniq) - 1) / (uniq[-1] - uniq[0])
+    rate = float(min(max(RESAMPLE_MIN_HZ, nominal_srate, np.ceil(mean_rate)), RESAMPLE_MAX_HZ))
+    grid = np.arange(uniq[0], uniq[-1], 1.0 / rate)
+    out = interpolate.make_interp_spline(uniq, means, k=1)(grid)
+    # Grid points inside a hole of the input get no value.
+    j = np.clip(np.searchsorted(uniq, grid, side="right"), 1, len(uniq) - 1)
+    out[(uniq[j] - uniq[j - 1]) > RESAMPLE_MAX_GAP_S] = np.nan
+    return grid, out, rate
+
+
+def _spread_repeated(ts: np.ndarray) -> np.ndarray:
+    """Sorted stamps with each run of one repeated stamp (a chunk stamped once, as an irregular
+    outlet does) spread evenly back from it, at the pace the runs show (their median sample
+    period), never back past the stamp before."""
+    uniq, first, counts = np.unique(ts, return_index=True, return_counts=True)
+    if len(uniq) < 2 or counts.max() == 1:
+        return ts
+    span = np.diff(uniq)  # from the stamp before each run (from the second run on)
+    period = span / counts[1:]
+    pace = float(np.median(period))
+    step = np.minimum(np.r_[pace, period], pace)
+    run = np.repeat(np.arange(len(uniq)), counts)
+    back = first[run] + counts[run] - 1 - np.arange(len(ts))  # 0 for a run's last sample
+    return ts - back * step[run]
+
+
 def detect_beats(ts: np.ndarray, x: np.ndarray, srate: float, kind: str) -> np.ndarray:
     """Beat times from an ECG (R-peaks) or PPG (systolic peaks) segment."""
     good = np.isfinite(x)
@@ -199,13 +286,13 @@ def extract(
             timestamps, extract_gaze(reading, spec, values), ("x", "y", "pupil", "valid")
         )
     if kind == "gsr":
-        v = _in_range(_col(spec, values, reading.columns.get("gsr", "")), *GSR_RANGE)
+        v = _in_range(_col(spec, values, reading.columns.get("gsr", 0)), *GSR_RANGE)
         return RoleSeries(timestamps, v[:, None], ("gsr",))
     if kind == "hr_direct":
-        v = _in_range(_col(spec, values, reading.columns.get("hr", "")), *HR_RANGE)
+        v = _in_range(_col(spec, values, reading.columns.get("hr", 0)), *HR_RANGE)
         return RoleSeries(timestamps, v[:, None], ("hr",))
     if kind == "hr_intervals":
-        ibi = _col(spec, values, reading.columns.get("interval", ""))
+        ibi = _col(spec, values, reading.columns.get("interval", 0))
         if reading.params.get("interval_unit", "s") == "ms":
             ibi = ibi / 1000.0
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -213,10 +300,8 @@ def extract(
         keep = np.isfinite(hr)
         return RoleSeries(timestamps[keep], hr[keep][:, None], ("hr",))
     if kind in ("hr_ecg", "hr_ppg"):
-        x = _col(spec, values, reading.columns.get("signal", ""))
-        rate = spec.nominal_srate
-        if rate <= 0 and len(timestamps) > 1:
-            rate = 1.0 / float(np.median(np.diff(timestamps)))
-        t, hr = beats_to_hr(detect_beats(timestamps, x, rate, kind))
+        x = _col(spec, values, reading.columns.get("signal", 0))
+        ts, x, rate = regular_signal(timestamps, x, spec.nominal_srate)
+        t, hr = beats_to_hr(detect_beats(ts, x, rate, kind))
         return RoleSeries(t, hr[:, None], ("hr",))
     raise ValueError(f"unknown reading kind {kind!r} for role {reading.role!r}")
