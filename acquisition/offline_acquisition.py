@@ -18,11 +18,11 @@ import numpy as np
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition, MissingRoleError
 from acquisition.lsl.binding import (
-    _GENERIC_BY_TYPE,
     EXCLUDED_NAMES,
     BindingPlan,
     Candidate,
     bind_roles,
+    generic_reading,
 )
 from acquisition.lsl.presets import HR_KINDS, ROLES, preset_streams
 from acquisition.streams import Chunk, StreamSpec, shorten
@@ -276,19 +276,11 @@ def _why_unbindable(spec: StreamSpec, role: str | None = None) -> str:
             f"its type {shorten(spec.type)!r} is preset {p.preset}'s but its channel labels lack "
             f"{', '.join(lacking)}"
         )
-    generic = _GENERIC_BY_TYPE.get(spec.type.lower())
-    if (
-        generic is not None
-        and (role is None or generic.role == role)
-        and generic.role != "markers"
-        and spec.channel_count != 1
-    ):
-        return (
-            f"a generic {shorten(spec.type)} stream is read from one channel and it has "
-            f"{spec.channel_count}"
-        )
-    if generic is not None and role is not None and generic.role != role:
-        return f"its type {shorten(spec.type)!r} is read as {generic.role}"
+    reading, why = generic_reading(spec)
+    if reading is None:
+        return why
+    if role is not None and reading.role != role:
+        return f"its type {shorten(spec.type)!r} is read as {reading.role}"
     return f"no preset or generic reading knows its type {shorten(spec.type)!r}"
 
 

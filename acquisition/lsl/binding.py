@@ -246,6 +246,11 @@ def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
     )
 
 
+def generic_reading(spec: StreamSpec) -> tuple[RoleReading | None, str]:
+    """How a stream is read by its type alone, with why; ``(None, reason)`` when it cannot be."""
+    return _generic(spec)
+
+
 def _generic_candidates(spec: StreamSpec) -> tuple[list[Candidate], str]:
     reading, why = _generic(spec)
     if reading is None:

@@ -98,7 +98,7 @@ def test_info_equal_marker_streams_chosen_by_samples_then_file_order(tmp_path, m
 
 def test_missing_role_says_why_a_likely_stream_was_rejected(tmp_path, capsys):
     eda = StreamSpec("Shimmer EDA", "EDA", 2, 128.0, "float32", "eda-1", ("a", "b"))
-    eye = StreamSpec("Eye tracker", "Gaze", 2, 60.0, "float32", "eye-1", ("px", "py"))
+    eye = StreamSpec("Eye tracker", "Gaze", 3, 60.0, "float32", "eye-1", ("h", "v", "d"))
     t = 10 + np.arange(600) / 60
     path = tmp_path / "odd.xdf"
     marks = np.array([["onset:a"]], dtype=object)
@@ -106,7 +106,7 @@ def test_missing_role_says_why_a_likely_stream_was_rejected(tmp_path, capsys):
         path,
         [
             (eda, 10 + np.arange(1280) / 128, np.zeros((1280, 2))),
-            (eye, t, np.zeros((600, 2))),
+            (eye, t, np.zeros((600, 3))),
             (MARK, np.array([12.0]), marks),
         ],
     )
@@ -116,8 +116,8 @@ def test_missing_role_says_why_a_likely_stream_was_rejected(tmp_path, capsys):
     line = str(exc.value)
     assert "\n" not in line
     assert (
-        "gsr: stream 1 ('Shimmer EDA') was not bound: a generic EDA stream is read from one "
-        "channel and it has 2" in line
+        "gsr: stream 1 ('Shimmer EDA') was not bound: 2 channels (a, b): which one is the EDA "
+        "signal?" in line
     )
     assert "gaze: stream 2 ('Eye tracker') was not bound: its type 'Gaze' is preset" in line
     assert "[roles.<role>] rule in a --config file" in line and "trial.required_roles" in line
