@@ -8,6 +8,7 @@ for replay, offline prediction and dataset building.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,8 +25,11 @@ from acquisition.lsl.binding import (
     bind_roles,
     generic_reading,
 )
+from acquisition.lsl.plausibility import Plausibility, check_plan, first_seconds
 from acquisition.lsl.presets import HR_KINDS, ROLES, preset_streams
 from acquisition.streams import Chunk, StreamSpec, shorten
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -135,6 +139,9 @@ class OfflineBinding:
         Required roles → why no stream plays it (the likely streams and what was wrong).
     notes
         Lines about the choice as a whole (markers on a foreign clock).
+    plausibility
+        Role → verdict on the bound stream's first seconds (see
+        :mod:`acquisition.lsl.plausibility`); empty when the source was not sampled.
     """
 
     plan: BindingPlan
@@ -145,6 +152,7 @@ class OfflineBinding:
     unused: list[tuple[str, str]] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    plausibility: dict[str, Plausibility] = field(default_factory=dict)
 
     @property
     def roles(self) -> dict[str, str]:
@@ -171,6 +179,9 @@ class OfflineBinding:
                     f"  {role:8s} <- {self.label(c.spec)} [{c.reading.kind}; {c.why}]"
                     + (f"; {extra}" if extra else "")
                 )
+                verdict = self.plausibility.get(role)
+                if verdict is not None:
+                    out.append(f"      first seconds: {verdict.line()}")
             for label, why in self.rejected.get(role, []):
                 out.append(f"      not {label}: {why}")
         for label, why in self.unused:
@@ -284,7 +295,17 @@ def _why_unbindable(spec: StreamSpec, role: str | None = None) -> str:
     return f"no preset or generic reading knows its type {shorten(spec.type)!r}"
 
 
-def bind_offline(source, config: AcquisitionConfig) -> OfflineBinding:
+def _first_seconds_verdicts(source, plan: BindingPlan) -> dict[str, Plausibility]:
+    """Plausibility of each bound role from the source's first seconds; {} when it cannot be
+    read (a damaged file says so in its own warnings, the check must not stop the command)."""
+    try:
+        return check_plan(plan, first_seconds(source))
+    except Exception as exc:  # noqa: BLE001 - a diagnostic only
+        log.debug("plausibility check skipped: %s: %s", type(exc).__name__, exc)
+        return {}
+
+
+def bind_offline(source, config: AcquisitionConfig, check: bool = True) -> OfflineBinding:
     """Bind an offline source's streams to roles and say why about every stream.
 
     :func:`~acquisition.lsl.binding.bind_roles` decides, as for live streams, with three
@@ -299,6 +320,9 @@ def bind_offline(source, config: AcquisitionConfig) -> OfflineBinding:
         stream ids, sample counts and foreign clocks).
     config
         Binding rules and required roles.
+    check
+        Read the first seconds of every bound stream and judge whether they look like the
+        role's signal (:attr:`OfflineBinding.plausibility`).
 
     Returns
     -------
@@ -367,7 +391,7 @@ def bind_offline(source, config: AcquisitionConfig) -> OfflineBinding:
         if EXCLUDED_NAMES.match(spec.name):
             why = "EmoEye's own output stream"
         else:
-            why = _why_unbindable(spec)
+            why = plan.unbound.get(spec.key) or _why_unbindable(spec)
         binding.unused.append((infos[spec.key].label, why))
     marker = plan.roles.get("markers")
     if marker is not None and infos[marker.spec.key].foreign_offset is not None:
@@ -378,6 +402,8 @@ def bind_offline(source, config: AcquisitionConfig) -> OfflineBinding:
             "no trials are cut (record the marker stream with clock offsets, or on the data's "
             "host)"
         )
+    if check:
+        binding.plausibility = _first_seconds_verdicts(source, plan)
     return binding
 
 

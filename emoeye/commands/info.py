@@ -58,8 +58,8 @@ def describe(source, config) -> dict:
     dict
         :meth:`XdfSource.summary` plus ``roles`` (role → stream id), ``binding`` (the lines
         :func:`emoeye.commands.common.print_binding` prints), ``rejected`` (role → [[stream,
-        why]]), ``unused`` ([[stream, why]]), ``missing`` (role → why) and ``foreign_clock``
-        (stream id → offset, s).
+        why]]), ``unused`` ([[stream, why]]), ``missing`` (role → why), ``plausibility`` (role →
+        ``verdict``, ``reason``, ``first`` values) and ``foreign_clock`` (stream id → offset, s).
     """
     from acquisition.offline_acquisition import bind_offline
 
@@ -72,6 +72,10 @@ def describe(source, config) -> dict:
         rejected={role: [list(x) for x in r] for role, r in binding.rejected.items() if r},
         unused=[list(x) for x in binding.unused],
         missing=dict(binding.missing),
+        plausibility={
+            role: {"verdict": v.verdict, "reason": v.reason, "first": v.first}
+            for role, v in binding.plausibility.items()
+        },
         foreign_clock={str(k): round(v, 3) for k, v in source.foreign.items()},
     )
     return out

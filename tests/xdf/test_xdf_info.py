@@ -369,3 +369,19 @@ def test_info_names_the_clock_of_unix_epoch_streams(tmp_path, capsys):
     assert e4["first_stamp"] < 1e6 and not info["foreign_clock"]  # mapped, not foreign
     assert info["roles"] == {"gsr": 2}
     assert "gaze" in info["missing"] and "preset" in info["missing"]["gaze"]
+
+
+def test_info_judges_the_first_seconds_of_each_bound_stream(tmp_path, capsys):
+    """A GSR channel that holds raw ADC counts binds by its type but is named as suspect."""
+    gsr = StreamSpec("Lab EDA", "GSR", 1, 32.0, "float32", "gsr-raw", ("gsr",))
+    t = 10 + np.arange(320) / 32
+    path = tmp_path / "counts.xdf"
+    write_streams(
+        path,
+        [(gsr, t, np.full((320, 1), 31000.0)), (MARK, np.array([12.0]), np.array([["onset:a"]]))],
+    )
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert info["plausibility"]["gsr"]["verdict"] == "suspect"
+    assert info["plausibility"]["markers"]["verdict"] == "ok"
+    assert any("first seconds: SUSPECT" in line for line in info["binding"])
