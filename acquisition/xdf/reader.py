@@ -171,6 +171,7 @@ class XdfStream:
     _stamped: np.ndarray | None = field(default=None, repr=False)
     """bool per file sample: its stamp is in the file (9 more bytes than a deduced one)."""
     _strings: np.ndarray | None = field(default=None, repr=False)
+    _offset_cache: tuple[int, int, np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.timestamps)
@@ -221,17 +222,32 @@ class XdfStream:
         vbytes = nch * dtype.itemsize
         for s0 in range(a, b, _SLICE):
             s1 = min(b, s0 + _SLICE)
-            offs = self._value_offsets(s0, s1)
+            offs = self._offsets(s0, s1)
             i = 0
             while i < len(offs):
                 lo = int(offs[i])
                 j = max(i + 1, int(np.searchsorted(offs, lo + _SPAN_BYTES - vbytes, "right")))
-                data = np.frombuffer(
-                    self._source.read(lo, int(offs[j - 1]) + vbytes - lo), np.uint8
-                )
-                rows = np.lib.stride_tricks.sliding_window_view(data, vbytes)[offs[i:j] - lo]
+                data = self._source.read(lo, int(offs[j - 1]) + vbytes - lo)
+                # Every byte position as the start of a row (a view), then the rows wanted.
+                rows = np.ndarray(
+                    (len(data) - vbytes + 1, vbytes), np.uint8, buffer=data, strides=(1, 1)
+                )[offs[i:j] - lo]
                 out[s0 - a + i : s0 - a + j] = rows.view(dtype).reshape(j - i, nch)
                 i = j
+
+    def _offsets(self, a: int, b: int) -> np.ndarray:
+        """Value offsets of file samples ``[a, b)``, from a cache of ``_SLICE`` samples.
+
+        Replay asks for consecutive small ranges: computing the offsets once per slice keeps
+        the per-block cost to a few numpy calls, in bounded memory.
+        """
+        cached = self._offset_cache
+        if cached is not None and cached[0] <= a and b <= cached[1]:
+            return cached[2][a - cached[0] : b - cached[0]]
+        end = min(len(self._stamped), max(b, a + _SLICE))
+        offs = self._value_offsets(a, end)
+        self._offset_cache = (a, end, offs)
+        return offs[: b - a]
 
     def _value_offsets(self, a: int, b: int) -> np.ndarray:
         """File offsets (int64, ascending) of the values of file samples ``[a, b)``."""
@@ -396,8 +412,7 @@ def _flags_are(buf, pos: int, stride: int, count: int, flag: int) -> bool:
     """Whether ``count`` flag bytes ``stride`` apart from ``pos`` all equal ``flag``."""
     if count <= 0:
         return True
-    view = np.ndarray((count,), np.uint8, buffer=buf, offset=pos, strides=(stride,))
-    return bool(np.all(view == flag))
+    return buf[pos : pos + (count - 1) * stride + 1 : stride].count(flag) == count
 
 
 def _deduced(start: float, tdiff: float, n: int) -> np.ndarray:
