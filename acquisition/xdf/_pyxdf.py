@@ -48,7 +48,7 @@ import numpy as np
 PYXDF_VERSION = "1.17.5"
 """The pyxdf release these routines were taken from."""
 
-_BLOCK = 1 << 20
+_BLOCK = 1 << 16
 """Samples corrected per step (pyxdf does a whole stream at once: one temporary its size)."""
 
 
