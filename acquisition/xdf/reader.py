@@ -718,7 +718,9 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
                             f"(damaged chunk header?); its {chunk_end - start} byte(s) skipped"
                         )
                 else:
-                    pos = _read_samples(buf, start, p, chunk_end, size, truncated, st, warnings)
+                    pos = _read_samples(
+                        buf, start, p, chunk_end, size, truncated, st, warnings, parsing
+                    )
                     continue
             elif tag == TAG_CLOCK_OFFSET:
                 if p + 16 > chunk_end:
@@ -745,7 +747,7 @@ def _parse_chunks(buf, size: int, warnings: list[str]):
                 )
             else:
                 pos = _resync(
-                    buf, start, size, f"unreadable data at byte {start} ({exc})", warnings
+                    buf, start, size, f"unreadable data at byte {start} ({exc})", warnings, parsing
                 )
     return header, list(streams.values()), parsing, pos
 
@@ -759,6 +761,7 @@ def _read_samples(
     truncated: bool,
     st: _Parsing,
     warnings: list[str],
+    parsing: dict[int, _Parsing],
 ) -> int:
     """Decode one sample chunk; returns where the next chunk starts (``size``: nothing more).
 
@@ -778,7 +781,7 @@ def _read_samples(
         lead = f"unreadable sample count at byte {start} ({exc})"
         if truncated:
             return _cut_or_resync(buf, start, size, cut, lead, warnings)
-        return _resync(buf, start, size, lead, warnings)
+        return _resync(buf, start, size, lead, warnings, parsing)
     parse = _parse_strings if st.stream.spec.is_string else _parse_numeric
     got, q, problem = parse(buf, p, chunk_end, n, st)
     if got == n and q == chunk_end and not truncated:
@@ -801,7 +804,7 @@ def _read_samples(
     if got == n and _plausible_chunk(buf, q, size):
         warnings.append(f"{lead}; reading resumes after its samples")
         return q
-    return _resync(buf, max(q, start), size, lead, warnings)
+    return _resync(buf, max(q, start), size, lead, warnings, parsing)
 
 
 def _cut_or_resync(buf, start: int, size: int, cut: str, lead: str, warnings: list[str]) -> int:
@@ -818,14 +821,74 @@ def _cut_or_resync(buf, start: int, size: int, cut: str, lead: str, warnings: li
     return nxt + 16
 
 
-def _resync(buf, start: int, size: int, lead: str, warnings: list[str]) -> int:
-    """Skip to just after the next boundary chunk past ``start`` (or to the end); say so."""
-    nxt = buf.find(BOUNDARY, start + 1)
-    if nxt < 0:
+def _resync(
+    buf, start: int, size: int, lead: str, warnings: list[str], parsing: dict[int, _Parsing]
+) -> int:
+    """Skip from damage at ``start`` to the next chunk that reads; say how far.
+
+    The next boundary chunk is the sure landmark (LabRecorder writes one every 10 s, ours every
+    second); before it, the first header of a sample, clock offset or footer chunk of a known
+    stream whose length leads to another chunk header is taken, so a damaged header loses that
+    chunk, not up to 10 s of every stream.
+    """
+    boundary = buf.find(BOUNDARY, start + 1)
+    limit = boundary if boundary >= 0 else size
+    nxt = _next_chunk_header(buf, start + 1, limit, size, parsing)
+    if nxt is not None:
+        warnings.append(f"{lead}; skipped {nxt - start} byte(s) to the next readable chunk")
+        return nxt
+    if boundary < 0:
         warnings.append(f"{lead}; no later boundary chunk, {size - start} trailing byte(s) ignored")
         return size
-    warnings.append(f"{lead}; skipped {nxt + 16 - start} byte(s) to the next boundary chunk")
-    return nxt + 16
+    warnings.append(f"{lead}; skipped {boundary + 16 - start} byte(s) to the next boundary chunk")
+    return boundary + 16
+
+
+def _next_chunk_header(
+    buf, start: int, limit: int, size: int, parsing: dict[int, _Parsing]
+) -> int | None:
+    """The first position in ``[start, limit)`` where a chunk of a known stream surely starts.
+
+    Looks for the tag and stream id of each known stream (6 bytes), then for a length field
+    just before them whose chunk ends where another chunk can start; a sample chunk must also
+    hold exactly its sample count of whole samples (stamped or not).
+    """
+    best = None
+    for sid, st in parsing.items():
+        for tag in (TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_FOOTER):
+            pattern = _U16.pack(tag) + _U32.pack(sid)
+            at = buf.find(pattern, start, best if best is not None else limit)
+            while at >= 0:
+                head = _chunk_start_before(buf, at, start, size, tag, st)
+                if head is not None:
+                    best = head if best is None else min(best, head)
+                    break
+                at = buf.find(pattern, at + 1, best if best is not None else limit)
+    return best
+
+
+def _chunk_start_before(buf, at: int, start: int, size: int, tag: int, st: _Parsing) -> int | None:
+    """Where a chunk whose tag is at ``at`` starts, if its length field checks out."""
+    for width, fmt in ((1, None), (4, _U32), (8, _U64)):
+        head = at - 1 - width
+        if head < start or buf[head] != width:
+            continue
+        length = buf[head + 1] if fmt is None else fmt.unpack_from(buf, head + 1)[0]
+        end = at + length
+        if length < 6 or end > size or not _plausible_chunk(buf, end, size):
+            continue
+        if tag == TAG_CLOCK_OFFSET and length != 22:
+            continue
+        if tag == TAG_SAMPLES and not st.stream.spec.is_string:
+            try:
+                n, p = _varlen(buf, at + 6, end)
+            except _Damage:
+                continue
+            stamped, rem = divmod(end - p - n * (1 + st.vbytes), 8)
+            if rem or not 0 <= stamped <= n:
+                continue
+        return head
+    return None
 
 
 def _declare_stream(

@@ -275,3 +275,21 @@ def test_pyxdf_warnings_join_ours(tmp_path):
     w.close()
     f = read_xdf(path)
     assert any("no samples in clock offsets" in m for m in f.warnings)
+
+
+def test_damaged_chunk_header_loses_only_that_chunk(tmp_path):
+    """No boundary chunk near: reading resumes at the next chunk header that checks out."""
+    path = tmp_path / "bvp.xdf"
+    ts, vals = _bvp_like(path)
+    data = bytearray(path.read_bytes())
+    tag = data.index(b"\x03\x00\x06\x00\x00\x00", len(data) // 2 + 30)
+    data[tag - 2] = 7  # the length field's width byte: 7 is no width
+    path.write_bytes(bytes(data))
+    f = read_xdf(path, dejitter=False)
+    bvp = f.by_name("E4_Bvp")
+    assert len(bvp) == len(ts) - 2
+    keep = np.isin(ts, bvp.timestamps)
+    np.testing.assert_array_equal(bvp.values(dtype=np.float32), vals[keep])
+    assert any(
+        "invalid length-field width 7" in w and "next readable chunk" in w for w in f.warnings
+    )
