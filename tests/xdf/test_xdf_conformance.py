@@ -293,3 +293,21 @@ def test_damaged_chunk_header_loses_only_that_chunk(tmp_path):
     assert any(
         "invalid length-field width 7" in w and "next readable chunk" in w for w in f.warnings
     )
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_replay_blocks_deliver_every_sample(path):
+    """Replay's blocks (XdfSource) carry every sample the reader holds, values included."""
+    from acquisition.xdf.source import XdfSource
+
+    src = XdfSource(path, dejitter=False)
+    got: dict[str, list] = {}
+    for block in src.iter_blocks(0.5):
+        for chunk in block.chunks:
+            got.setdefault(chunk.stream.key, []).append((chunk.timestamps, chunk.values))
+    for s in src.xdf_streams:
+        parts = got.get(s.spec.key, [])
+        ts = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+        np.testing.assert_array_equal(ts, s.timestamps)
+        if parts and not s.is_string:
+            np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), s.values())
