@@ -169,7 +169,7 @@ class XdfStream:
     _chunks: np.ndarray | None = field(default=None, repr=False)
     """(k, 2) int64 per sample chunk: index of its first sample, file offset of that sample."""
     _stamped: np.ndarray | None = field(default=None, repr=False)
-    """bool per file sample: its stamp is in the file (9 more bytes than a deduced one)."""
+    """bool per file sample: its stamp is in the file (8 more bytes than a deduced one)."""
     _strings: np.ndarray | None = field(default=None, repr=False)
     _offset_cache: tuple[int, int, np.ndarray] | None = field(default=None, repr=False)
 
@@ -244,10 +244,12 @@ class XdfStream:
         cached = self._offset_cache
         if cached is not None and cached[0] <= a and b <= cached[1]:
             return cached[2][a - cached[0] : b - cached[0]]
+        # A little behind too: samples sorted by time come back slightly out of file order.
+        begin = max(0, a - _SLICE // 8)
         end = min(len(self._stamped), max(b, a + _SLICE))
-        offs = self._value_offsets(a, end)
-        self._offset_cache = (a, end, offs)
-        return offs[: b - a]
+        offs = self._value_offsets(begin, end)
+        self._offset_cache = (begin, end, offs)
+        return offs[a - begin : b - begin]
 
     def _value_offsets(self, a: int, b: int) -> np.ndarray:
         """File offsets (int64, ascending) of the values of file samples ``[a, b)``."""

@@ -311,3 +311,23 @@ def test_replay_blocks_deliver_every_sample(path):
         np.testing.assert_array_equal(ts, s.timestamps)
         if parts and not s.is_string:
             np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), s.values())
+
+
+def test_values_follow_samples_sorted_by_time():
+    """Unsynchronised, clock_resets.xdf steps back ~650000 s: samples are sorted by time and
+    their values come along (read through the permutation, in pieces)."""
+    path = DATA / "examples" / "clock_resets.xdf"
+    f = read_xdf(path, synchronize_clocks=False, dejitter=False)
+    streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)
+    ref = {s["info"]["stream_id"]: s for s in streams}
+    for s in f.streams:
+        r = ref[s.stream_id]
+        order = np.argsort(r["time_stamps"], kind="stable")
+        assert s._order is not None
+        np.testing.assert_array_equal(s.timestamps, r["time_stamps"][order])
+        want = np.asarray(r["time_series"], dtype=object if s.is_string else None)[order]
+        got = np.concatenate([s.values(i, i + 1000) for i in range(0, len(s), 1000)])
+        if s.is_string:
+            assert got.tolist() == want.tolist()
+        else:
+            np.testing.assert_array_equal(got, want.astype(np.float64))
