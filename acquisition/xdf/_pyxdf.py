@@ -155,6 +155,7 @@ def clock_sync(
     reset_threshold_offset_stds: float = 10,
     reset_threshold_offset_seconds: float = 1,
     winsor_threshold: float = 0.0001,
+    cache: dict | None = None,
 ) -> tuple[list[tuple[int, int]], list[str]]:
     """pyxdf's ``_clock_sync`` for one stream: correct ``ts`` in place.
 
@@ -166,6 +167,9 @@ def clock_sync(
         Its clock offset measurements.
     handle_clock_resets
         Fit each clock segment between detected resets separately.
+    cache
+        Fits by clock offsets, shared between the streams of one file: streams recorded with
+        the same offsets (one writer measuring once for all) are fitted once.
 
     Returns
     -------
@@ -177,6 +181,63 @@ def clock_sync(
     segments: list[tuple[int, int]] = []
     if not len(ts) or not clock_times:
         return segments, warnings
+    key = (tuple(clock_times), tuple(clock_values), handle_clock_resets)
+    if cache is not None and key in cache:
+        ranges, coef, fit_warnings = cache[key]
+    else:
+        ranges, coef, fit_warnings = _fit(
+            clock_times,
+            clock_values,
+            handle_clock_resets,
+            reset_threshold_stds,
+            reset_threshold_seconds,
+            reset_threshold_offset_stds,
+            reset_threshold_offset_seconds,
+            winsor_threshold,
+        )
+        if cache is not None:
+            cache[key] = (ranges, coef, fit_warnings)
+    warnings.extend(fit_warnings)
+    if len(ranges) == 1:
+        _correct(ts, coef[0][0], coef[0][1])
+        segments.append((0, len(ts) - 1))
+        return segments, warnings
+    # Assumes time-stamps are monotonically increasing (pyxdf's words).
+    ts_start = 0
+    for coef_i, range_i in zip(coef, ranges, strict=True):
+        stop = range_i[1] + 1
+        if stop < len(clock_times):
+            # Break at the first time-stamp that is closer to the next clock-time than the end
+            # of the current clock segment.
+            current_end_t = clock_times[range_i[1]]
+            next_start_t = clock_times[stop]
+            cond = np.less(
+                np.abs(ts[ts_start:] - current_end_t), np.abs(ts[ts_start:] - next_start_t)
+            )
+            ts_stop = ts_start + len(cond) if all(cond) else ts_start + np.argmin(cond).item()
+        else:
+            ts_stop = len(ts)
+        if ts_start == ts_stop:
+            warnings.append(f"no samples in clock offsets {range_i}, skipping")
+        else:
+            segments.append((ts_start, ts_stop - 1))
+            _correct(ts[ts_start:ts_stop], coef_i[0], coef_i[1])
+            ts_start = ts_stop
+    return segments, warnings
+
+
+def _fit(
+    clock_times,
+    clock_values,
+    handle_clock_resets,
+    reset_threshold_stds,
+    reset_threshold_seconds,
+    reset_threshold_offset_stds,
+    reset_threshold_offset_seconds,
+    winsor_threshold,
+):
+    """pyxdf's reset detection and robust fit per clock segment: (ranges, coefficients, warnings)."""
+    warnings: list[str] = []
     if handle_clock_resets and len(clock_times) > 1:
         ranges = _detect_clock_resets(
             clock_times,
@@ -205,32 +266,7 @@ def clock_sync(
             coef.append(_coefs)
         else:
             coef.append((clock_values[range_i[0]], 0))  # intercept for single-offset segments
-    if len(ranges) == 1:
-        _correct(ts, coef[0][0], coef[0][1])
-        segments.append((0, len(ts) - 1))
-        return segments, warnings
-    # Assumes time-stamps are monotonically increasing (pyxdf's words).
-    ts_start = 0
-    for coef_i, range_i in zip(coef, ranges, strict=True):
-        stop = range_i[1] + 1
-        if stop < len(clock_times):
-            # Break at the first time-stamp that is closer to the next clock-time than the end
-            # of the current clock segment.
-            current_end_t = clock_times[range_i[1]]
-            next_start_t = clock_times[stop]
-            cond = np.less(
-                np.abs(ts[ts_start:] - current_end_t), np.abs(ts[ts_start:] - next_start_t)
-            )
-            ts_stop = ts_start + len(cond) if all(cond) else ts_start + np.argmin(cond).item()
-        else:
-            ts_stop = len(ts)
-        if ts_start == ts_stop:
-            warnings.append(f"no samples in clock offsets {range_i}, skipping")
-        else:
-            segments.append((ts_start, ts_stop - 1))
-            _correct(ts[ts_start:ts_stop], coef_i[0], coef_i[1])
-            ts_start = ts_stop
-    return segments, warnings
+    return ranges, coef, warnings
 
 
 def _robust_fit(A: np.ndarray, y: np.ndarray, rho: float = 1, iters: int = 1000) -> np.ndarray:

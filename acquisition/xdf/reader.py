@@ -1022,6 +1022,7 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
     removal), with pyxdf's routines carried in :mod:`acquisition.xdf._pyxdf`; their warnings join
     the file's.
     """
+    fits: dict = {}  # clock fits by offsets: streams measured together are fitted once
     unclosed = [_label(s.stream_id, s.spec) for s in out.streams if s.footer is None]
     if unclosed:
         out.warnings.append(_no_footer_warning(unclosed))
@@ -1046,7 +1047,7 @@ def _postprocess(out: XdfFile, sync: bool, dejitter: bool, resets: bool) -> None
         if s.file_samples == 0:
             out.warnings.append(f"{name} is empty (no samples)")
         if sync:
-            _sync_stream(s, name, footer_count, resets, out.warnings)
+            _sync_stream(s, name, footer_count, resets, out.warnings, fits)
         _segment_stream(s, name, dejitter, out.warnings)
         if sync and not s.clock_times and len(s) and len(out.streams) > 1:
             out.warnings.append(f"{name} has no clock offsets: its timestamps are not synchronised")
@@ -1073,7 +1074,12 @@ def _keep(s: XdfStream, index: np.ndarray) -> None:
 
 
 def _sync_stream(
-    s: XdfStream, name: str, footer_count: int | None, resets: bool, warnings: list[str]
+    s: XdfStream,
+    name: str,
+    footer_count: int | None,
+    resets: bool,
+    warnings: list[str],
+    fits: dict,
 ) -> None:
     """The pylsl#67 check and pyxdf's clock synchronisation for one stream."""
     try:
@@ -1095,7 +1101,9 @@ def _sync_stream(
     except Exception as exc:  # noqa: BLE001 - report, keep the data
         warnings.append(f"{name}: clock offset sanity check failed ({exc})")
     try:
-        segments, notes = _pyxdf.clock_sync(s.timestamps, s.clock_times, s.clock_values, resets)
+        segments, notes = _pyxdf.clock_sync(
+            s.timestamps, s.clock_times, s.clock_values, resets, cache=fits
+        )
     except Exception as exc:  # noqa: BLE001
         warnings.append(f"{name}: clock synchronisation failed ({exc}); raw timestamps kept")
         return
