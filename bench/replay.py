@@ -66,54 +66,16 @@ def generate(path: Path, hours: float, seed: int, isi: float) -> dict:
     return info
 
 
-def transcode_labrecorder_style(src: Path, dst: Path, chunk_seconds: float = 0.5) -> None:
-    """Rewrite ``src`` chunk by chunk as LabRecorder lays files out (runs in the child process)."""
+def transcode_labrecorder_style(src: Path, dst: Path) -> None:
+    """The corpus writer's transcoder (tests/data/xdf/make_corpus.py), run in the child process."""
     import importlib.util
-
-    import numpy as np
-
-    from acquisition.xdf.reader import read_xdf
 
     spec = importlib.util.spec_from_file_location(
         "make_corpus", ROOT / "tests" / "data" / "xdf" / "make_corpus.py"
     )
     corpus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(corpus)
-    f = read_xdf(src, synchronize_clocks=False, dejitter=False)
-    w = corpus.RawXdf(dst)
-    w._chunk(1, f.header.encode())
-    streams = [s for s in f.streams if len(s)]
-    for s in f.streams:
-        w.stream(s.stream_id, s.header)
-    t0 = min(s.timestamps[0] for s in streams)
-    t1 = max(s.timestamps[-1] for s in streams)
-    cursors = dict.fromkeys((s.stream_id for s in streams), 0)
-    k = 0
-    while True:
-        edge = t0 + (k + 1) * chunk_seconds
-        for s in streams:
-            c = cursors[s.stream_id]
-            j = int(np.searchsorted(s.timestamps, edge, side="left"))
-            if j <= c:
-                continue
-            stamps = s.timestamps[c:j]
-            written = stamps
-            rate = s.spec.nominal_srate
-            if rate > 0 and not s.is_string:
-                # First-stamped: later samples deduced unless they follow a gap.
-                written = stamps.copy()
-                steps = np.diff(stamps)
-                written[1:][steps < 1.5 / rate] = np.nan
-            w.samples(s.stream_id, written, s.values(c, j))
-            cursors[s.stream_id] = j
-        if k % int(round(10 / chunk_seconds)) == 0:
-            for s in streams:
-                w.clock_offset(s.stream_id, edge, 0.0)
-            w.boundary()
-        k += 1
-        if edge > t1:
-            break
-    w.close()
+    corpus.transcode_labrecorder_style(src, dst)
 
 
 def peak_rss_mb() -> float:

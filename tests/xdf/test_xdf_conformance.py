@@ -331,3 +331,38 @@ def test_values_follow_samples_sorted_by_time():
             assert got.tolist() == want.tolist()
         else:
             np.testing.assert_array_equal(got, want.astype(np.float64))
+
+
+def test_labrecorder_layout_replays_to_the_same_trials(tmp_path, make_sim):
+    """Issue 14, case 1 end to end: a Tobii + E4 session in LabRecorder's layout (regular
+    streams first-stamped, 2-sample GSR chunks) replays to the trials of the same session as our
+    writer lays it out, instead of reading as empty."""
+    from acquisition.aligner import TrialEvent
+    from acquisition.config import AcquisitionConfig
+    from acquisition.core import Acquisition
+    from acquisition.lsl.binding import bind_roles
+    from acquisition.xdf.source import XdfSource
+    from acquisition.xdf.writer import record_simulation
+
+    def trials(path):
+        src = XdfSource(path, dejitter=False)
+        cfg = AcquisitionConfig()
+        acq = Acquisition(bind_roles(src.streams, cfg.rules), cfg)
+        return src, [e.trial for e in acq.run_offline(src, 0.5) if isinstance(e, TrialEvent)]
+
+    ours = tmp_path / "ours.xdf"
+    record_simulation(make_sim(device_set="tobii-e4", n_trials=3), ours, progress=False)
+    lab = tmp_path / "labrecorder.xdf"
+    corpus.transcode_labrecorder_style(ours, lab)
+    src_ours, want = trials(ours)
+    src_lab, got = trials(lab)
+    assert not [w for w in src_lab.warnings if "cut off" in w or "damaged" in w]
+    regular = [s for s in src_lab.xdf_streams if s.spec.nominal_srate > 0 and not s.is_string]
+    # Deduced samples in every regular stream: GSR's 2-sample chunks are the E4_Bvp case.
+    assert regular and all(0 < s._stamped.sum() <= len(s) / 2 for s in regular)
+    for a, b in zip(src_ours.xdf_streams, src_lab.xdf_streams, strict=True):
+        assert len(a) == len(b), a.spec.name
+        np.testing.assert_array_equal(a.values(), b.values())
+    assert len(got) == len(want) == 3
+    for a, b in zip(want, got, strict=True):
+        assert a.onset == pytest.approx(b.onset, abs=1e-6)

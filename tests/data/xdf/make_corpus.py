@@ -362,6 +362,54 @@ def write_two_hosts(path: Path, rng: np.random.Generator) -> None:
     w.close()
 
 
+def transcode_labrecorder_style(src: Path, dst: Path, chunk_seconds: float = 0.5) -> None:
+    """Rewrite an XDF file chunk by chunk as LabRecorder lays files out.
+
+    Every ``chunk_seconds`` of data, one chunk per stream; a regular numeric stream's chunk has
+    its first sample stamped and the following ones deduced, except a sample after a gap (more
+    than 1.5/srate), stamped again; clock offsets (0) and a boundary chunk every 10 s. Read
+    back, deduced stamps are the previous one plus 1/srate. Values are streamed (bounded
+    memory), so an hour transcodes in well under a minute.
+    """
+    from acquisition.xdf.reader import read_xdf
+
+    f = read_xdf(src, synchronize_clocks=False, dejitter=False)
+    w = RawXdf(dst)
+    w._chunk(1, f.header.encode())
+    streams = [s for s in f.streams if len(s)]
+    for s in f.streams:
+        w.stream(s.stream_id, s.header)
+    t0 = min(s.timestamps[0] for s in streams)
+    t1 = max(s.timestamps[-1] for s in streams)
+    cursors = dict.fromkeys((s.stream_id for s in streams), 0)
+    k = 0
+    while True:
+        edge = t0 + (k + 1) * chunk_seconds
+        for s in streams:
+            c = cursors[s.stream_id]
+            j = int(np.searchsorted(s.timestamps, edge, side="left"))
+            if j <= c:
+                continue
+            stamps = s.timestamps[c:j]
+            written = stamps
+            rate = s.spec.nominal_srate
+            if rate > 0 and not s.is_string:
+                # First-stamped: later samples deduced unless they follow a gap.
+                written = stamps.copy()
+                steps = np.diff(stamps)
+                written[1:][steps < 1.5 / rate] = np.nan
+            w.samples(s.stream_id, written, s.values(c, j))
+            cursors[s.stream_id] = j
+        if k % int(round(10 / chunk_seconds)) == 0:
+            for s in streams:
+                w.clock_offset(s.stream_id, edge, 0.0)
+            w.boundary()
+        k += 1
+        if edge > t1:
+            break
+    w.close()
+
+
 def write_live(path: Path) -> None:
     """Record live pylsl outlets with the ``labrecorder`` package (LabRecorder's engine)."""
     import labrecorder
