@@ -67,6 +67,7 @@ def test_corpus_is_there():
     names = {p.name for p in CORPUS}
     assert {
         "first_stamped.xdf",
+        "can_drop_samples.xdf",
         "epoch_and_lsl_clock.xdf",
         "formats.xdf",
         "irregular.xdf",

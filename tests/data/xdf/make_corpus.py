@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import struct
 import time
+import zlib
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -61,6 +62,7 @@ def header_xml(
     hostname: str = "lab-pc",
     labels: list[str] | None = None,
     created_at: float = 0.0,
+    desc: str = "",
 ) -> str:
     """A stream header as liblsl's ``stream_info.as_xml()`` gives it."""
     chans = ""
@@ -77,7 +79,7 @@ def header_xml(
         f"<nominal_srate>{srate:.15f}</nominal_srate><version>1.100000000000000</version>"
         f"<created_at>{created_at!r}</created_at><uid>{escape(source_id)}-uid</uid>"
         f"<session_id>default</session_id><hostname>{escape(hostname)}</hostname>"
-        f"<desc>{chans}</desc></info>"
+        f"<desc>{chans}{desc}</desc></info>"
     )
 
 
@@ -446,7 +448,34 @@ def write_live(path: Path) -> None:
     del outlets
 
 
+def write_can_drop_samples(path: Path, rng: np.random.Generator) -> None:
+    """A 30-Hz video-frame stream declaring ``can_drop_samples`` (never dejittered: dropped frames
+    stay gaps) next to an ordinary jittery 30-Hz stream, with a 1-s pause (two dejitter
+    segments) in the latter."""
+    w = RawXdf(path)
+    w.file_header()
+    sync = "<synchronization><can_drop_samples>true</can_drop_samples></synchronization>"
+    w.stream(1, header_xml("Frames", "VideoFrames", 1, 30.0, "int32", "cam", desc=sync))
+    w.stream(2, header_xml("Jittery", "Misc", 2, 30.0, "float32", "jit"))
+    frame = 0
+    t = 300.0
+    for step in range(12):
+        n = 15
+        keep = rng.random(n) > 0.15  # dropped frames
+        stamps = t + np.arange(n) / 30.0 + rng.normal(size=n) * 2e-3
+        w.samples(1, stamps[keep], (frame + np.arange(n))[keep][:, None])
+        frame += n
+        jit = t + np.arange(n) / 30.0 + rng.normal(size=n) * 3e-3 + (1.0 if step >= 6 else 0.0)
+        w.samples(2, jit, rng.random((n, 2)))
+        t += n / 30.0
+        if step % 4 == 0:
+            w.clock_offset(1, t, 2e-3)
+            w.clock_offset(2, t, 2e-3)
+    w.close()
+
+
 WRITERS = {
+    "can_drop_samples.xdf": write_can_drop_samples,
     "first_stamped.xdf": write_first_stamped,
     "epoch_and_lsl_clock.xdf": write_epoch_and_lsl,
     "formats.xdf": write_formats,
@@ -459,8 +488,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--live", action="store_true", help="also record labrecorder_package.xdf")
     args = parser.parse_args()
-    for i, (name, write) in enumerate(sorted(WRITERS.items())):
-        write(HERE / name, np.random.default_rng(100 + i))
+    for name, write in sorted(WRITERS.items()):
+        write(HERE / name, np.random.default_rng(zlib.crc32(name.encode())))  # seed per file
         print(f"{name}: {(HERE / name).stat().st_size} bytes")
     if args.live:
         write_live(HERE / "labrecorder_package.xdf")
