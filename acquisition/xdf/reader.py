@@ -94,9 +94,9 @@ class _Truncated(_Damage):
 class _ValueFile:
     """The open file values are read from, on demand (thread-safe, closed with the reader)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fd: int | None = None) -> None:
         self.path = path
-        self._fd: int | None = None
+        self._fd = fd  # the file as read: a file replaced or deleted since still gives its values
         self._lock = threading.Lock()
 
     def read(self, offset: int, size: int) -> bytes:
@@ -633,6 +633,7 @@ def read_xdf(
         if size < 4:
             raise XdfError(f"{path} is not an XDF file (only {size} bytes)")
         buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        source = _ValueFile(path, os.dup(fh.fileno()))
     try:
         if buf[:4] != MAGIC:
             raise XdfError(f"{path} is not an XDF file (no 'XDF:' magic bytes)")
@@ -646,7 +647,6 @@ def read_xdf(
     if not streams:
         warnings.append("the file declares no streams")
     out = XdfFile(path, header, streams, warnings, bytes_read=pos, size=size)
-    source = _ValueFile(path)
     out._source = source
     for st in parsing.values():
         _finish_stream(st, source)

@@ -367,3 +367,19 @@ def test_labrecorder_layout_replays_to_the_same_trials(tmp_path, make_sim):
     assert len(got) == len(want) == 3
     for a, b in zip(want, got, strict=True):
         assert a.onset == pytest.approx(b.onset, abs=1e-6)
+
+
+def test_values_of_a_file_replaced_after_reading(tmp_path):
+    """Values come from the file as it was read, even once it is replaced or deleted."""
+    path = tmp_path / "f.xdf"
+    path.write_bytes((DATA / "first_stamped.xdf").read_bytes())
+    f = read_xdf(path)
+    tmp = tmp_path / "other.xdf"
+    tmp.write_bytes((DATA / "formats.xdf").read_bytes())
+    tmp.replace(path)  # an atomic replace, as a recorder finishing a file does
+    want = {s.stream_id: s.values() for s in read_xdf(DATA / "first_stamped.xdf").streams}
+    for s in f.streams:
+        np.testing.assert_array_equal(s.values(), want[s.stream_id])
+    path.unlink()
+    assert f.streams[0].values(0, 3).shape == (3, f.streams[0].spec.channel_count)
+    f.close()
