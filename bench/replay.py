@@ -9,7 +9,16 @@ package and a model are there) predict each one; module imports are done before 
 (as for pyxdf), loading the model is timed. Then pyxdf loads the same file. Prints one JSON object
 as its last line.
 
-    python bench/replay.py --hours 1
+``--writer labrecorder-style`` transcodes that recording into the layout LabRecorder writes
+(regular streams in first-stamped runs: each chunk's first sample stamped, the following ones
+deduced, a sample after a gap stamped again; clock offsets and a boundary chunk every 10 s) with
+the corpus writer of tests/data/xdf/make_corpus.py, and replays that file.
+
+``peak_rss_mb`` is the process's peak resident memory up to the end of the replay (before pyxdf
+runs); ``baseline_rss_mb`` the peak after the imports (torch alone is ~180 MB), before the file
+is opened.
+
+    python bench/replay.py --hours 1 [--writer labrecorder-style] [--no-model]
 """
 
 from __future__ import annotations
@@ -57,6 +66,18 @@ def generate(path: Path, hours: float, seed: int, isi: float) -> dict:
     return info
 
 
+def transcode_labrecorder_style(src: Path, dst: Path) -> None:
+    """The corpus writer's transcoder (tests/data/xdf/make_corpus.py), run in the child process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_corpus", ROOT / "tests" / "data" / "xdf" / "make_corpus.py"
+    )
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    corpus.transcode_labrecorder_style(src, dst)
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -71,10 +92,22 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--skip-pyxdf", action="store_true", help="do not time pyxdf")
     parser.add_argument("--regenerate", action="store_true", help="rewrite the cached file")
+    parser.add_argument(
+        "--writer",
+        choices=["emoeye", "labrecorder-style"],
+        default="emoeye",
+        help="file layout: our writer's (every sample stamped) or LabRecorder's first-stamped runs",
+    )
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--transcode", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate is not None:
         print(json.dumps(generate(args.generate, args.hours, args.seed, args.isi)))
+        return
+    if args.transcode is not None:
+        tmp = args.transcode.with_suffix(".part")
+        transcode_labrecorder_style(Path(str(args.transcode).replace("-labrecorder", "")), tmp)
+        os.replace(tmp, args.transcode)
         return
 
     path = cache_dir() / f"lab-{args.hours:g}h-isi{args.isi:g}-seed{args.seed}.xdf"
@@ -86,6 +119,13 @@ def main() -> None:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         generated = round(time.perf_counter() - t, 2)
         print(f"generated {path} in {generated} s", file=sys.stderr)
+    if args.writer == "labrecorder-style":
+        lr = path.with_name(path.stem + "-labrecorder.xdf")
+        if args.regenerate or not lr.is_file() or lr.stat().st_mtime < path.stat().st_mtime:
+            t = time.perf_counter()
+            subprocess.run([sys.executable, __file__, "--transcode", str(lr)], check=True)
+            print(f"transcoded {lr} in {time.perf_counter() - t:.2f} s", file=sys.stderr)
+        path = lr
 
     import logging
 
@@ -100,6 +140,7 @@ def main() -> None:
             import models.predictor  # noqa: F401
         except ImportError:
             pass
+    baseline = peak_rss_mb()
     t = time.perf_counter()
     source = XdfSource(path)
     load_s = time.perf_counter() - t
@@ -117,12 +158,14 @@ def main() -> None:
         import pyxdf
 
         t = time.perf_counter()
-        streams, _ = pyxdf.load_xdf(str(path))
+        # Like for like: replay syncs clocks and leaves jitter removal off (as the live inlets).
+        streams, _ = pyxdf.load_xdf(str(path), dejitter_timeseries=False)
         pyxdf_s = time.perf_counter() - t
         del streams
 
     result = {
         "file": str(path),
+        "writer": args.writer,
         "file_mb": round(path.stat().st_size / 2**20, 1),
         "file_seconds": round(file_seconds, 1),
         "generated_s": generated,
@@ -137,6 +180,7 @@ def main() -> None:
         "model_error": summary.get("model_error"),
         "checkpoint": summary.get("checkpoint"),
         "peak_rss_mb": round(rss, 1),
+        "baseline_rss_mb": round(baseline, 1),
         "warnings": warnings,
     }
     print(json.dumps(result))

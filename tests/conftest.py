@@ -21,7 +21,8 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")
 
 import pytest  # noqa: E402
 
-SHARED_XDF = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xdf-examples"
+EXAMPLE_XDF = Path(__file__).resolve().parent / "data" / "xdf" / "examples"
+"""The example files of https://github.com/xdf-modules/example-files (MIT, LICENSE there)."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,7 +40,6 @@ def uid() -> str:
 
 @pytest.fixture(scope="session")
 def shared_xdf_dir() -> Path:
-    """The real example XDF files in ../shared/data/xdf-examples (skips when absent)."""
-    if not SHARED_XDF.is_dir():
-        pytest.skip(f"example XDF files not found at {SHARED_XDF}")
-    return SHARED_XDF
+    """The real example XDF files, kept in tests/data/xdf/examples (MIT, with their licence)."""
+    assert (EXAMPLE_XDF / "minimal.xdf").is_file(), f"example XDF files missing in {EXAMPLE_XDF}"
+    return EXAMPLE_XDF

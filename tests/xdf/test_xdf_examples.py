@@ -1,4 +1,4 @@
-"""The real example files (../shared/data/xdf-examples, MIT): values as their README documents,
+"""The real example files (tests/data/xdf/examples, MIT): values as their README documents,
 timestamps as pyxdf computes them, and the problems of each file reported."""
 
 from __future__ import annotations
