@@ -77,6 +77,9 @@ def player_main(device_set: str, seconds: float, isi: float, seed: int) -> None:
     player.close()
 
 
+_APP = None
+"""The QApplication, held until the process ends (destroyed with main()'s locals it went first)."""
+
 FLAG_BELOW = 0.7
 """The stand-in predictor flags trials whose quality score is below this."""
 
@@ -226,7 +229,8 @@ def main() -> None:
     child.stdin.write("go\n")
     child.stdin.flush()
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    global _APP
+    app = _APP = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     window = DashboardWindow(session, fps=args.fps)
     window.show()
     marks: dict[str, tuple[float, int, int]] = {}
@@ -254,6 +258,7 @@ def main() -> None:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     else:
         loop.exec_()
+    loop.deleteLater()
     rss_end = rss_bytes()
     stats = window.frame_stats()
     traced = {}
