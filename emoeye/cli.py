@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import importlib
 import logging
 import os
@@ -115,6 +117,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``emoeye`` console script."""
+    # Any native crash (Qt, liblsl, torch) prints every thread's stack on stderr; `run` points
+    # it at its run folder instead.
+    if not faulthandler.is_enabled():
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # stderr without a fd
+            faulthandler.enable(all_threads=True)
     words = sys.argv[1:] if argv is None else argv
     if "--version" in words[:1]:
         print(f"emoeye {__version__}")  # nothing else to build or import
