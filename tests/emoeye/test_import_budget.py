@@ -78,6 +78,21 @@ def test_info_on_a_small_file_imports_no_model_gui_or_filters(tmp_path: Path):
     assert _loaded(mods, unused) == []
 
 
+def test_replay_refuses_an_unbindable_file_before_loading_the_model(tmp_path: Path):
+    from acquisition.xdf.writer import XdfWriter
+
+    path = tmp_path / "nothing.xdf"
+    with XdfWriter(path):
+        pass  # a header and no stream: nothing to replay
+    mods = _modules_after(
+        "import contextlib, io, sys\nfrom emoeye.cli import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()) as err:\n"
+        f"    code = main(['replay', {str(path)!r}, '--quiet'])\n"
+        "assert code == 2 and 'missing role' in err.getvalue(), (code, err.getvalue())"
+    )
+    assert "torch" not in mods
+
+
 @pytest.mark.parametrize("command", ["streams", "trials", "simulate", "replay", "dataset"])
 def test_command_parsers_import_no_model_or_gui(command: str):
     mods = _modules_after(f"from emoeye.cli import build_parser\nbuild_parser({command!r})")
