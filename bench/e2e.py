@@ -285,9 +285,13 @@ def run_variant(args: argparse.Namespace, variant: str, work: Path) -> dict:
     bound = threading.Event()
     first_prediction: list[float] = []
 
+    model_loaded: list[float] = []
+
     def read_stdout() -> None:
         for line in run_proc.stdout:
             out_lines.append(line.rstrip())
+            if line.startswith("model:") and not model_loaded:
+                model_loaded.append(time.monotonic() - t_spawn)
             if line.startswith("Bound roles:"):
                 bound.set()
 
@@ -372,6 +376,7 @@ def run_variant(args: argparse.Namespace, variant: str, work: Path) -> dict:
         "cpu_percent_one_core": round(100.0 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "trial_to_prediction_ms": {k: t2p.get(k) for k in ("p50", "p99", "max") if k in t2p},
+        "startup_to_model_s": round(model_loaded[0], 2) if model_loaded else None,
         "startup_to_bound_s": round(startup_s, 2),
         "first_prediction_after_play_s": round(first_prediction[0], 2)
         if first_prediction
