@@ -2,16 +2,24 @@
 
 The 'lab' devices (gaze 1200 Hz, GSR 128 Hz, ECG 130 Hz, markers every 8 s) are played over
 real LSL by a child process; this process runs the live acquisition (inlet threads, buffers,
-trial cutting), a stand-in predictor (or the real session when ``emoeye.session.LiveSession``
-is available and ``--real-session`` is given) and the dashboard's frame timer. Prints one JSON
-object as its last line: fps_mean, fps_p5, frame_ms_p99, rss_growth_mb (after warm-up).
+trial cutting), a stand-in predictor — or, with ``--real-session``, a real
+:class:`~emoeye.session.LiveSession` (bundled model, inference worker, JSONL log, LSL outlet and
+an XDF recording) — and the dashboard's frame timer. Prints one JSON object as its last line:
+fps_mean, fps_p5, frame_ms_p99, rss_growth_mb (after warm-up). Targets: fps_p5 >= 30 and, with
+``--real-session`` over 600 s, rss_growth_mb < 10.
 
-    python bench/dashboard.py --seconds 60
+``faulthandler`` writes any native crash's stacks (every thread) to ``--crash-log`` (default
+``bench-dashboard-crash.log`` in a temporary folder, named in the JSON); teardown goes in a fixed
+order: frame timer, window deleted by Qt, session/acquisition threads joined, inlets deleted
+before the player's outlets, the QApplication last.
+
+    python bench/dashboard.py --seconds 60 [--real-session]
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import math
 import os
@@ -29,6 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from acquisition.lsl.config import write_lsl_config  # noqa: E402
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux /proc; psutil is not a dependency)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def ensure_lsl_config(tag: str) -> None:
@@ -60,6 +76,9 @@ def player_main(device_set: str, seconds: float, isi: float, seed: int) -> None:
     sys.stdin.readline()  # stop
     player.close()
 
+
+_APP = None
+"""The QApplication, held until the process ends (destroyed with main()'s locals it went first)."""
 
 FLAG_BELOW = 0.7
 """The stand-in predictor flags trials whose quality score is below this."""
@@ -161,6 +180,12 @@ def main() -> None:
         "pyqtgraph) or the rest (acquisition keeps recent trials, the store keeps predictions); "
         "slows every allocation, so frame figures of such a run are not comparable",
     )
+    parser.add_argument(
+        "--real-session",
+        action="store_true",
+        help="a real LiveSession: bundled model, worker, log, outlet and an XDF recording",
+    )
+    parser.add_argument("--crash-log", type=Path, default=None, help="faulthandler output file")
     parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     total = args.seconds + args.warmup + 5.0
@@ -169,8 +194,10 @@ def main() -> None:
         return
     ensure_lsl_config("bench-dashboard")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-    import psutil
+    work = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    crash_log = args.crash_log or work / "bench-dashboard-crash.log"
+    crash_fh = open(crash_log, "w")  # noqa: SIM115 - must outlive every thread
+    faulthandler.enable(crash_fh, all_threads=True)
 
     from gui.qt import QtCore, QtWidgets
     from gui.window import DashboardWindow
@@ -184,17 +211,28 @@ def main() -> None:
         text=True,
     )
     ready = json.loads(child.stdout.readline())["ready"]
-    live = open_live(ready)
-    truth = make_simulation(args.device_set, total, args.isi, args.seed).ground_truth()
-    session = StandInSession(live, truth)
-    session.start()
+    if args.real_session:
+        from acquisition.config import AcquisitionConfig
+        from emoeye.session import LiveSession, SessionConfig
+
+        session = LiveSession(
+            AcquisitionConfig(), SessionConfig(log_path=work / "predictions.jsonl", wait=10.0)
+        )
+        session.start()
+        session.start_recording(work / "session.xdf")
+        live = session.live
+    else:
+        live = open_live(ready)
+        truth = make_simulation(args.device_set, total, args.isi, args.seed).ground_truth()
+        session = StandInSession(live, truth)
+        session.start()
     child.stdin.write("go\n")
     child.stdin.flush()
 
-    _app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])  # noqa: F841
+    global _APP
+    app = _APP = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     window = DashboardWindow(session, fps=args.fps)
     window.show()
-    proc = psutil.Process()
     marks: dict[str, tuple[float, int, int]] = {}
 
     snapshots = []
@@ -206,7 +244,7 @@ def main() -> None:
 
             tracemalloc.start(1)
             snapshots.append(tracemalloc.take_snapshot())
-        marks["warm"] = (time.perf_counter(), window.frames, proc.memory_info().rss)
+        marks["warm"] = (time.perf_counter(), window.frames, rss_bytes())
 
     loop = QtCore.QEventLoop()
     QtCore.QTimer.singleShot(int(args.warmup * 1000), warm)
@@ -220,7 +258,8 @@ def main() -> None:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     else:
         loop.exec_()
-    rss_end = proc.memory_info().rss
+    loop.deleteLater()
+    rss_end = rss_bytes()
     stats = window.frame_stats()
     traced = {}
     if snapshots:
@@ -239,13 +278,26 @@ def main() -> None:
             np.percentile(iv, [50, 90, 95, 99, 100]).round(1),
             file=sys.stderr,
         )
+    samples = {h.name: h.samples for h in live.health.values()}
+    predictions = session.store.count
+    points = window.points_drawn
+    # Teardown order (a SIGSEGV in 1 of 9 runs came from leaving it to the interpreter's exit,
+    # which destroys the QApplication, the window's C++ items and the inlets in any order):
+    # window deleted by Qt while the app lives; then the threads that feed it joined; then
+    # inlets before the outlets; the QApplication last.
     window.close()
-    session.stop()
-    live.stop()
+    window.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    app.processEvents()
+    window = None  # noqa: F841 - drop the last Python reference before the app
+    summary = session.stop()
+    if not args.real_session:
+        live.stop()
+    del live, session
     child.stdin.write("stop\n")
     child.stdin.flush()
     child.wait(timeout=30)
-    samples = {h.name: h.samples for h in live.health.values()}
+    app.processEvents()
     out = {
         "device_set": args.device_set,
         "seconds": args.seconds,
@@ -253,9 +305,12 @@ def main() -> None:
         "frames": stats.get("frames", 0) - marks["warm"][1],
         "rss_growth_mb": round((rss_end - marks["warm"][2]) / 2**20, 2),
         **traced,
-        "points_per_frame": window.points_drawn,
+        "points_per_frame": points,
         "samples_received": samples,
-        "predictions": session.store.count,
+        "predictions": predictions,
+        "session": "real" if args.real_session else "stand-in",
+        "worker_latency_ms": ((summary or {}).get("worker") or {}).get("latency_ms"),
+        "crash_log": str(crash_log),
         "qt_platform": QtWidgets.QApplication.platformName(),
         "cpus": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import importlib
 import logging
 import os
@@ -51,8 +53,34 @@ def refusal(exc: BaseException) -> bool:
     return False
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser."""
+GLOBAL_OPTIONS_WITH_VALUE = ("--lsl-scope", "--lsl-session")
+"""Top-level options that take a value (skipped when looking for the subcommand in argv)."""
+
+
+def requested_command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (before any other word), or None.
+
+    Lets :func:`build_parser` register only that command: each command module's parser
+    may import what its choices need (presets, numpy), and ``emoeye --version`` or
+    ``emoeye info`` should not pay for all of them (start-up budget).
+    """
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in GLOBAL_OPTIONS_WITH_VALUE:
+            i += 2
+            continue
+        if word.startswith("-"):
+            if word in ("--version", "-h", "--help"):
+                return None
+            i += 1
+            continue
+        return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand, or only the one named ``only``."""
     parser = argparse.ArgumentParser(
         prog="emoeye",
         description=(
@@ -76,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"emoeye.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -89,8 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``emoeye`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # Any native crash (Qt, liblsl, torch) prints every thread's stack on stderr; `run` points
+    # it at its run folder instead.
+    if not faulthandler.is_enabled():
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # stderr without a fd
+            faulthandler.enable(all_threads=True)
+    words = sys.argv[1:] if argv is None else argv
+    if "--version" in words[:1]:
+        print(f"emoeye {__version__}")  # nothing else to build or import
+        return 0
+    parser = build_parser(requested_command(words))
+    args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

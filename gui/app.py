@@ -12,6 +12,10 @@ from gui.window import DashboardWindow
 __all__ = ["DashboardWindow", "run_dashboard"]
 
 
+_APP = None
+"""The QApplication :func:`run_dashboard` made or found (kept alive until the process ends)."""
+
+
 def run_dashboard(
     session: DashboardSession,
     seconds: float | None = None,
@@ -36,7 +40,12 @@ def run_dashboard(
     int
         0 when the window closed normally.
     """
+    global _APP
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    # Held for the life of the process: a QApplication made here would otherwise be destroyed
+    # when this function returns, before its own QTimer/QEventLoop locals and while the caller
+    # still holds Qt and pyqtgraph objects (a native crash at teardown).
+    _APP = app
     app.setApplicationName("EmoEye Live")
     window = DashboardWindow(session, window_seconds=window_seconds)
     loop = QtCore.QEventLoop()
@@ -63,6 +72,8 @@ def run_dashboard(
         window.close()
         # Let Qt delete the window (and its plot items) rather than Python's collector.
         window.deleteLater()
+        wake.deleteLater()
+        loop.deleteLater()
         QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
         app.processEvents()
     return 0

@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from models.network import BRANCHES, ModelConfig
+# The parser must not import torch (start-up budget, tests/emoeye/test_import_budget.py):
+# the branch names are repeated here and checked against models.network.BRANCHES by that test.
+BRANCHES = ("timeseries", "scanpath", "stimulus")
 
 
 def _add_branch_flags(p: argparse.ArgumentParser, verb: str) -> None:
@@ -100,6 +102,7 @@ def _catalogue(folder: Path | None) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``emoeye train``; returns the exit status."""
     from models.dataset import TrialDataset
+    from models.network import ModelConfig
     from models.train import train
 
     ds = TrialDataset(args.data)

@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from acquisition.lsl.presets import RoleReading
 from acquisition.lsl.reading import (
@@ -281,6 +280,8 @@ def rhythm_strength(ts: np.ndarray, x: np.ndarray, nominal_srate: float, kind: s
         width = max(int(0.1 * rate), 1)
         f = np.convolve(f**2, np.ones(width) / width, "same")
         f = f - np.mean(f)
+    from scipy import signal  # imported where used (start-up)
+
     ac = signal.correlate(f, f, "full", method="fft")[len(f) - 1 :]
     if ac[0] <= 0:
         return 0.0

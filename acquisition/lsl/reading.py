@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import interpolate, signal
 
 from acquisition.lsl.presets import RoleReading
 from acquisition.streams import StreamSpec
@@ -186,6 +185,8 @@ def _band_filter(kind: str, srate: float) -> tuple[np.ndarray, np.ndarray]:
     Cached: designing the filter and its ``zi`` costs ~5 ms per call in scipy, more than the
     filtering itself, and it runs once per trial on the trial-cut path.
     """
+    from scipy import signal  # imported where used: ~1 s, not on every command's start-up
+
     band = (5.0, min(25.0, 0.45 * srate)) if kind == "hr_ecg" else (0.5, min(5.0, 0.45 * srate))
     sos = signal.butter(3, band, btype="bandpass", fs=srate, output="sos")
     return sos, signal.sosfilt_zi(sos)
@@ -193,6 +194,8 @@ def _band_filter(kind: str, srate: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _filtfilt(sos: np.ndarray, zi: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Zero-phase filtering as ``scipy.signal.sosfiltfilt`` (odd padding), with a cached ``zi``."""
+    from scipy import signal
+
     trivial = min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
     pad = min(3 * (2 * len(sos) + 1 - trivial), len(x) - 1)
     if pad > 0:
@@ -236,6 +239,8 @@ def regular_signal(
     mean_rate = (len(uniq) - 1) / (uniq[-1] - uniq[0])
     rate = float(min(max(RESAMPLE_MIN_HZ, nominal_srate, np.ceil(mean_rate)), RESAMPLE_MAX_HZ))
     grid = np.arange(uniq[0], uniq[-1], 1.0 / rate)
+    from scipy import interpolate  # imported where used (start-up)
+
     out = interpolate.make_interp_spline(uniq, means, k=1)(grid)
     # Grid points inside a hole of the input get no value.
     j = np.clip(np.searchsorted(uniq, grid, side="right"), 1, len(uniq) - 1)
@@ -264,6 +269,8 @@ def detect_beats(ts: np.ndarray, x: np.ndarray, srate: float, kind: str) -> np.n
     good = np.isfinite(x)
     if good.sum() < srate * 1.5:
         return np.empty(0)
+    from scipy import signal
+
     x = np.interp(np.arange(len(x)), np.flatnonzero(good), x[good])
     sos, zi = _band_filter(kind, round(float(srate), 6))
     filtered = _filtfilt(sos, zi, x - np.mean(x))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 
 def render_scanpath(x: np.ndarray, y: np.ndarray, size: int = 64, sigma: float = 1.0) -> np.ndarray:
@@ -12,6 +11,8 @@ def render_scanpath(x: np.ndarray, y: np.ndarray, size: int = 64, sigma: float =
     Channel 0 is fixation density (time spent, blurred, scaled to max 1); channel 1 is the path
     with time in intensity (later visits brighter), so order survives into the image.
     """
+    from scipy import ndimage  # imported where used: commands that cut no trial skip it
+
     img = np.zeros((2, size, size), dtype=np.float32)
     good = np.isfinite(x) & np.isfinite(y)
     if not good.any():

@@ -119,3 +119,14 @@ def atomic_write(path: Path, mode: str = "w", **kw) -> Iterator:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def warm_trial_path() -> None:
+    """Import what cutting a trial needs before the first onset arrives.
+
+    scipy.signal (beat detection) and scipy.ndimage (scanpath image) are imported where they
+    are used so that ``--version``, ``info`` and ``streams`` start fast; a live command imports
+    them up front instead, so the first trial's cut does not pay ~1 s for them.
+    """
+    import scipy.ndimage  # noqa: F401
+    import scipy.signal  # noqa: F401

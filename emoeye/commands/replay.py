@@ -169,7 +169,6 @@ def replay_fast(
     recent: deque = deque()  # (row, trial) until the trial's rating can no longer come
     predictions: dict[str, object] = {}
     records: dict[str, object] = {}  # every record, failed and no-data ones too
-    predict_offline = _load_predict_offline() if use_model else None
     stats: dict = {}
     result = None
     schedule = _schedule_of(source)
@@ -193,6 +192,8 @@ def replay_fast(
     binding = bind_offline(source, config)
     with as_cli_error(UnboundSourceError):  # refuse before the model loads
         offline_acquisition(source, config, "replay", binding)
+    # Only now: importing torch and loading the model cost seconds and ~200 MB.
+    predict_offline = _load_predict_offline() if use_model else None
     if predict_offline is not None:
         try:
             result = predict_offline(

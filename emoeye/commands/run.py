@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from emoeye.commands.common import add_config_arg, load_acq_config
+from emoeye.commands.common import add_config_arg, load_acq_config, warm_trial_path
 from emoeye.errors import CliError
 
 
@@ -183,6 +183,7 @@ def _open_session(args: argparse.Namespace, config, log_path: Path):
 def run(args: argparse.Namespace) -> int:
     config = load_acq_config(args.config)
     log_path = args.log if args.log is not None else default_run_dir() / "predictions.jsonl"
+    warm_trial_path()
     session = _open_session(args, config, log_path)
     print(
         f"model: {session.checkpoint_name} on {session.worker.device}; predictions log: {log_path}",

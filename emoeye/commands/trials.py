@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from emoeye.commands.common import add_config_arg, load_acq_config
+from emoeye.commands.common import add_config_arg, load_acq_config, warm_trial_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from emoeye.live import open_live
 
     config = load_acq_config(args.config)
+    warm_trial_path()
     live = open_live(config, args.wait)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
