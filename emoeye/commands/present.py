@@ -13,7 +13,7 @@ from pathlib import Path
 
 from emoeye.errors import CliError
 
-AUTO_WAIT_S = 3.0
+AUTO_WAIT_S = 10.0
 """With --auto-rate, how long the start screen waits for a marker receiver (then starts anyway)."""
 END_SCREEN_S = 1.5
 

@@ -1,0 +1,327 @@
+"""The picture presenter: plan and log without Qt, the window offscreen, and the command over
+real LSL with a pylsl inlet parsing its markers with the project's default parser."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pylsl
+import pytest
+from PIL import Image
+
+from acquisition.markers import MarkerParser, Onset, Rating
+from gui.presenter.plan import (
+    ABORT_MARKER,
+    COLUMNS,
+    Picture,
+    PresenterError,
+    TrialLog,
+    TrialRecord,
+    list_pictures,
+    onset_marker,
+    parse_isi,
+    plan_trials,
+    rating_marker,
+    scale_points,
+)
+
+COLOURS = {"red_wide": (1024, 400, (220, 30, 30)), "green_tall": (300, 600, (30, 220, 30))}
+
+
+@pytest.fixture
+def pictures(tmp_path: Path) -> Path:
+    """Two pictures of different shapes, one wide and one tall."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for name, (w, h, colour) in COLOURS.items():
+        Image.new("RGB", (w, h), colour).save(folder / f"{name}.png")
+    return folder
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# -- plan and log ------------------------------------------------------------------------------
+
+
+def test_list_pictures_refuses_bad_folders(tmp_path: Path, pictures: Path) -> None:
+    assert [p.id for p in list_pictures(pictures)] == ["green_tall", "red_wide"]
+    with pytest.raises(PresenterError, match="does not exist"):
+        list_pictures(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    with pytest.raises(PresenterError, match="has no pictures"):
+        list_pictures(tmp_path / "empty")
+    Image.new("RGB", (4, 4)).save(pictures / "a b.png")
+    with pytest.raises(PresenterError, match="cannot travel in an onset marker"):
+        list_pictures(pictures)
+    (pictures / "a b.png").unlink()
+    Image.new("RGB", (4, 4)).save(pictures / "RED_WIDE.jpg")
+    with pytest.raises(PresenterError, match="same stimulus id"):
+        list_pictures(pictures)
+    (pictures / "RED_WIDE.jpg").unlink()
+    with pytest.raises(PresenterError, match="cannot be read"):
+        list_pictures(pictures, readable=lambda p: p.stem != "red_wide")
+
+
+def test_plan_is_seeded_complete_per_pass_and_jittered() -> None:
+    pics = [Picture(f"p{i}", Path(f"p{i}.png")) for i in range(5)]
+    a = plan_trials(pics, 12, "random", (1.0, 2.0), seed=3)
+    b = plan_trials(pics, 12, "random", (1.0, 2.0), seed=3)
+    assert [t.picture.id for t in a] == [t.picture.id for t in b]
+    assert [t.index for t in a] == list(range(1, 13))
+    assert sorted(t.picture.id for t in a[:5]) == [p.id for p in pics]  # every picture per pass
+    assert sorted(t.picture.id for t in a[5:10]) == [p.id for p in pics]
+    assert all(1.0 <= t.fixation <= 2.0 for t in a)
+    assert len({round(t.fixation, 6) for t in a}) > 1
+    fixed = plan_trials(pics, None, "fixed", (1.5, 1.5))
+    assert [t.picture.id for t in fixed] == [p.id for p in pics]
+    assert {t.fixation for t in fixed} == {1.5}
+    with pytest.raises(PresenterError):
+        plan_trials(pics, 0)
+
+
+def test_options_parse_and_refuse() -> None:
+    assert parse_isi("1-2") == (1.0, 2.0)
+    assert parse_isi("0.5") == (0.5, 0.5)
+    for bad in ("2-1", "x", "-1"):
+        with pytest.raises(PresenterError):
+            parse_isi(bad)
+    assert scale_points((1, 7)) == [1, 2, 3, 4, 5, 6, 7]
+    for bad in ((1, 12), (1.5, 7), (7, 1)):
+        with pytest.raises(PresenterError):
+            scale_points(bad)
+
+
+def test_marker_texts_parse_with_the_default_parser() -> None:
+    parser = MarkerParser()
+    assert parser.parse(onset_marker("beach_01")) == Onset("beach_01")
+    assert parser.parse(rating_marker(6, 2.5)) == Rating(6.0, 2.5)
+    assert parser.parse(ABORT_MARKER) is None and parser.unknown_total == 1
+
+
+def test_trial_log_is_rewritten_whole(tmp_path: Path) -> None:
+    log = TrialLog(tmp_path / "sub" / "log.csv")
+    assert read_csv(log.path) == [] and log.path.read_text().strip() == ",".join(COLUMNS)
+    row = TrialRecord("P1", 1, "x", "x.png", 1.2)
+    log.add(row)
+    row.onset, row.arousal, row.status = 12.5, 4.0, "done"
+    log.flush()
+    (got,) = read_csv(log.path)
+    assert got["onset"] == "12.5" and got["arousal"] == "4" and got["valence"] == ""
+    assert got["status"] == "done" and got["participant"] == "P1"
+    assert not list(tmp_path.glob("sub/.*tmp"))
+
+
+# -- the window, offscreen --------------------------------------------------------------------
+
+
+def make_window(pictures: Path, tmp_path: Path, **kw):
+    from gui.presenter import PresenterConfig, PresenterWindow
+
+    trials = plan_trials(list_pictures(pictures), None, "fixed", (0.05, 0.05))
+    sent: list[tuple[str, float]] = []
+    cfg = PresenterConfig(trials=trials, duration=kw.pop("duration", 0.2), **kw)
+    window = PresenterWindow(cfg, TrialLog(tmp_path / "log.csv"), lambda t, s: sent.append((t, s)))
+    window.resize(800, 600)
+    window.show()
+    return window, sent
+
+
+def test_keyboard_and_mouse_answers_letterboxed_pictures(qtbot, pictures, tmp_path) -> None:
+    from gui.qt import QtCore
+
+    window, sent = make_window(pictures, tmp_path)
+    qtbot.addWidget(window)
+    grabs = {}
+    window.onset_shown.connect(lambda _t: grabs.setdefault(window.row.stimulus, window.grab()))
+    assert window.state == "start"
+    qtbot.keyClick(window, QtCore.Qt.Key_Space)
+    for _ in range(2):  # trial 1 by keyboard, trial 2 by mouse
+        qtbot.waitUntil(lambda: window.state == "rating", timeout=5000)
+        if window.index == 1:
+            qtbot.keyClick(window, QtCore.Qt.Key_3)
+            qtbot.keyClick(window, QtCore.Qt.Key_9)  # off the 1-7 scale: ignored
+            qtbot.waitUntil(lambda: window.dimension == "valence")
+            qtbot.keyClick(window, QtCore.Qt.Key_6)
+        else:
+            rects = window._choice_rects()
+            qtbot.mouseClick(window, QtCore.Qt.LeftButton, pos=rects[6].center().toPoint())
+            qtbot.waitUntil(lambda: window.dimension == "valence")
+            qtbot.mouseClick(window, QtCore.Qt.LeftButton, pos=rects[0].center().toPoint())
+    qtbot.waitUntil(lambda: window.done is True, timeout=5000)
+    texts = [t for t, _ in sent]
+    assert texts == [
+        "onset:green_tall",
+        "rating:arousal=3;valence=6",
+        "onset:red_wide",
+        "rating:arousal=7;valence=1",
+    ]
+    rows = read_csv(tmp_path / "log.csv")
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert float(rows[0]["onset"]) == pytest.approx(sent[0][1], abs=1e-6)
+    assert float(rows[0]["rt_arousal_s"]) > 0 and float(rows[1]["shown_s"]) >= 0.2
+    # Letterboxed, not stretched: the tall picture keeps 1:2 in an 800x600 window, the wide one
+    # fills the width with black bars above and below.
+    tall, wide = grabs["green_tall"].toImage(), grabs["red_wide"].toImage()
+    ratio = tall.devicePixelRatio()
+
+    def colour(img, x, y):  # noqa: E306
+        c = img.pixelColor(int(x * ratio), int(y * ratio))
+        return c.red(), c.green(), c.blue()
+
+    assert colour(tall, 400, 300) == (30, 220, 30)
+    assert colour(tall, 400 - 160, 300) == (0, 0, 0)  # 300 px wide picture: bars at the sides
+    assert colour(tall, 400 - 140, 300) == (30, 220, 30)
+    assert colour(wide, 400, 300) == (220, 30, 30)
+    assert colour(wide, 400, 300 - 165) == (0, 0, 0)  # 800x312: bars above and below
+    assert colour(wide, 400, 300 - 145) == (220, 30, 30)
+
+
+def test_escape_aborts_with_marker_and_closed_log(qtbot, pictures, tmp_path) -> None:
+    from gui.qt import QtCore
+
+    window, sent = make_window(pictures, tmp_path, duration=30.0)
+    qtbot.addWidget(window)
+    qtbot.keyClick(window, QtCore.Qt.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "picture" and bool(sent), timeout=5000)
+    qtbot.keyClick(window, QtCore.Qt.Key_Escape)
+    assert window.done is False and window.state == "end"
+    assert [t for t, _ in sent] == ["onset:green_tall", ABORT_MARKER]
+    rows = read_csv(tmp_path / "log.csv")
+    assert [(r["stimulus"], r["status"]) for r in rows] == [("green_tall", "aborted")]
+    assert rows[0]["onset"] and not rows[0]["arousal"]
+
+
+def test_breaks_and_no_rating(qtbot, pictures, tmp_path) -> None:
+    from gui.qt import QtCore
+
+    window, sent = make_window(pictures, tmp_path, rating="none", break_every=1)
+    qtbot.addWidget(window)
+    qtbot.keyClick(window, QtCore.Qt.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "break", timeout=5000)
+    assert [t for t, _ in sent] == ["onset:green_tall"]
+    qtbot.wait(300)
+    assert window.state == "break"  # waits for the participant
+    qtbot.keyClick(window, QtCore.Qt.Key_Space)
+    qtbot.waitUntil(lambda: window.done is True, timeout=5000)
+    assert [t for t, _ in sent] == ["onset:green_tall", "onset:red_wide"]
+    assert [r["status"] for r in read_csv(tmp_path / "log.csv")] == ["unrated", "unrated"]
+
+
+# -- the command over real LSL ----------------------------------------------------------------
+
+
+def present(pictures: Path, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    return subprocess.Popen(
+        [sys.executable, "-m", "emoeye", "present", str(pictures), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_present_sends_markers_that_parse_and_agree_with_the_log(
+    pictures: Path, tmp_path: Path, uid: str
+) -> None:
+    log = tmp_path / "present.csv"
+    args = ("--duration", "0.3", "--isi", "0.1-0.3", "--auto-rate", "2,6", "--trials", "4")
+    proc = present(pictures, *args, "--name", uid, "--log", str(log), "--seed", "7")
+    try:
+        (info,) = pylsl.resolve_byprop("name", uid, 1, 30)
+        inlet = pylsl.StreamInlet(info, max_buflen=60, recover=False)
+        inlet.open_stream(timeout=10)
+        got: list[tuple[str, float]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(t.startswith("rating") for t, _ in got) < 4:
+            sample, stamp = inlet.pull_sample(timeout=0.5)
+            if sample is not None:
+                got.append((sample[0], stamp))
+        out, err = proc.communicate(timeout=30)
+        del inlet
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "finished: 4 of 4 pictures shown, 4 rated" in out
+    parser = MarkerParser()
+    parsed = [(parser.parse(t), s) for t, s in got]
+    onsets = [(m.stimulus_id, s) for m, s in parsed if isinstance(m, Onset)]
+    ratings = [(m, s) for m, s in parsed if isinstance(m, Rating)]
+    assert parser.unknown_total == 0
+    assert [r for r, _ in ratings] == [Rating(2.0, 6.0)] * 4
+    rows = read_csv(log)
+    assert [(r["stimulus"], float(r["onset"])) for r in rows] == [
+        (sid, pytest.approx(s, abs=2e-6)) for sid, s in onsets
+    ]
+    assert {r["stimulus"] for r in rows} == set(COLOURS)  # both pictures, seeded order
+    for (_, onset), (_, rated), row in zip(onsets, ratings, rows, strict=True):
+        assert rated > onset + 0.3  # the rating comes after the picture
+        assert float(row["arousal"]) == 2 and float(row["valence"]) == 6
+        assert 0 <= float(row["paint_to_stamp_ms"]) < 100
+
+
+def test_present_without_receiver_logs_everything(pictures: Path, tmp_path: Path, qtbot) -> None:
+    """No inlet at all: the window runs, a real outlet sends into the void, the log is full."""
+    from gui.presenter import PresenterConfig, PresenterWindow
+
+    outlet = pylsl.StreamOutlet(
+        pylsl.StreamInfo("nobody", "Markers", 1, 0, pylsl.cf_string, os.urandom(8).hex())
+    )
+    trials = plan_trials(list_pictures(pictures), 3, "random", (0.05, 0.1), seed=1)
+    cfg = PresenterConfig(trials=trials, duration=0.1, auto_rate=(5, 3), auto_delay=0.05)
+    window = PresenterWindow(
+        cfg, TrialLog(tmp_path / "log.csv"), lambda t, s: outlet.push_sample([t], s)
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.done is True, timeout=20000)
+    rows = read_csv(tmp_path / "log.csv")
+    assert [r["status"] for r in rows] == ["done"] * 3
+    assert all(not math.isnan(float(r["onset"])) for r in rows)
+    assert not outlet.have_consumers()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--duration", "0"], "--duration 0: expected seconds > 0"),
+        (["--scale", "1", "12"], "at most 9 points"),
+        (["--auto-rate", "9,1"], "outside the scale"),
+        (["--isi", "2-1"], "--isi '2-1'"),
+        (["--screen", "5"], "--screen 5"),
+    ],
+)
+def test_present_refuses_bad_options_with_one_line(
+    pictures: Path, tmp_path: Path, capsys, argv, message
+) -> None:
+    from emoeye.cli import main
+
+    log = tmp_path / "log.csv"
+    assert main(["present", str(pictures), "--log", str(log), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and message in err
+    assert err.startswith("emoeye: error:") and not log.exists()
+
+
+def test_present_refuses_empty_or_unreadable_folder_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "a.png").write_bytes(b"not a png")
+    for folder, message in (
+        ("empty", f"picture folder {tmp_path / 'empty'} has no pictures (.jpg, .jpeg, .png, .bmp)"),
+        ("broken", f"picture {tmp_path / 'broken' / 'a.png'} cannot be read as an image"),
+    ):
+        proc = present(tmp_path / folder)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and out == ""
+        assert err.strip().splitlines() == [f"emoeye: error: {message}"]
