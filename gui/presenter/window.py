@@ -178,6 +178,9 @@ class PresenterWindow(QtWidgets.QWidget):
             return
         self._stamp_due = False
         self._fallback.stop()
+        # Wait until the window system has processed the frame (on X11 a round trip to the
+        # server after the buffered image request), so the stamp is not early.
+        QtGui.QGuiApplication.sync()
         now = pylsl.local_clock()
         self._send(onset_marker(self.row.stimulus), now)
         self.row.onset = now

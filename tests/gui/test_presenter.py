@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -325,3 +326,22 @@ def test_present_refuses_empty_or_unreadable_folder_with_one_line(tmp_path: Path
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and out == ""
         assert err.strip().splitlines() == [f"emoeye: error: {message}"]
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed")
+def test_onset_stamp_against_the_frame_under_xvfb(tmp_path: Path) -> None:
+    """An observer polling the X server sees each picture within a few ms of its stamp."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY")}
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m"]
+    proc = subprocess.run(
+        [*cmd, "gui.presenter.measure", "--trials", "6"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "6 of 6 onsets seen by the observer" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("stamp error"))
+    median = float(line.split("median ")[1].split(",")[0])
+    assert abs(median) < 20  # ms; 0 when the stamp falls between the observer's polls
