@@ -94,7 +94,7 @@ def _burst(painter: QtGui.QPainter, level: float) -> None:
         painter.drawEllipse(centre, 1.5, 1.5)
         return
     spikes = 5 + round(5 * level)
-    outer, inner = 5 + 25 * level, 3 + 8 * level
+    outer, inner = 5 + 17 * level, 3 + 6 * level
     star = QtGui.QPolygonF()
     for i in range(2 * spikes):
         r = outer if i % 2 == 0 else inner

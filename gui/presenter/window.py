@@ -306,7 +306,8 @@ class PresenterWindow(QtWidgets.QWidget):
         p.drawText(r, QtCore.Qt.AlignHCenter | QtCore.Qt.AlignTop, "\n".join(lines))
 
     def _paint_start(self, p: QtGui.QPainter) -> None:
-        lines = [f"{len(self.config.trials)} pictures. Press SPACE to start, ESC to quit."]
+        n = len(self.config.trials)
+        lines = [f"{n} picture{'s' * (n != 1)}. Press SPACE to start, ESC to quit."]
         if self._status_text is not None:
             lines.append(self._status_text())
         self._message(p, "Please wait for the experimenter", lines)
