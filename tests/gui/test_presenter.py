@@ -3,9 +3,12 @@ real LSL with a pylsl inlet parsing its markers with the project's default parse
 
 from __future__ import annotations
 
+import ast
 import csv
+import importlib.util
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -345,3 +348,63 @@ def test_onset_stamp_against_the_frame_under_xvfb(tmp_path: Path) -> None:
     line = next(x for x in proc.stdout.splitlines() if x.startswith("stamp error"))
     median = float(line.split("median ")[1].split(",")[0])
     assert abs(median) < 20  # ms; 0 when the stamp falls between the observer's polls
+
+
+# -- PsychoPy integration (PsychoPy itself is not needed) -------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def marker_functions(source: str) -> dict:
+    """The ``*_marker`` functions defined in ``source``, compiled on their own."""
+    tree = ast.parse(source)
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.endswith("_marker")]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=defs, type_ignores=[]), "<snippet>", "exec"), namespace)
+    return {d.name: namespace[d.name] for d in defs}
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", markdown, re.DOTALL)
+
+
+def test_psychopy_snippets_send_markers_the_parser_reads() -> None:
+    doc = (ROOT / "docs" / "psychopy.md").read_text()
+    blocks = python_blocks(doc)
+    assert len(blocks) >= 5
+    for block in blocks:
+        ast.parse(block)  # every snippet is valid Python
+    sources = [b for b in blocks if "def onset_marker" in b]
+    sources.append((ROOT / "examples" / "psychopy_pictures.py").read_text())
+    assert len(sources) == 3  # Builder's Begin Experiment, the Coder snippet, the example
+    for source in sources:
+        funcs = marker_functions(source)
+        parser = MarkerParser()
+        assert parser.parse(funcs["onset_marker"]("beach_01")) == Onset("beach_01")
+        # Builder/PsychoPy sliders give floats or ints; both must parse.
+        assert parser.parse(funcs["rating_marker"](6.0, 2)) == Rating(6.0, 2.0)
+        assert parser.parse(funcs["rating_marker"](3.5, 7.0)) == Rating(3.5, 7.0)
+        assert parser.unknown_total == 0
+    # Onsets go out on the flip that shows the picture, in every snippet that sends them.
+    for source in [*blocks, sources[-1]]:
+        for line in source.splitlines():
+            if "onset_marker(" in line and "def " not in line:
+                assert "win.callOnFlip(" in line, line
+
+
+def test_psychopy_example_runs_without_psychopy_until_it_shows_something(tmp_path) -> None:
+    """The example imports PsychoPy only in main(): importing it (and its refusal of an empty
+    folder) works where PsychoPy is not installed."""
+    spec = importlib.util.spec_from_file_location(
+        "psychopy_pictures", ROOT / "examples" / "psychopy_pictures.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.onset_marker("x") == "onset:x"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "psychopy_pictures.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and f"no pictures in {tmp_path}" in proc.stderr
