@@ -6,10 +6,12 @@ from __future__ import annotations
 import ast
 import csv
 import importlib.util
+import json
 import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -408,3 +410,83 @@ def test_psychopy_example_runs_without_psychopy_until_it_shows_something(tmp_pat
         timeout=60,
     )
     assert proc.returncode == 1 and f"no pictures in {tmp_path}" in proc.stderr
+
+
+# -- a whole session: emoeye present and emoeye run -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained model with the default architecture (the bundled one may not exist)."""
+    import torch
+
+    from models.checkpoint import save_checkpoint
+    from models.network import EmoEyeNet
+    from models.preprocess import NormStats
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("present-ckpt") / "model"
+    return save_checkpoint(out, EmoEyeNet().eval(), NormStats.identity())
+
+
+@pytest.mark.timeout(240)
+def test_present_with_emoeye_run_end_to_end(
+    pictures: Path, tmp_path: Path, uid: str, checkpoint: Path
+) -> None:
+    """Simulated Gazepoint devices, ``emoeye run`` bound to the presenter's marker stream by
+    name, ``emoeye present --auto-rate``: every presented picture is predicted, with the
+    presenter's onset and stimulus, and its rating is logged."""
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+    from acquisition.xdf.player import LslPlayer
+
+    sim = Simulation(
+        SimulationConfig(device_set="gazepoint", n_trials=20, isi=8, lead_in=1.0, source_tag=uid)
+    )
+    gaze = next(s for s in sim.streams if s.type == "Gaze")
+    config = tmp_path / "session.toml"
+    lines = []
+    for role in ("gaze", "gsr", "hr"):
+        lines += [f"[roles.{role}]", f'source_id = "{gaze.source_id}"', 'preset = "gazepoint"']
+    lines += ["[roles.markers]", f'name = "{uid}"', 'preset = "psychopy"']
+    lines += ["[stimuli]", f'folder = "{pictures}"']
+    config.write_text("\n".join(lines) + "\n")
+    run_log, present_log = tmp_path / "run.jsonl", tmp_path / "present.csv"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    cmd = [sys.executable, "-m", "emoeye", "run", "--headless", "--no-outlet", "--wait", "90"]
+    cmd += ["--checkpoint", str(checkpoint), "--config", str(config), "--log", str(run_log)]
+    player = LslPlayer(sim, speed=1.0).start()
+    runner = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    presenter = None
+    try:
+        args = ("--duration", "5", "--isi", "0.5", "--auto-rate", "3,5", "--trials", "2")
+        presenter = present(pictures, *args, "--name", uid, "--log", str(present_log))
+        p_out, p_err = presenter.communicate(timeout=150)
+        assert presenter.returncode == 0, p_err
+        deadline = time.monotonic() + 30  # the second trial's prediction follows its window
+        while time.monotonic() < deadline:
+            text = run_log.read_text() if run_log.exists() else ""
+            if text.count('"event": "rating"') >= 2:
+                break
+            time.sleep(0.5)
+        runner.send_signal(signal.SIGINT)
+        r_out, r_err = runner.communicate(timeout=60)
+    finally:
+        for proc in (runner, presenter):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        player.close()
+    records = [json.loads(x) for x in run_log.read_text().splitlines()]
+    preds = [r for r in records if r["event"] in ("prediction", "no_data", "error")]
+    ratings = {r["trial_id"]: r for r in records if r["event"] == "rating"}
+    rows = read_csv(present_log)
+    assert [r["status"] for r in rows] == ["done", "done"], p_out
+    assert [p["stimulus_id"] for p in preds] == [r["stimulus"] for r in rows], r_out + r_err
+    for pred, row in zip(preds, rows, strict=True):
+        assert pred["event"] == "prediction", pred
+        assert pred["onset"] == pytest.approx(float(row["onset"]), abs=0.005)
+        assert 1 <= pred["arousal"] <= 7 and 1 <= pred["valence"] <= 7
+        rating = ratings[pred["trial_id"]]
+        assert (rating["arousal"], rating["valence"]) == (3.0, 5.0)
