@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
     refresh.start(500)
     previous = signal.signal(signal.SIGINT, lambda *_: window.abort())
     try:
+        window.create()  # a native window, to put on the chosen monitor before it is shown
+        window.windowHandle().setScreen(screens[args.screen])
         window.setGeometry(screens[args.screen].geometry())
         window.showFullScreen()
         window.activateWindow()
