@@ -192,6 +192,28 @@ def test_keyboard_and_mouse_answers_letterboxed_pictures(qtbot, pictures, tmp_pa
     assert colour(wide, 400, 300 - 145) == (220, 30, 30)
 
 
+def test_start_screen_waits_and_slider_takes_clicks(qtbot, pictures, tmp_path) -> None:
+    from gui.qt import QtCore
+
+    window, sent = make_window(pictures, tmp_path, rating="slider", duration=0.1)
+    qtbot.addWidget(window)
+    qtbot.wait(400)
+    assert window.state == "start" and sent == []  # nothing runs before the experimenter
+    qtbot.keyClick(window, QtCore.Qt.Key_Return)
+    for _ in range(2):
+        qtbot.waitUntil(lambda: window.state == "rating", timeout=5000)
+        left, right, y = window._slider_line()
+        mid = QtCore.QPoint(round((left + right) / 2), round(y))
+        qtbot.mouseClick(window, QtCore.Qt.LeftButton, pos=QtCore.QPoint(5, 5))  # off the line
+        assert window.dimension == "arousal"
+        qtbot.mouseClick(window, QtCore.Qt.LeftButton, pos=mid)
+        qtbot.waitUntil(lambda: window.dimension == "valence")
+        qtbot.mouseClick(window, QtCore.Qt.LeftButton, pos=QtCore.QPoint(round(right), round(y)))
+        qtbot.waitUntil(lambda: window.state != "rating" or window.dimension == "arousal")
+    qtbot.waitUntil(lambda: window.done is True, timeout=5000)
+    assert [t for t, _ in sent if t.startswith("rating")] == ["rating:arousal=4;valence=7"] * 2
+
+
 def test_escape_aborts_with_marker_and_closed_log(qtbot, pictures, tmp_path) -> None:
     from gui.qt import QtCore
 
