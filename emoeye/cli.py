@@ -24,6 +24,7 @@ COMMANDS = (
     "dataset",
     "train",
     "evaluate",
+    "present",
 )
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 
