@@ -21,6 +21,10 @@ DEFAULT_RATING = (
 )
 
 
+PRESENTER_PREFIX = "presenter:"
+"""Markers ``emoeye present`` sends about itself (``presenter:abort``): skipped silently."""
+
+
 @dataclass(frozen=True)
 class Onset:
     """A stimulus onset marker."""
@@ -102,6 +106,8 @@ class MarkerParser:
         if (m := self._rating.match(text)) is not None:
             return Rating(float(m.group("arousal")), float(m.group("valence")))
         if self._ignore is not None and self._ignore.search(text):
+            return None
+        if text.startswith(PRESENTER_PREFIX):  # emoeye present's own status (start, abort)
             return None
         return self._unknown(text)
 

@@ -487,3 +487,12 @@ def test_a_role_that_cannot_be_read_is_named_in_the_error_record(monkeypatch):
         "(reading role hr)"
     )
     assert error.summary()["role"] == "hr"
+
+
+def test_presenter_status_markers_are_not_unknown():
+    from acquisition.markers import MarkerParser
+
+    parser = MarkerParser()
+    assert parser.parse("presenter:abort") is None
+    assert parser.unknown_total == 0
+    assert parser.parse("something else") is None and parser.unknown_total == 1
