@@ -21,6 +21,7 @@ COMMANDS = (
     "dataset",
     "train",
     "evaluate",
+    "crossval",
 )
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 

@@ -170,6 +170,7 @@ def train(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     hold_out_stimuli: float = 0.2,
+    indices: dict[str, np.ndarray] | None = None,
     patience: int = 6,
     gamma: float = 3.0,
     balance: str = "both",
@@ -204,6 +205,9 @@ def train(
         Share of pictures never trained on (when the dataset shows at least 5): trials on them
         form the stimulus protocol's test set (training participants) and the both protocol's
         (test participants). 0 trains on every picture.
+    indices
+        An explicit split instead of the above: dataset indices under ``train``, ``val`` and any
+        of ``participant``, ``stimulus``, ``both`` (test sets), as cross-validation uses.
     patience
         Epochs without a better validation macro-F1 (mean of both heads) before stopping.
     gamma
@@ -260,19 +264,31 @@ def train(
         )
     ds.image_size = config.image_size
     n_classes = config.n_classes
-    pos_tr, pos_va, pos_te = split_three_ways(
-        ds.participants[labelled], val_fraction, test_fraction, seed
-    )
-    held = held_out_stimuli(ds.stimulus_ids[labelled], hold_out_stimuli, seed)
-    new_pic = np.isin(ds.stimulus_ids, held)
-    # Train and validate on seen pictures only; the held-out pictures are for the protocols.
-    tr_all, va_all, te_all = labelled[pos_tr], labelled[pos_va], labelled[pos_te]
-    tr, va = tr_all[~new_pic[tr_all]], va_all[~new_pic[va_all]]
-    protocols = {
-        "participant": te_all[~new_pic[te_all]],
-        "stimulus": tr_all[new_pic[tr_all]],
-        "both": te_all[new_pic[te_all]],
-    }
+    if indices is None:
+        pos_tr, pos_va, pos_te = split_three_ways(
+            ds.participants[labelled], val_fraction, test_fraction, seed
+        )
+        held = held_out_stimuli(ds.stimulus_ids[labelled], hold_out_stimuli, seed)
+        new_pic = np.isin(ds.stimulus_ids, held)
+        # Train and validate on seen pictures only; the held-out pictures are for the protocols.
+        tr_all, va_all, te_all = labelled[pos_tr], labelled[pos_va], labelled[pos_te]
+        tr, va = tr_all[~new_pic[tr_all]], va_all[~new_pic[va_all]]
+        protocols = {
+            "participant": te_all[~new_pic[te_all]],
+            "stimulus": tr_all[new_pic[tr_all]],
+            "both": te_all[new_pic[te_all]],
+        }
+    else:  # an explicit split (cross-validation folds)
+        tr, va = (np.sort(np.asarray(indices[k], np.int64)) for k in ("train", "val"))
+        protocols = {
+            k: np.sort(np.asarray(indices.get(k, []), np.int64))
+            for k in ("participant", "stimulus", "both")
+        }
+        tr_all, va_all = tr, va
+        te_all = np.unique(np.concatenate([*protocols.values(), np.zeros(0, np.int64)]))
+        held = sorted(set(ds.stimulus_ids[te_all].tolist()) - set(ds.stimulus_ids[tr].tolist()))
+        if not len(tr) or not len(va):
+            raise ValueError("an explicit split needs training and validation trials")
     te = np.sort(te_all)  # the test participants, every picture (= evaluate --split test)
     ya, yv = ds.arousal_class, ds.valence_class
 

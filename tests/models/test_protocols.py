@@ -186,3 +186,65 @@ def test_bootstrap_ci_brackets_and_narrows_with_more_participants():
     lo2, hi2 = ci(40)
     assert hi2 - lo2 < hi - lo
     assert bootstrap_ci(np.zeros(3, int), np.zeros(3, int), np.zeros(3)) is None
+
+
+def test_grouped_folds_cover_every_group_once():
+    from models.crossval import grouped_folds
+
+    groups = np.repeat([f"P{i}" for i in range(7)], 3)
+    folds = grouped_folds(groups, 3)
+    flat = np.concatenate(folds)
+    assert sorted(flat) == sorted(set(groups)) and len(flat) == 7
+    assert [len(f) for f in grouped_folds(groups, 7)] == [1] * 7  # leave-one-out
+    with pytest.raises(ValueError, match="between 2 and the number of groups"):
+        grouped_folds(groups, 8)
+
+
+def test_fold_indices_keep_groups_apart(sim_data):
+    from models.crossval import fold_indices
+
+    ds = TrialDataset(sim_data[0])
+    idx = fold_indices(ds, np.array(["P02"]), "participant", 0.15, 0)
+    assert set(ds.participants[idx["participant"]]) == {"P02"}
+    assert "P02" not in set(ds.participants[idx["train"]]) | set(ds.participants[idx["val"]])
+    assert not set(ds.participants[idx["train"]]) & set(ds.participants[idx["val"]])
+    idx = fold_indices(ds, np.array(["gen5-03", "gen5-07"]), "stimulus", 0.15, 0)
+    assert set(ds.stimulus_ids[idx["stimulus"]]) == {"gen5-03", "gen5-07"}
+    seen = set(ds.stimulus_ids[idx["train"]]) | set(ds.stimulus_ids[idx["val"]])
+    assert not seen & {"gen5-03", "gen5-07"}
+    assert not set(ds.stimulus_ids[idx["train"]]) & set(ds.stimulus_ids[idx["val"]])
+
+
+def test_crossval_cli_by_stimulus_with_a_dropped_branch(sim_data, tmp_path):
+    r = emoeye(
+        "crossval", "--data", str(sim_data[0]), "--out", str(tmp_path / "cv"), "--folds", "2",
+        "--group", "stimulus", "--epochs", "1", "--drop-branch", "timeseries", "--json",
+        "--threads", "1", "--device", "cpu",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["group"] == "stimulus" and len(rep["per_fold"]) == 2
+    assert rep["branches"] == ["scanpath", "stimulus"]
+    held = [set(f["test_groups"]) for f in rep["per_fold"]]
+    assert not held[0] & held[1] and len(held[0] | held[1]) == 20
+    for m in ("network", "majority", "physiology", "oracle"):
+        s = rep["summary"][m]["arousal"]
+        assert 0 <= s["mean"] <= 1 and s["ci95"][0] <= s["mean"] <= s["ci95"][1]
+    assert (tmp_path / "cv" / "fold-2" / "model.safetensors").is_file()
+    cfg = json.loads((tmp_path / "cv" / "fold-1" / "config.json").read_text())
+    assert cfg["model"]["use_timeseries"] is False
+    r = emoeye(
+        "crossval", "--data", str(sim_data[0]), "--out", str(tmp_path / "x"), "--folds", "99"
+    )
+    assert r.returncode == 2 and "between 2 and the number of groups" in r.stderr
+
+
+def test_train_drop_branch_retrains_without_it(sim_data, tmp_path):
+    r = emoeye(
+        "train", "--data", str(sim_data[0]), "--out", str(tmp_path / "m"), "--epochs", "1",
+        "--drop-branch", "stimulus", "--drop-branch", "scanpath", "--no-progress",
+        "--threads", "1", "--device", "cpu",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert (cfg["use_timeseries"], cfg["use_scanpath"], cfg["use_stimulus"]) == (True, False, False)
