@@ -377,7 +377,7 @@ def load_vgg16_weights(model: EmoEyeNet, path: str | Path) -> list[str]:
     list of str
         The keys that were ignored.
     """
-    from models.checkpoint import read_state_dict  # local: checkpoint imports this module
+    from models.weights import read_state_dict
 
     if not isinstance(model.stimulus, VGGStimulusBranch):
         raise ValueError("the model's stimulus branch is not VGG16 (stimulus_backbone='vgg16')")

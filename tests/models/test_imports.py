@@ -15,3 +15,13 @@ def test_models_import_no_lsl_or_qt() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_checkpoint_and_network_do_not_import_each_other() -> None:
+    """checkpoint builds the network; network reads VGG16 files through models.weights."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "models" / "network.py").read_text())
+    mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "models.checkpoint" not in mods and "models.weights" in mods
