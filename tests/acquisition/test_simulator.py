@@ -384,3 +384,24 @@ def test_stimulus_seed_draws_a_fresh_picture_set():
         fit = x @ np.linalg.lstsq(x, y, rcond=None)[0]
         r2 = 1 - ((y - fit) ** 2).sum() / ((y - y.mean()) ** 2).sum()
         assert 0.15 < r2 < 0.8, r2  # part of the norm, not all of it
+
+
+def test_simulate_cli_stimulus_seed_ground_truth(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    gt, xdf = tmp_path / "gt.json", tmp_path / "s.xdf"
+    r = subprocess.run(
+        [
+            sys.executable, "-m", "emoeye", "simulate", "--stimulus-seed", "9",
+            "--stimuli-count", "5", "--trials", "3", "--isi", "4", "--ground-truth", str(gt),
+            "--record", str(xdf),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    truth = json.loads(gt.read_text())
+    assert len(truth) == 3 and all(t["stimulus_id"].startswith("gen9-") for t in truth)
+    assert {"felt_arousal", "felt_valence", "norm_arousal", "oracle_valence"} <= set(truth[0])
+    assert xdf.stat().st_size > 0
