@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from models.network import BRANCHES, ModelConfig
+BRANCHES = ("timeseries", "scanpath", "stimulus")
+"""As :data:`models.network.BRANCHES`; not imported from there so that building the parser does
+not import torch."""
 
 
 def _add_branch_flags(p: argparse.ArgumentParser, verb: str) -> None:
@@ -143,6 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Run ``emoeye train``; returns the exit status."""
     from emoeye.errors import CliError
     from models.dataset import DatasetError, TrialDataset
+    from models.network import ModelConfig
     from models.train import train
 
     try:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from emoeye.errors import CliError
 
+BRANCHES = ("timeseries", "scanpath", "stimulus")
+"""As models.network.BRANCHES (not imported here: building the parser must not import torch)."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from models.network import BRANCHES
-
     p = sub.add_parser(
         "crossval",
         help="grouped K-fold cross-validation (new people or new pictures) with baselines",
