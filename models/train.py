@@ -262,6 +262,8 @@ def train(
             f"the dataset has {ds.n_time} samples and {ds.scanpath_size}px scanpaths per trial "
             f"but the config asks for {config.n_time} and {config.scanpath_size}"
         )
+    if ds.spec is not None and config.n_baseline != ds.spec.n_baseline:
+        config = dataclasses.replace(config, n_baseline=ds.spec.n_baseline)
     ds.image_size = config.image_size
     n_classes = config.n_classes
     if indices is None:
