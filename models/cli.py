@@ -69,6 +69,11 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="share of pictures never trained on, for the stimulus/both protocols (default 0.2; "
         "needs at least 5 pictures; 0 = train on all)",
     )
+    p.add_argument(
+        "--ts-summary",
+        action="store_true",
+        help="add per-channel window statistics to the time-series branch (docs/models.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_branch_flags(p, "leave out")
     _add_drop_branch(p)
@@ -154,6 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             n_time=ds.n_time,
             scanpath_size=ds.scanpath_size,
             stimulus_backbone="vgg16" if getattr(args, "vgg16", None) else "small",
+            ts_summary=getattr(args, "ts_summary", False),
             **branch_switches(args),
         )
     except (DatasetError, ValueError) as exc:

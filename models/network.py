@@ -39,8 +39,8 @@ class ModelConfig:
     ts_summary
         Add per-channel window statistics (mean after 0.5 s, peak after 1 s minus the onset
         value, minimum, standard deviation) to the time-series branch's output: the responses
-        the hand-made physiology features measure, in a form the LSTM need not learn.
-        Checkpoints written before it existed load with False.
+        the hand-made physiology features measure, in a form the LSTM need not learn. Off by
+        default: in one comparison on the simulator it did not help (docs/models.md).
     scanpath_channels, scanpath_size
         Scanpath image input (density, time-of-visit) and its side in pixels.
     image_size
@@ -69,7 +69,7 @@ class ModelConfig:
     channels: int = 5
     n_time: int = 360
     n_baseline: int = 60
-    ts_summary: bool = True
+    ts_summary: bool = False
     scanpath_channels: int = 2
     scanpath_size: int = 64
     image_size: int = 64
@@ -111,7 +111,6 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped."""
-        data = {"ts_summary": False, **data}  # older checkpoints: no summary statistics
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
