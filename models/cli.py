@@ -70,6 +70,14 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         "needs at least 5 pictures; 0 = train on all)",
     )
     p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="side of the stimulus image fed to the stimulus branch (default 64; 224 for VGG16, "
+        "the size its weights were trained at)",
+    )
+    p.add_argument(
         "--ts-summary",
         action="store_true",
         help="add per-channel window statistics to the time-series branch (docs/models.md)",
@@ -160,6 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             scanpath_size=ds.scanpath_size,
             stimulus_backbone="vgg16" if getattr(args, "vgg16", None) else "small",
             ts_summary=getattr(args, "ts_summary", False),
+            image_size=args.image_size or (224 if getattr(args, "vgg16", None) else 64),
             **branch_switches(args),
         )
     except (DatasetError, ValueError) as exc:

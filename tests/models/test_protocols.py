@@ -248,3 +248,15 @@ def test_train_drop_branch_retrains_without_it(sim_data, tmp_path):
     assert r.returncode == 0, r.stderr
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
     assert (cfg["use_timeseries"], cfg["use_scanpath"], cfg["use_stimulus"]) == (True, False, False)
+
+
+def test_train_image_size_option(sim_data, tmp_path):
+    r = emoeye(
+        "train", "--data", str(sim_data[0]), "--out", str(tmp_path / "m"), "--epochs", "1",
+        "--image-size", "32", "--no-progress", "--threads", "1", "--device", "cpu",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert cfg["image_size"] == 32
+    rep = evaluate_checkpoint(tmp_path / "m", sim_data[0], protocol="both", n_boot=100)
+    assert rep["trials"] > 0
