@@ -488,7 +488,9 @@ def offline_acquisition(
     """
     binding = binding or bind_offline(source, config)
     try:
-        return Acquisition(binding.plan, config, strict=True)
+        # A simulation knows its generated pictures (genN-K ids); files use the config's folder.
+        catalogue = getattr(source, "catalogue", None)
+        return Acquisition(binding.plan, config, strict=True, catalogue=catalogue)
     except MissingRoleError as exc:
         # One line (the full binding report is what `emoeye info` prints).
         what = f"cannot {verb} {getattr(source, 'path', 'the source')}" if verb else ""

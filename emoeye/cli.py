@@ -25,6 +25,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "present",
+    "crossval",
 )
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 

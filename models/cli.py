@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-# The parser must not import torch (start-up budget, tests/emoeye/test_import_budget.py):
-# the branch names are repeated here and checked against models.network.BRANCHES by that test.
 BRANCHES = ("timeseries", "scanpath", "stimulus")
+"""As :data:`models.network.BRANCHES`; not imported from there so that building the parser does
+not import torch."""
 
 
 def _add_branch_flags(p: argparse.ArgumentParser, verb: str) -> None:
@@ -61,10 +61,48 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="FILE",
         help="local torchvision-layout VGG16 weights (.safetensors or .pt) for the stimulus branch",
     )
+    p.add_argument(
+        "--hold-out-stimuli",
+        type=float,
+        default=0.2,
+        metavar="FRACTION",
+        help="share of pictures never trained on, for the stimulus/both protocols (default 0.2; "
+        "needs at least 5 pictures; 0 = train on all)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="side of the stimulus image fed to the stimulus branch (default 64; 224 for VGG16, "
+        "the size its weights were trained at)",
+    )
+    p.add_argument(
+        "--ts-summary",
+        action="store_true",
+        help="add per-channel window statistics to the time-series branch (docs/models.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_branch_flags(p, "leave out")
+    _add_drop_branch(p)
     p.set_defaults(func=cmd_train)
     return p
+
+
+def _add_drop_branch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--drop-branch",
+        action="append",
+        choices=BRANCHES,
+        default=[],
+        help="train without this branch (an ablation by retraining; repeatable)",
+    )
+
+
+def branch_switches(args: argparse.Namespace) -> dict[str, bool]:
+    """``use_<branch>`` switches from ``--no-<branch>`` and ``--drop-branch`` flags."""
+    dropped = set(getattr(args, "drop_branch", None) or [])
+    return {f"use_{b}": not (getattr(args, f"no_{b}", False) or b in dropped) for b in BRANCHES}
 
 
 def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -72,15 +110,31 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate",
         help="evaluate a checkpoint on a dataset directory",
-        description="Accuracy, balanced accuracy, macro-F1, MAE, ECE and confusion matrices per "
-        "head, beside the majority-class baseline (and the oracle on simulated data).",
+        description="Balanced accuracy, macro-F1, MAE and ECE per head beside the majority, "
+        "picture-lookup, physiology-feature and (simulated data) oracle baselines, with 95 %% "
+        "bootstrap CIs over participants and a per-participant table. --protocol picks new "
+        "people, new pictures or both; --split auto/test works only on the training dataset.",
     )
     p.add_argument("--data", required=True, type=Path, help="dataset directory")
     p.add_argument(
         "--checkpoint", type=Path, default=None, help="checkpoint directory (default: bundled)"
     )
     p.add_argument("--out", type=Path, default=None, help="write evaluation JSON + PNG here")
-    p.add_argument("--split", choices=("auto", "test", "all"), default="auto")
+    p.add_argument(
+        "--split",
+        choices=("auto", "test", "all"),
+        default="auto",
+        help="without --protocol: the checkpoint's test trials (auto/test; only on the dataset it "
+        "was trained on) or all trials",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("participant", "stimulus", "both"),
+        default=None,
+        help="new people (pictures seen in training), new pictures (people seen in training), or "
+        "both at once",
+    )
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the CIs")
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--stimuli", type=Path, default=None, help="folder of stimulus images (default: bundled)"
@@ -94,31 +148,37 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _catalogue(folder: Path | None) -> Any:
     if folder is None:
         return None
+    from acquisition.sim.stimuli import SimCatalogue
     from acquisition.stimulus_catalogue import StimulusCatalogue
 
-    return StimulusCatalogue(folder)
+    return SimCatalogue(StimulusCatalogue(folder))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``emoeye train``; returns the exit status."""
-    from models.dataset import TrialDataset
+    from emoeye.errors import CliError
+    from models.dataset import DatasetError, TrialDataset
     from models.network import ModelConfig
     from models.train import train
 
-    ds = TrialDataset(args.data)
-    cfg = ModelConfig(
-        n_time=ds.n_time,
-        scanpath_size=ds.scanpath_size,
-        use_timeseries=not args.no_timeseries,
-        use_scanpath=not args.no_scanpath,
-        use_stimulus=not args.no_stimulus,
-        stimulus_backbone="vgg16" if getattr(args, "vgg16", None) else "small",
-    )
+    try:
+        ds = TrialDataset(args.data)
+        cfg = ModelConfig(
+            n_time=ds.n_time,
+            scanpath_size=ds.scanpath_size,
+            stimulus_backbone="vgg16" if getattr(args, "vgg16", None) else "small",
+            ts_summary=getattr(args, "ts_summary", False),
+            image_size=args.image_size or (224 if getattr(args, "vgg16", None) else 64),
+            **branch_switches(args),
+        )
+    except (DatasetError, ValueError) as exc:
+        raise CliError(str(exc)) from None
     del ds
     result = train(
         args.data,
         args.out,
         cfg,
+        hold_out_stimuli=args.hold_out_stimuli,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -140,26 +200,43 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run ``emoeye evaluate``; returns the exit status."""
-    from models.evaluate import evaluate_checkpoint, format_report
+    from emoeye.errors import CliError
+    from models.checkpoint import CheckpointError
+    from models.dataset import DatasetError
+    from models.evaluate import (
+        EvaluationError,
+        evaluate_checkpoint,
+        format_comparison,
+        format_report,
+    )
 
     ablate = [b for b in BRANCHES if getattr(args, f"no_{b}", False)]
-    report = evaluate_checkpoint(
-        args.checkpoint,
-        args.data,
-        args.out,
-        split=args.split,
-        ablate=ablate,
-        device=args.device,
-        catalogue=_catalogue(args.stimuli),
-    )
+    try:
+        report = evaluate_checkpoint(
+            args.checkpoint,
+            args.data,
+            args.out,
+            split=args.split,
+            ablate=ablate,
+            device=args.device,
+            catalogue=_catalogue(args.stimuli),
+            protocol=args.protocol,
+            n_boot=args.bootstrap,
+        )
+    except (EvaluationError, DatasetError, CheckpointError) as exc:
+        raise CliError(str(exc)) from None
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        what = (
+            f"protocol {report['protocol']}" if report["protocol"] else f"{report['split']} split"
+        )
         print(
-            f"{report['n_trials']} trials, {report['n_participants']} participants "
-            f"({report['split']} split); ablated: {', '.join(ablate) or 'none'}"
+            f"{report['trials']} trials, {report['participants']} participants ({what}); "
+            f"ablated: {', '.join(ablate) or 'none'}"
         )
         print(format_report(report))
+        print(format_comparison(report))
         if args.out is not None:
             print(f"report written to {args.out}")
     return 0

@@ -30,7 +30,15 @@ onset               float64 (N,)                 onset on the LSL clock
 quality             float32 (N,)                 ``TrialQuality.score``
 oracle_arousal      int8 (N,)                    ground-truth best class if known (simulator), -1
 oracle_valence      int8 (N,)                    likewise
+felt_arousal        float32 (N,)                 simulator's felt state (NaN unknown; optional)
+felt_valence        float32 (N,)                 likewise
+norm_arousal        float32 (N,)                 the picture's normative rating (NaN unknown)
+norm_valence        float32 (N,)                 likewise
 ==================  ===========================  ==============================================
+
+The last four arrays are optional (datasets written before them read as NaN). ``meta.json`` may
+also carry ``stimulus_norms`` (stimulus id -> [arousal, valence] norms) and ``fingerprint`` (a
+hash of the trial ids, participants, stimuli and labels that identifies the dataset).
 
 Stimulus images are not stored per trial: they come from the stimulus id through a
 :class:`~acquisition.stimulus_catalogue.StimulusCatalogue`. Shards are written uncompressed, so
@@ -80,7 +88,14 @@ _FIELDS: dict[str, Any] = {
     "quality": (np.float32, lambda c, t, s: (), np.nan),
     "oracle_arousal": (np.int8, lambda c, t, s: (), -1),
     "oracle_valence": (np.int8, lambda c, t, s: (), -1),
+    "felt_arousal": (np.float32, lambda c, t, s: (), np.nan),
+    "felt_valence": (np.float32, lambda c, t, s: (), np.nan),
+    "norm_arousal": (np.float32, lambda c, t, s: (), np.nan),
+    "norm_valence": (np.float32, lambda c, t, s: (), np.nan),
 }
+_OPTIONAL = {"felt_arousal", "felt_valence", "norm_arousal", "norm_valence"}
+TRUTH_FIELDS = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence")
+"""Per-trial ground truth a simulated dataset carries (see :meth:`DatasetWriter.add`)."""
 
 
 class DatasetError(ValueError):
@@ -139,6 +154,7 @@ class DatasetWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.shard_size = int(shard_size)
         self.source = source
+        self.stimulus_norms: dict[str, tuple[float, float]] = {}
         self.n_classes = n_classes
         self.keep_unrated = keep_unrated
         self.spec: TrialSpec | None = None
@@ -165,7 +181,12 @@ class DatasetWriter:
         """Trials written or buffered so far."""
         return len(self.trial_ids)
 
-    def add(self, trial: Trial, oracle: tuple[int, int] | None = None) -> bool:
+    def add(
+        self,
+        trial: Trial,
+        oracle: tuple[int, int] | None = None,
+        truth: dict[str, float] | None = None,
+    ) -> bool:
         """Append a trial.
 
         Parameters
@@ -176,6 +197,8 @@ class DatasetWriter:
             (counted in ``skipped_unrated``) unless the writer keeps unrated trials.
         oracle
             Ground-truth best (arousal, valence) classes, 0-based, when known (simulator).
+        truth
+            Known per-trial truth: any of :data:`TRUTH_FIELDS` (felt state, picture norms).
 
         Returns
         -------
@@ -218,6 +241,9 @@ class DatasetWriter:
             b["scale"][i] = (r.scale_min, r.scale_max)
         if oracle is not None:
             b["oracle_arousal"][i], b["oracle_valence"][i] = oracle
+        for key, value in (truth or {}).items():
+            if key in TRUTH_FIELDS:
+                b[key][i] = value
         self.trial_ids.append(str(trial.trial_id))
         self.participants.append(trial.participant)
         self.stimulus_ids.append(str(trial.stimulus_id))
@@ -307,6 +333,9 @@ class DatasetWriter:
             "trial_ids": self.trial_ids[:n_stored],
             "participants": self.participants[:n_stored],
             "stimulus_ids": self.stimulus_ids[:n_stored],
+            "stimulus_norms": {
+                k: [float(a), float(v)] for k, (a, v) in self.stimulus_norms.items()
+            },
         }
         tmp = self.directory / "meta.json.tmp"
         tmp.write_text(json.dumps(meta))
@@ -404,7 +433,7 @@ class TrialDataset(Dataset):
                 arrays = _npz_members(path)
             except (zipfile.BadZipFile, OSError, ValueError) as exc:
                 raise DatasetError(f"{path} is unreadable: {exc}") from exc
-            missing = set(_FIELDS) - set(arrays)
+            missing = set(_FIELDS) - _OPTIONAL - set(arrays)
             if missing:
                 raise DatasetError(f"{path} lacks arrays {sorted(missing)}")
             if len(arrays["signals"]) != entry["n"]:
@@ -424,6 +453,12 @@ class TrialDataset(Dataset):
         self.valence_class = self._column("valence_class").astype(np.int64)
         self.oracle_arousal = self._column("oracle_arousal").astype(np.int64)
         self.oracle_valence = self._column("oracle_valence").astype(np.int64)
+        for name in TRUTH_FIELDS:
+            setattr(self, name, self._column(name).astype(np.float64))
+        self.stimulus_norms: dict[str, tuple[float, float]] = {
+            str(k): (float(v[0]), float(v[1]))
+            for k, v in (self.meta.get("stimulus_norms") or {}).items()
+        }
         self.stimulus_names, self.stimulus_index = (
             np.unique(self.stimulus_ids, return_inverse=True)
             if n
@@ -462,7 +497,22 @@ class TrialDataset(Dataset):
     def _column(self, name: str) -> np.ndarray:
         if not self._shards:
             return np.zeros(0)
+        if name in _OPTIONAL and any(name not in s for s in self._shards):
+            return np.full(len(self), np.nan, np.float32)
         return np.concatenate([np.asarray(s[name]) for s in self._shards])
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash identifying this dataset: trial ids, participants, stimuli, onsets and labels
+        (two builds of the same data give the same fingerprint; any other data another)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for item in (self.trial_ids, self.participants.tolist(), self.stimulus_ids.tolist()):
+            h.update(json.dumps(item).encode())
+        for name in ("arousal_class", "valence_class", "onset"):
+            h.update(np.ascontiguousarray(self._column(name)).tobytes())
+        return h.hexdigest()[:16]
 
     # -- array access ------------------------------------------------------------------------
     def arrays(
@@ -490,9 +540,9 @@ class TrialDataset(Dataset):
         if self._images is None:
             cat = self.catalogue
             if cat is None:
-                from acquisition.stimulus_catalogue import default_catalogue
+                from acquisition.sim.stimuli import sim_catalogue
 
-                cat = default_catalogue()
+                cat = sim_catalogue()  # the bundled photos and generated (genN-K) pictures
             self._images = np.stack(
                 [cat.image(str(sid), size=self.image_size) for sid in self.stimulus_names]
             ) if len(self.stimulus_names) else np.zeros((0, 3, self.image_size, self.image_size), np.float32)  # fmt: skip

@@ -254,6 +254,202 @@ def evaluate_predictions(
     return report
 
 
+PROTOCOLS = ("participant", "stimulus", "both")
+"""Generalisation protocols: new people (pictures seen in training), new pictures (people seen
+in training), or both at once."""
+
+METHODS = ("network", "majority", "lookup", "physiology", "oracle")
+
+
+class EvaluationError(ValueError):
+    """An evaluation that cannot be done as asked (one line saying why)."""
+
+
+def select_trials(
+    ds: Any, training: dict[str, Any], protocol: str | None, split: str
+) -> tuple[np.ndarray, str, bool]:
+    """Labelled trials to evaluate, a label for them and whether ``ds`` is the training dataset.
+
+    On the training dataset (same fingerprint) the protocols use the test trials the checkpoint
+    recorded. On any other dataset every participant is new; the participant protocol takes the
+    trials on pictures the checkpoint was trained on, the both protocol those on other pictures.
+    """
+    labelled = ds.labelled()
+    trained_on = training.get("dataset_fingerprint")
+    same = trained_on is not None and trained_on == ds.fingerprint
+    sp = training.get("split", {})
+    recorded = sp.get("test_trial_ids") or {}
+    if protocol is not None:
+        if protocol not in PROTOCOLS:
+            raise EvaluationError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
+        if same:
+            ids = set(recorded.get(protocol, []))
+            idx = labelled[np.isin(np.asarray(ds.trial_ids)[labelled], list(ids))]
+            if not len(idx):
+                raise EvaluationError(
+                    f"--protocol {protocol}: the checkpoint recorded no {protocol}-protocol test "
+                    "trials on this dataset (too few pictures held out, or none)"
+                )
+            return idx, protocol, True
+        if protocol == "stimulus":
+            raise EvaluationError(
+                "--protocol stimulus needs the training participants, which only the training "
+                "dataset holds; on a new dataset every participant is new (use --protocol both)"
+            )
+        seen = set(sp.get("train_stimuli") or [])
+        if not seen:
+            raise EvaluationError(
+                "the checkpoint records no training pictures (trained before protocols existed)"
+            )
+        on_seen = np.isin(ds.stimulus_ids[labelled], list(seen))
+        idx = labelled[on_seen] if protocol == "participant" else labelled[~on_seen]
+        if not len(idx):
+            which = (
+                "a picture the checkpoint was trained on"
+                if protocol == "participant"
+                else ("a picture the checkpoint was not trained on")
+            )
+            raise EvaluationError(
+                f"--protocol {protocol}: none of the dataset's {len(labelled)} rated trials shows "
+                f"{which} (it was trained on {', '.join(sorted(seen)[:3])}, ...)"
+            )
+        return idx, protocol, False
+    if split == "all":
+        return labelled, "all", same
+    if split not in ("auto", "test"):
+        raise EvaluationError(f"split must be auto, test or all, not {split!r}")
+    if not same:
+        why = (
+            "the checkpoint records no dataset fingerprint"
+            if trained_on is None
+            else f"{ds.directory} (fingerprint {ds.fingerprint}) is not the dataset the "
+            f"checkpoint was trained on ({trained_on})"
+        )
+        raise EvaluationError(
+            f"--split {split}: {why}; use --protocol participant|both for new people or --split all"
+        )
+    ids = set(recorded.get("participant", [])) | set(recorded.get("both", []))
+    idx = labelled[np.isin(np.asarray(ds.trial_ids)[labelled], list(ids))]
+    if not len(idx):
+        raise EvaluationError(f"--split {split}: the checkpoint recorded no test trials")
+    return idx, "test", True
+
+
+def _onehot(pred: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n)[np.clip(pred, 0, n - 1)]
+
+
+def _short(m: dict[str, Any]) -> dict[str, float]:
+    return {k: m[k] for k in ("balanced_accuracy", "macro_f1", "mae", "ece", "accuracy")}
+
+
+def bootstrap_ci(
+    y: np.ndarray,
+    pred: np.ndarray,
+    groups: np.ndarray,
+    n_classes: int = 7,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[float] | None:
+    """95 % percentile interval of the balanced accuracy over participants resampled with
+    replacement (each resample pools its participants' trials); None for fewer than two."""
+    uniq, g = np.unique(groups, return_inverse=True)
+    if len(uniq) < 2:
+        return None
+    cms = np.zeros((len(uniq), n_classes, n_classes))
+    np.add.at(cms, (g, np.asarray(y), np.clip(np.asarray(pred), 0, n_classes - 1)), 1)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(uniq), (n_boot, len(uniq)))
+    counts = np.stack([np.bincount(d, minlength=len(uniq)) for d in draws])
+    cm = np.einsum("bp,pij->bij", counts, cms)
+    support = cm.sum(axis=2)
+    recall = np.divide(
+        np.einsum("bii->bi", cm), support, out=np.full(support.shape, np.nan), where=support > 0
+    )
+    ba = np.nanmean(recall, axis=1)
+    return [float(np.percentile(ba, 2.5)), float(np.percentile(ba, 97.5))]
+
+
+def compare_methods(
+    ds: Any,
+    idx: np.ndarray,
+    probs: tuple[np.ndarray, np.ndarray],
+    baselines: dict[str, Any] | None,
+    n_classes: int = 7,
+    n_boot: int = 2000,
+) -> dict[str, Any]:
+    """The network beside majority, lookup, physiology and oracle on the same trials: metrics,
+    95 % bootstrap CIs over participants and a per-participant table."""
+    from models.baselines import LogisticBaseline, lookup_predict, physiology_features
+
+    ys = (ds.arousal_class[idx], ds.valence_class[idx])
+    parts = ds.participants[idx]
+    stim = ds.stimulus_ids[idx]
+    preds: dict[str, list[np.ndarray | None]] = {m: [None, None] for m in METHODS}
+    full: dict[str, list[dict[str, Any] | None]] = {m: [None, None] for m in METHODS}
+    feats = None
+    if baselines and "physiology" in baselines:
+        spec = ds.spec
+        raw = ds.arrays(idx, ("signals", "baseline"))
+        feats = physiology_features(
+            raw["signals"],
+            raw["baseline"],
+            spec.n_baseline if spec else 60,
+            spec.grid_rate if spec else 60.0,
+        )
+    oracles = (ds.oracle_arousal[idx], ds.oracle_valence[idx])
+    coverage: dict[str, float] = {}
+    for h, head in enumerate(HEADS):
+        y = ys[h]
+        preds["network"][h] = probs[h].argmax(axis=1)
+        full["network"][h] = _short(head_metrics(y, probs[h], n_classes))
+        if baselines:
+            maj = int(baselines["majority"][head])
+            preds["majority"][h] = np.full(len(y), maj)
+            norms = {k: v[h] for k, v in ds.stimulus_norms.items()}
+            lk = lookup_predict(stim, baselines["lookup"][head], norms, n_classes)
+            coverage[head] = float((lk >= 0).mean()) if len(lk) else 0.0
+            if len(lk) and (lk >= 0).all():
+                preds["lookup"][h] = lk
+            lr = LogisticBaseline.from_dict(baselines["physiology"][head])
+            p_lr = lr.predict_proba(feats)
+            preds["physiology"][h] = p_lr.argmax(axis=1)
+            full["physiology"][h] = _short(head_metrics(y, p_lr, n_classes))
+        if len(oracles[h]) and (oracles[h] >= 0).all():
+            preds["oracle"][h] = oracles[h]
+        for m in ("majority", "lookup", "oracle"):
+            if preds[m][h] is not None:
+                full[m][h] = _short(head_metrics(y, _onehot(preds[m][h], n_classes), n_classes))
+    out: dict[str, Any] = {
+        "heads": {head: full["network"][h] for h, head in enumerate(HEADS)},
+        "baselines": {m: {head: full[m][h] for h, head in enumerate(HEADS)} for m in METHODS[1:]},
+        "lookup_coverage": coverage,
+        "ci95": {
+            m: {
+                head: bootstrap_ci(ys[h], preds[m][h], parts, n_classes, n_boot)
+                if preds[m][h] is not None
+                else None
+                for h, head in enumerate(HEADS)
+            }
+            for m in METHODS
+        },
+    }
+    table = []
+    for p in np.unique(parts):
+        sel = parts == p
+        row: dict[str, Any] = {"participant": str(p), "trials": int(sel.sum())}
+        for m in METHODS:
+            row[m] = {
+                head: balanced_accuracy(confusion_matrix(ys[h][sel], preds[m][h][sel], n_classes))
+                if preds[m][h] is not None
+                else None
+                for h, head in enumerate(HEADS)
+            }
+        table.append(row)
+    out["per_participant"] = table
+    return out
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path | None,
     dataset_dir: str | Path,
@@ -266,6 +462,8 @@ def evaluate_checkpoint(
     device: str = "cpu",
     catalogue: Any = None,
     batch_size: int = 256,
+    protocol: str | None = None,
+    n_boot: int = 2000,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset directory; write ``evaluation.json`` and a PNG.
 
@@ -278,13 +476,24 @@ def evaluate_checkpoint(
     out_dir
         Where to write ``evaluation.json`` and ``confusion.png`` (nothing written when None).
     split
-        ``"test"`` (the checkpoint's test participants), ``"all"``, or ``"auto"`` (test when the
-        dataset holds any of the checkpoint's test participants, all otherwise).
+        Without ``protocol``: ``"auto"``/``"test"`` (the checkpoint's test participants; only on
+        the dataset it was trained on, else :class:`EvaluationError`) or ``"all"``.
+    protocol
+        ``"participant"`` (new people), ``"stimulus"`` (new pictures) or ``"both"``; see
+        :func:`select_trials`.
     ablate
-        Branches whose features are zeroed (see :meth:`EmoEyeNet.forward`).
+        Branches whose features are zeroed (see :meth:`EmoEyeNet.forward`); to measure what a
+        branch contributes, retrain without it instead (``emoeye train --drop-branch``).
     oracle
         Oracle classes (pair of arrays aligned with the evaluated trials, or a callable taking the
         dataset and the indices); by default the dataset's ``oracle_*`` arrays where present.
+
+    Returns
+    -------
+    dict
+        Per-head metrics (``arousal``, ``valence``, as :func:`head_metrics`), and ``heads``,
+        ``baselines``, ``ci95``, ``per_participant`` (see :func:`compare_methods`),
+        ``protocol``, ``participants``, ``trials``.
     """
     from models.checkpoint import load_checkpoint
     from models.dataset import TrialDataset
@@ -294,19 +503,8 @@ def evaluate_checkpoint(
     from models.preprocess import check_shapes
 
     check_shapes(ds.n_time, ds.scanpath_size, model.config.n_time, model.config.scanpath_size)
-    labelled = ds.labelled()
-    test_parts = set(meta.get("training", {}).get("split", {}).get("test_participants", []))
-    in_test = np.isin(ds.participants[labelled], list(test_parts)) if test_parts else None
-    if split == "test" and (in_test is None or not in_test.any()):
-        raise ValueError(
-            "the dataset holds none of the checkpoint's test participants; use split='all'"
-        )
-    if split in ("test", "auto") and in_test is not None and in_test.any():
-        idx, used = labelled[in_test], "test"
-    elif split in ("all", "auto"):
-        idx, used = labelled, "all"
-    else:
-        raise ValueError(f"split must be test, all or auto, not {split!r}")
+    training = meta.get("training", {})
+    idx, used, same = select_trials(ds, training, protocol, split)
     pa, pv = predict_dataset(model, ds, idx, batch_size, device, ablate)
     if oracle is None:
         oa, ov = ds.oracle_arousal[idx], ds.oracle_valence[idx]
@@ -315,14 +513,31 @@ def evaluate_checkpoint(
         orc = oracle(ds, idx)
     else:
         orc = oracle
+    baselines = training.get("baselines")
+    train_labels = None
+    if baselines:
+        maj = [int(baselines["majority"][h]) for h in HEADS]
+        train_labels = (np.array([maj[0]]), np.array([maj[1]]))
     report = evaluate_predictions(
-        ds.arousal_class[idx], ds.valence_class[idx], pa, pv, model.config.n_classes, oracle=orc
+        ds.arousal_class[idx],
+        ds.valence_class[idx],
+        pa,
+        pv,
+        model.config.n_classes,
+        train_labels=train_labels,
+        oracle=orc,
     )
+    report.update(compare_methods(ds, idx, (pa, pv), baselines, model.config.n_classes, n_boot))
     report.update(
         {
             "checkpoint": meta["path"],
             "dataset": str(dataset_dir),
+            "dataset_fingerprint": ds.fingerprint,
+            "same_dataset": same,
+            "protocol": protocol,
             "split": used,
+            "participants": int(len(np.unique(ds.participants[idx]))),
+            "trials": int(len(idx)),
             "n_trials": int(len(idx)),
             "n_participants": int(len(np.unique(ds.participants[idx]))),
             "ablate": list(ablate),
@@ -332,10 +547,43 @@ def evaluate_checkpoint(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        suffix = "" if not ablate else "-no-" + "-".join(sorted(ablate))
+        suffix = f"-{protocol}" if protocol else ""
+        suffix += "" if not ablate else "-no-" + "-".join(sorted(ablate))
         (out / f"evaluation{suffix}.json").write_text(json.dumps(report, indent=2))
-        plot_confusions(report, out / f"confusion{suffix}.png", title=f"{used} split{suffix}")
+        plot_confusions(report, out / f"confusion{suffix}.png", title=f"{used}{suffix}")
     return report
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    """Balanced accuracy with 95 % CIs of the network and every baseline, and the
+    per-participant table."""
+    lines = ["balanced accuracy [95 % CI over participants]"]
+    lines.append(f"{'':12s}" + "".join(f"{h:>24s}" for h in HEADS))
+    for m in METHODS:
+        cells = []
+        for head in HEADS:
+            res = report["heads"][head] if m == "network" else report["baselines"][m][head]
+            ci = report["ci95"][m][head]
+            if res is None:
+                cells.append(f"{'n/a':>24s}")
+            elif ci is None:
+                cells.append(f"{res['balanced_accuracy']:>8.3f} (one participant)")
+            else:
+                cells.append(f"{res['balanced_accuracy']:>8.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
+        lines.append(f"{m:12s}" + "".join(f"{c:>24s}" for c in cells))
+    lines.append("per participant (arousal / valence balanced accuracy):")
+    lines.append("  participant trials " + " ".join(f"{m:>13s}" for m in METHODS))
+    for row in report["per_participant"]:
+        cells = []
+        for m in METHODS:
+            v = row[m]
+            cells.append(
+                "          n/a"
+                if v["arousal"] is None
+                else f"  {v['arousal']:.2f} / {v['valence']:.2f}"
+            )
+        lines.append(f"  {row['participant']:>11s} {row['trials']:>6d} " + " ".join(cells))
+    return "\n".join(lines)
 
 
 def format_report(report: dict[str, Any]) -> str:

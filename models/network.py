@@ -34,6 +34,13 @@ class ModelConfig:
     ----------
     channels, n_time
         Time-series input: channels (x, y, pupil, gsr, hr) by grid samples (baseline + window).
+    n_baseline
+        Of these, samples before onset.
+    ts_summary
+        Add per-channel window statistics (mean after 0.5 s, peak after 1 s minus the onset
+        value, minimum, standard deviation) to the time-series branch's output: the responses
+        the hand-made physiology features measure, in a form the LSTM need not learn. Off by
+        default: in one comparison on the simulator it did not help (docs/models.md).
     scanpath_channels, scanpath_size
         Scanpath image input (density, time-of-visit) and its side in pixels.
     image_size
@@ -61,6 +68,8 @@ class ModelConfig:
 
     channels: int = 5
     n_time: int = 360
+    n_baseline: int = 60
+    ts_summary: bool = False
     scanpath_channels: int = 2
     scanpath_size: int = 64
     image_size: int = 64
@@ -144,12 +153,32 @@ class TimeSeriesBranch(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.lstm = nn.LSTM(in_ch, cfg.lstm_hidden, batch_first=True)
         self.out_dim = cfg.lstm_hidden
+        self.summary: nn.Module | None = None
+        if cfg.ts_summary:
+            self.n_baseline = int(cfg.n_baseline)
+            rate = max(cfg.n_time - cfg.n_baseline, 1) / 5.0  # grid samples per second
+            self.post = self.n_baseline + int(round(0.5 * rate))
+            self.late = self.n_baseline + int(round(1.0 * rate))
+            self.summary = nn.BatchNorm1d(4 * cfg.channels)
+            self.out_dim += 4 * cfg.channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, channels, n_time) → (B, lstm_hidden)."""
+        """(B, channels, n_time) → (B, out_dim)."""
         h = self.conv(x).transpose(1, 2)  # (B, L, C) for a batch-first LSTM
         _, (h_n, _) = self.lstm(h)
-        return h_n[-1]
+        if self.summary is None:
+            return h_n[-1]
+        w = x[:, :, self.n_baseline :]
+        stats = torch.cat(
+            [
+                x[:, :, self.post :].mean(dim=2),
+                x[:, :, self.late :].amax(dim=2) - w[:, :, 0],
+                w.amin(dim=2),
+                w.std(dim=2),
+            ],
+            dim=1,
+        )
+        return torch.cat([h_n[-1], self.summary(stats)], dim=1)
 
 
 class ScanpathBranch(nn.Module):
@@ -377,7 +406,7 @@ def load_vgg16_weights(model: EmoEyeNet, path: str | Path) -> list[str]:
     list of str
         The keys that were ignored.
     """
-    from models.checkpoint import read_state_dict  # local: checkpoint imports this module
+    from models.weights import read_state_dict
 
     if not isinstance(model.stimulus, VGGStimulusBranch):
         raise ValueError("the model's stimulus branch is not VGG16 (stimulus_backbone='vgg16')")

@@ -93,9 +93,9 @@ class Predictor:
         if emb is None:
             cat = self.catalogue
             if cat is None:
-                from acquisition.stimulus_catalogue import default_catalogue
+                from acquisition.sim.stimuli import sim_catalogue
 
-                cat = self.catalogue = default_catalogue()
+                cat = self.catalogue = sim_catalogue()  # bundled and generated pictures
             emb = self.embed_stimulus(cat.image(stimulus_id, size=self.config.image_size))
             self._embeddings[stimulus_id] = emb
         return emb

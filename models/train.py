@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from models.balancing import balanced_subset, sampled_marginals, sampler_weights
+from models.baselines import fit_baselines, physiology_features
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
@@ -93,6 +94,19 @@ def split_three_ways(
     return rest[tr], rest[va], test
 
 
+def held_out_stimuli(stimulus_ids: np.ndarray, fraction: float, seed: int) -> list[str]:
+    """Pictures kept out of training: ``fraction`` of the distinct ones (at least one) when
+    there are at least 5, else none."""
+    unique = np.unique(np.asarray(stimulus_ids).astype(str))
+    if fraction <= 0 or len(unique) < 5:
+        return []
+    if fraction >= 1:
+        raise ValueError("hold_out_stimuli must be below 1")
+    n = max(1, int(round(fraction * len(unique))))
+    rng = np.random.default_rng([seed, 17])
+    return sorted(rng.permutation(unique)[:n].tolist())
+
+
 def _batches(n: int, batch_size: int) -> range:
     return range(0, n, batch_size)
 
@@ -155,6 +169,8 @@ def train(
     progress: bool = True,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
+    hold_out_stimuli: float = 0.2,
+    indices: dict[str, np.ndarray] | None = None,
     patience: int = 6,
     gamma: float = 3.0,
     balance: str = "both",
@@ -185,6 +201,13 @@ def train(
         Show a rich progress bar and a summary.
     val_fraction, test_fraction
         Shares of participants held out for early stopping and for the final test.
+    hold_out_stimuli
+        Share of pictures never trained on (when the dataset shows at least 5): trials on them
+        form the stimulus protocol's test set (training participants) and the both protocol's
+        (test participants). 0 trains on every picture.
+    indices
+        An explicit split instead of the above: dataset indices under ``train``, ``val`` and any
+        of ``participant``, ``stimulus``, ``both`` (test sets), as cross-validation uses.
     patience
         Epochs without a better validation macro-F1 (mean of both heads) before stopping.
     gamma
@@ -239,12 +262,36 @@ def train(
             f"the dataset has {ds.n_time} samples and {ds.scanpath_size}px scanpaths per trial "
             f"but the config asks for {config.n_time} and {config.scanpath_size}"
         )
+    if ds.spec is not None and config.n_baseline != ds.spec.n_baseline:
+        config = dataclasses.replace(config, n_baseline=ds.spec.n_baseline)
     ds.image_size = config.image_size
     n_classes = config.n_classes
-    pos_tr, pos_va, pos_te = split_three_ways(
-        ds.participants[labelled], val_fraction, test_fraction, seed
-    )
-    tr, va, te = labelled[pos_tr], labelled[pos_va], labelled[pos_te]
+    if indices is None:
+        pos_tr, pos_va, pos_te = split_three_ways(
+            ds.participants[labelled], val_fraction, test_fraction, seed
+        )
+        held = held_out_stimuli(ds.stimulus_ids[labelled], hold_out_stimuli, seed)
+        new_pic = np.isin(ds.stimulus_ids, held)
+        # Train and validate on seen pictures only; the held-out pictures are for the protocols.
+        tr_all, va_all, te_all = labelled[pos_tr], labelled[pos_va], labelled[pos_te]
+        tr, va = tr_all[~new_pic[tr_all]], va_all[~new_pic[va_all]]
+        protocols = {
+            "participant": te_all[~new_pic[te_all]],
+            "stimulus": tr_all[new_pic[tr_all]],
+            "both": te_all[new_pic[te_all]],
+        }
+    else:  # an explicit split (cross-validation folds)
+        tr, va = (np.sort(np.asarray(indices[k], np.int64)) for k in ("train", "val"))
+        protocols = {
+            k: np.sort(np.asarray(indices.get(k, []), np.int64))
+            for k in ("participant", "stimulus", "both")
+        }
+        tr_all, va_all = tr, va
+        te_all = np.unique(np.concatenate([*protocols.values(), np.zeros(0, np.int64)]))
+        held = sorted(set(ds.stimulus_ids[te_all].tolist()) - set(ds.stimulus_ids[tr].tolist()))
+        if not len(tr) or not len(va):
+            raise ValueError("an explicit split needs training and validation trials")
+    te = np.sort(te_all)  # the test participants, every picture (= evaluate --split test)
     ya, yv = ds.arousal_class, ds.valence_class
 
     # Normalisation statistics from the training participants only.
@@ -379,18 +426,49 @@ def train(
     test = evaluate_predictions(
         ya[te], yv[te], pa, pv, n_classes, train_labels=(ya[tr], yv[tr]), oracle=oracle
     )
+    by_protocol = {}
+    for name, sel in protocols.items():
+        if len(sel):
+            qa, qv = _predict(model, ds, sel, images, dev, 512)
+            orc = (ds.oracle_arousal[sel], ds.oracle_valence[sel])
+            by_protocol[name] = _summary(
+                evaluate_predictions(
+                    ya[sel], yv[sel], qa, qv, n_classes, train_labels=(ya[tr], yv[tr]),
+                    oracle=orc if (orc[0] >= 0).all() else None,
+                )
+            )  # fmt: skip
     tps = train_trials / max(train_seconds, 1e-9)
+    spec = ds.spec
+    raw = ds.arrays(tr, ("signals", "baseline"))
+    feats = physiology_features(
+        raw["signals"],
+        raw["baseline"],
+        spec.n_baseline if spec else 60,
+        spec.grid_rate if spec else 60.0,
+    )
     info = {
         "dataset": str(Path(dataset_dir).resolve()),
+        "dataset_fingerprint": ds.fingerprint,
         "dataset_source": ds.meta.get("source"),
-        "n_trials": {"train": len(tr), "val": len(va), "test": len(te)},
-        "split": {
-            "by": "participant",
-            "seed": seed,
-            "train_participants": sorted(set(ds.participants[tr].tolist())),
-            "val_participants": sorted(set(ds.participants[va].tolist())),
-            "test_participants": sorted(set(ds.participants[te].tolist())),
+        "n_trials": {
+            "train": len(tr),
+            "val": len(va),
+            "test": len(te),
+            **{f"test_{k}": len(v) for k, v in protocols.items()},
         },
+        "split": {
+            "by": "participant and stimulus",
+            "seed": seed,
+            "train_participants": sorted(set(ds.participants[tr_all].tolist())),
+            "val_participants": sorted(set(ds.participants[va_all].tolist())),
+            "test_participants": sorted(set(ds.participants[te_all].tolist())),
+            "train_stimuli": sorted(set(ds.stimulus_ids[tr].tolist())),
+            "held_out_stimuli": sorted(held),
+            "test_trial_ids": {
+                k: [ds.trial_ids[i] for i in v.tolist()] for k, v in protocols.items()
+            },
+        },
+        "baselines": fit_baselines(ds.stimulus_ids[tr], (ya[tr], yv[tr]), feats, n_classes),
         "epochs": epochs,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
@@ -411,6 +489,7 @@ def train(
         "parameters": count_parameters(model),
         "val_macro_f1": best_f1,
         "test": _summary(test),
+        "test_protocols": by_protocol,
     }
     model.cpu()
     spec = ds.meta.get("spec")
@@ -506,7 +585,10 @@ def calibrate_checkpoint(
     ds = TrialDataset(dataset_dir, meta["stats"], catalogue, image_size=cfg.image_size)
     val_parts = meta.get("training", {}).get("split", {}).get("val_participants", [])
     labelled = ds.labelled()
-    va = labelled[np.isin(ds.participants[labelled], val_parts)]
+    held = meta.get("training", {}).get("split", {}).get("held_out_stimuli", [])
+    va = labelled[
+        np.isin(ds.participants[labelled], val_parts) & ~np.isin(ds.stimulus_ids[labelled], held)
+    ]
     if not len(va):
         raise ValueError(f"{dataset_dir} holds none of the checkpoint's validation participants")
     model.temperature.fill_(1.0)

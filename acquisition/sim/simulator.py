@@ -1,12 +1,14 @@
 """A seeded generative experiment: simulated devices with known ground truth.
 
-Each bundled stimulus has a latent arousal/valence (1..7); each simulated participant has gains
-and biases drawn from the seed. Pupil dilation and phasic skin-conductance responses grow with
-arousal, heart rate decelerates after unpleasant pictures (and slightly accelerates after pleasant
-ones), fixations land on salient regions of the picture actually shown, and blinks, noise,
-dropouts and clock offsets are added on demand. Every stream of a device set is produced with
-the channel layout, units and rate of its preset, so the simulated devices bind exactly like the
-real ones.
+The feeling happens per trial. Each trial's *felt* arousal and valence are the picture's norm plus
+a participant offset plus a trial-level deviation (mood drift, habituation to repeated pictures,
+fatigue, noise); pupil dilation, skin-conductance responses, heart-rate deceleration and gaze
+(dwell, fixation spread) are driven by the felt state, and the rating is the felt state through
+the participant's scale use plus response noise (:mod:`acquisition.sim.physiology`). Pictures are
+the 16 bundled photos (the demo set) or a fresh generated set (``stimulus_seed``,
+:mod:`acquisition.sim.stimuli`). Every stream of a device set is produced with the channel
+layout, units and rate of its preset (:mod:`acquisition.sim.devices`), so the simulated devices
+bind exactly like the real ones.
 
 Time model
     Participants run one after another on one data timeline starting at
@@ -27,33 +29,46 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 from acquisition.lsl.presets import DEVICE_SETS, PresetStream, preset_streams
 from acquisition.offline_acquisition import Block
-from acquisition.stimulus_catalogue import default_catalogue
+from acquisition.sim import devices
+from acquisition.sim.physiology import (
+    SCALE,
+    Drift,
+    FeltModel,
+    ResponseModel,
+    draw_felt,
+    ecg_template,
+    events,
+    hr_shape,
+    pulse_template,
+    pupil_shape,
+    rate,
+    scr_shape,
+)
+from acquisition.sim.stimuli import (
+    DEFAULT_SET_SIZE,
+    SALIENCY_SIZE,
+    generate_set,
+    saliency_map,
+    sim_catalogue,
+)
 from acquisition.streams import Chunk, StreamSpec
+
+__all__ = [
+    "SALIENCY_SIZE",
+    "SCALE",
+    "SEGMENT",
+    "Simulation",
+    "SimulationConfig",
+    "saliency_map",
+]
 
 SEGMENT = 1.0
 """Seconds of data time generated (and seeded) as one unit."""
-
-SALIENCY_SIZE = 64
-"""Side of the saliency map fixations are drawn from."""
-
-SCALE = (1.0, 7.0)
-"""Rating scale."""
-
-_DTYPES = {
-    "float32": np.float32,
-    "double64": np.float64,
-    "int32": np.int32,
-    "int16": np.int16,
-    "int8": np.int8,
-    "int64": np.int64,
-}
 
 
 @dataclass
@@ -69,8 +84,14 @@ class SimulationConfig:
     participants
         Number of participants, run one after another on the same timeline.
     stimuli
-        Stimulus ids (bundled catalogue); None = all. Each participant sees them in their own
-        seeded order, repeated when ``n_trials`` exceeds their number.
+        Stimulus ids (bundled or generated); None = all bundled photos, or the generated set of
+        ``stimulus_seed``. Each participant sees them in their own seeded order, repeated when
+        ``n_trials`` exceeds their number.
+    stimulus_seed
+        Draw a fresh generated picture set of ``n_stimuli`` pictures from this seed
+        (:mod:`acquisition.sim.stimuli`) instead of the bundled photos.
+    n_stimuli
+        Size of the generated set.
     n_trials
         Trials per participant; None = number of stimuli.
     isi
@@ -80,7 +101,7 @@ class SimulationConfig:
     lead_in
         Seconds before each participant's first onset.
     seed
-        Everything random derives from it.
+        Everything random about the participants derives from it (not the pictures).
     rating_delay
         Seconds from onset to the rating marker (< ``isi``); None = min(6, 0.75 isi).
     noise
@@ -99,12 +120,11 @@ class SimulationConfig:
     start_time
         Data time of the session's start.
     rating_noise
-        Standard deviation of the rating noise (scale points).
-    participant_gain_sd
-        Spread (log-normal sd) of participants' physiological gains.
-    response_variability
-        Trial-to-trial spread (log-normal sd) of each response's amplitude (habituation,
-        attention); larger makes physiology a weaker cue of the latent state.
+        Standard deviation of the response noise of ratings (scale points).
+    felt
+        How felt states depart from the norms and are rated (:class:`FeltModel`).
+    responses
+        Response sizes and variability (:class:`ResponseModel`).
     source_tag
         Suffix of every stream's source id; a fresh uuid when None.
     """
@@ -113,6 +133,8 @@ class SimulationConfig:
     presets: tuple[str, ...] | None = None
     participants: int = 1
     stimuli: list[str] | None = None
+    stimulus_seed: int | None = None
+    n_stimuli: int = DEFAULT_SET_SIZE
     n_trials: int | None = None
     isi: float = 8.0
     picture_seconds: float | None = None
@@ -125,9 +147,9 @@ class SimulationConfig:
     clock_offset: dict[str, float] = field(default_factory=dict)
     unix_epoch: bool | None = None
     start_time: float = 0.0
-    rating_noise: float = 0.6
-    participant_gain_sd: float = 0.3
-    response_variability: float = 0.3
+    rating_noise: float = 0.5
+    felt: FeltModel = field(default_factory=FeltModel)
+    responses: ResponseModel = field(default_factory=ResponseModel)
     source_tag: str | None = None
 
     def __post_init__(self) -> None:
@@ -147,88 +169,10 @@ class SimulationConfig:
             raise ValueError("n_trials must be >= 1")
         if self.stimuli is not None and not self.stimuli:
             raise ValueError("stimuli must name at least one stimulus (None = all)")
-
-
-# --------------------------------------------------------------------------- response shapes
-
-
-def _pupil_shape(tau: np.ndarray, latency: np.ndarray, hold: float) -> np.ndarray:
-    """Dilation 0..1: rises after ``latency`` (half-rise ~0.4 s later), held while the picture
-    is on, then relaxes."""
-    rise = 1.0 - np.exp(-np.clip(tau - latency, 0.0, None) / 0.6)
-    fall = np.exp(-np.clip(tau - latency - hold, 0.0, None) / 1.2)
-    return rise * fall
-
-
-_SCR_RISE, _SCR_DECAY = 0.75, 4.0
-_SCR_PEAK_T = math.log(_SCR_DECAY / _SCR_RISE) * _SCR_RISE * _SCR_DECAY / (_SCR_DECAY - _SCR_RISE)
-_SCR_NORM = math.exp(-_SCR_PEAK_T / _SCR_DECAY) - math.exp(-_SCR_PEAK_T / _SCR_RISE)
-
-
-def _scr_shape(tau: np.ndarray) -> np.ndarray:
-    """Skin-conductance response, peak 1 about 2 s after its onset, slow recovery."""
-    tau = np.clip(tau, 0.0, None)
-    return (np.exp(-tau / _SCR_DECAY) - np.exp(-tau / _SCR_RISE)) / _SCR_NORM
-
-
-def _hr_shape(tau: np.ndarray) -> np.ndarray:
-    """Heart-rate change 0..1 peaking 2.5 s after onset, gone after ~8 s."""
-    x = np.clip(tau, 0.0, None) / 2.5
-    return x**2 * np.exp(2.0 * (1.0 - x))
-
-
-def _ecg_template(dt: np.ndarray) -> np.ndarray:
-    """One PQRST complex in µV, ``dt`` seconds from the R peak."""
-    waves = (  # (centre s, amplitude µV, width s)
-        (-0.16, 120.0, 0.025),
-        (-0.03, -120.0, 0.010),
-        (0.0, 1100.0, 0.011),
-        (0.03, -250.0, 0.010),
-        (0.26, 280.0, 0.045),
-    )
-    out = np.zeros_like(dt)
-    for centre, amp, width in waves:
-        out += amp * np.exp(-0.5 * ((dt - centre) / width) ** 2)
-    return out
-
-
-def _pulse_template(dt: np.ndarray) -> np.ndarray:
-    """Peripheral pulse wave 0..~1, ``dt`` seconds after the R peak (systolic peak, then the
-    dicrotic wave)."""
-    dt = np.where(dt >= 0, dt, np.inf)
-    return np.exp(-0.5 * ((dt - 0.26) / 0.07) ** 2) + 0.35 * np.exp(
-        -0.5 * ((dt - 0.52) / 0.09) ** 2
-    )
-
-
-class _Drift:
-    """Slow smooth fluctuation: a few sinusoids of random period and phase (a function of time,
-    so any segment can be evaluated on its own)."""
-
-    def __init__(self, rng: np.random.Generator, amp: float, periods: tuple[float, float]):
-        self.freq = 1.0 / rng.uniform(*periods, size=4)
-        self.phase = rng.uniform(0, 2 * np.pi, size=4)
-        self.amp = amp * rng.uniform(0.5, 1.0, size=4) / 2.0
-
-    def __call__(self, t: np.ndarray) -> np.ndarray:
-        arg = 2 * np.pi * t[:, None] * self.freq + self.phase
-        return np.sin(arg) @ self.amp
-
-
-@lru_cache(maxsize=64)
-def saliency_map(stimulus_id: str, size: int = SALIENCY_SIZE) -> np.ndarray:
-    """Probability map (size, size) of where fixations land: blurred gradient magnitude of the
-    picture with a mild centre bias (rows top to bottom)."""
-    img = default_catalogue().image(stimulus_id, size).mean(axis=0)
-    smooth = ndimage.gaussian_filter(img, 1.0)
-    grad = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1))
-    sal = ndimage.gaussian_filter(grad, size / 20)
-    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
-    centre = np.exp(-((xx - 0.5) ** 2 + (yy - 0.5) ** 2) / (2 * 0.25**2))
-    sal = sal / (sal.max() + 1e-9) * centre + 0.02
-    sal = sal / sal.sum()
-    sal.setflags(write=False)
-    return sal
+        if self.stimulus_seed is not None and self.stimulus_seed < 0:
+            raise ValueError("stimulus_seed must be >= 0")
+        if self.n_stimuli < 1:
+            raise ValueError("n_stimuli must be >= 1")
 
 
 def _in_intervals(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -253,6 +197,10 @@ class _Participants:
     pupil_gain: np.ndarray
     gsr_gain: np.ndarray
     hr_gain: np.ndarray
+    offset_arousal: np.ndarray
+    offset_valence: np.ndarray
+    slope_arousal: np.ndarray
+    slope_valence: np.ndarray
     bias_arousal: np.ndarray
     bias_valence: np.ndarray
 
@@ -281,8 +229,13 @@ class Simulation:
 
     def __init__(self, config: SimulationConfig | None = None) -> None:
         self.config = cfg = config or SimulationConfig()
-        catalogue = default_catalogue()
-        self.stimulus_ids = list(cfg.stimuli) if cfg.stimuli else list(catalogue.ids)
+        self.catalogue = catalogue = sim_catalogue()
+        if cfg.stimuli:
+            self.stimulus_ids = list(cfg.stimuli)
+        elif cfg.stimulus_seed is not None:
+            self.stimulus_ids = [g.id for g in generate_set(cfg.stimulus_seed, cfg.n_stimuli)]
+        else:
+            self.stimulus_ids = list(catalogue.base.ids)
         for sid in self.stimulus_ids:
             catalogue.get(sid)  # unknown ids fail here, with the known ones named
         self.n_trials = cfg.n_trials if cfg.n_trials is not None else len(self.stimulus_ids)
@@ -312,17 +265,18 @@ class Simulation:
         self._draw_heart()
         self._draw_scrs()
         rng = np.random.default_rng([cfg.seed, 8])
-        self._pupil_drift = _Drift(rng, 0.25, (20.0, 120.0))
-        self._gsr_drift = _Drift(rng, 0.6, (60.0, 400.0))
-        self._ecg_wander = _Drift(rng, 60.0, (3.0, 10.0))
-        self._ppg_wander = _Drift(rng, 0.15, (5.0, 20.0))
+        self._pupil_drift = Drift(rng, 0.25, (20.0, 120.0))
+        self._gsr_drift = Drift(rng, 0.6, (60.0, 400.0))
+        self._ecg_wander = Drift(rng, 60.0, (3.0, 10.0))
+        self._ppg_wander = Drift(rng, 0.15, (5.0, 20.0))
 
     # ------------------------------------------------------------------ ground truth
 
     def _draw_participants(self) -> None:
         cfg, n = self.config, self.config.participants
         rng = np.random.default_rng([cfg.seed, 1])
-        sd = cfg.participant_gain_sd
+        sd = cfg.responses.gain_sd
+        fm = cfg.felt
         self._p = _Participants(
             start=self.start_time + np.arange(n) * self.participant_seconds,
             pupil_base=rng.uniform(3.2, 4.6, n),
@@ -331,57 +285,88 @@ class Simulation:
             pupil_gain=rng.lognormal(0.0, sd, n),
             gsr_gain=rng.lognormal(0.0, sd, n),
             hr_gain=rng.lognormal(0.0, sd, n),
-            bias_arousal=rng.normal(0.0, 0.5, n),
-            bias_valence=rng.normal(0.0, 0.5, n),
+            offset_arousal=rng.normal(0.0, fm.offset_sd[0], n),
+            offset_valence=rng.normal(0.0, fm.offset_sd[1], n),
+            slope_arousal=rng.lognormal(0.0, fm.slope_sd, n),
+            slope_valence=rng.lognormal(0.0, fm.slope_sd, n),
+            bias_arousal=rng.normal(0.0, fm.bias_sd[0], n),
+            bias_valence=rng.normal(0.0, fm.bias_sd[1], n),
         )
 
     def _draw_trials(self) -> None:
-        cfg, cat = self.config, default_catalogue()
+        cfg, cat = self.config, self.catalogue
         n_stim = len(self.stimulus_ids)
-        stim, part, onset = [], [], []
+        stim, part, onset, index, repeats = [], [], [], [], []
         for p in range(cfg.participants):
             rng = np.random.default_rng([cfg.seed, 2, p])
             reps = -(-self.n_trials // n_stim)
-            order = np.concatenate([rng.permutation(n_stim) for _ in range(reps)])
-            stim.append(order[: self.n_trials])
+            order = np.concatenate([rng.permutation(n_stim) for _ in range(reps)])[: self.n_trials]
+            stim.append(order)
             part.append(np.full(self.n_trials, p))
             onset.append(self._p.start[p] + cfg.lead_in + np.arange(self.n_trials) * cfg.isi)
+            index.append(np.arange(self.n_trials))
+            seen = np.zeros(n_stim, int)
+            rep = np.empty(self.n_trials, int)
+            for k, s in enumerate(order):
+                rep[k] = seen[s]
+                seen[s] += 1
+            repeats.append(rep)
         self._t_stim = np.concatenate(stim).astype(int)
         self._t_part = np.concatenate(part).astype(int)
         self._t_onset = np.concatenate(onset)
+        self._t_index = np.concatenate(index)
+        self._t_repeat = np.concatenate(repeats)
         n = len(self._t_onset)
         ids = [self.stimulus_ids[i] for i in self._t_stim]
-        self._t_arousal = np.array([cat.get(s).arousal for s in ids], float)
+        self._t_arousal = np.array([cat.get(s).arousal for s in ids], float)  # picture norms
         self._t_valence = np.array([cat.get(s).valence for s in ids], float)
         lum = np.array([cat.image(s, 32).mean() for s in ids], float)
 
+        fm, rm = cfg.felt, cfg.responses
         rng = np.random.default_rng([cfg.seed, 3])
-        ba, bv = self._p.bias_arousal[self._t_part], self._p.bias_valence[self._t_part]
-        lo, hi = SCALE
-        self._oracle_a = np.clip(np.round(self._t_arousal + ba), lo, hi).astype(int)
-        self._oracle_v = np.clip(np.round(self._t_valence + bv), lo, hi).astype(int)
+        args = (self._t_part, self._t_index, self.n_trials, self._t_repeat, rng, fm)
+        self._felt_a = draw_felt(self._t_arousal, *args, 0, self._p.offset_arousal)
+        self._felt_v = draw_felt(self._t_valence, *args, 1, self._p.offset_valence)
+        p = self._t_part
+        sa, sv = self._p.slope_arousal[p], self._p.slope_valence[p]
+        ba, bv = self._p.bias_arousal[p], self._p.bias_valence[p]
+        zero = np.zeros(n)
+        # The oracle: the felt state through the participant's scale use, without response noise.
+        self._oracle_a = rate(self._felt_a, sa, ba, zero)
+        self._oracle_v = rate(self._felt_v, sv, bv, zero)
         noise_a, noise_v = rng.normal(0.0, cfg.rating_noise, (2, n))
-        self._rated_a = np.clip(np.round(self._t_arousal + ba + noise_a), lo, hi).astype(int)
-        self._rated_v = np.clip(np.round(self._t_valence + bv + noise_v), lo, hi).astype(int)
+        self._rated_a = rate(self._felt_a, sa, ba, noise_a)
+        self._rated_v = rate(self._felt_v, sv, bv, noise_v)
 
-        an = (self._t_arousal - lo) / (hi - lo)  # 0..1
-        vn = (self._t_valence - 4.0) / 3.0  # -1..1
-        self._vn = vn
-        # Trial-to-trial variability of the responses (habituation, attention).
-        var = rng.lognormal(0.0, cfg.response_variability, (3, n))
-        self._pupil_amp = self._p.pupil_gain[self._t_part] * (0.05 + 0.45 * an) * var[0]
+        lo, hi = SCALE
+        an = (self._felt_a - lo) / (hi - lo)  # 0..1
+        vn = (self._felt_v - 4.0) / 3.0  # -1..1
+        self._an, self._vn = an, vn
+        var = rng.normal(0.0, 1.0, (3, n))
+        self._pupil_amp = (
+            self._p.pupil_gain[p] * (rm.pupil_base + rm.pupil_arousal * an) + rm.pupil_var * var[0]
+        )
         self._pupil_lat = rng.uniform(0.25, 0.6, n)  # half-rise ends up at ~0.5-1.5 s
         self._pupil_lum = -0.5 * (lum - 0.5)  # light reflex against a mid-grey screen
-        self._scr_amp = self._p.gsr_gain[self._t_part] * (0.03 + 0.7 * an**1.5) * var[1]
+        responds = rng.uniform(0, 1, n) >= rm.scr_nonresponse
+        self._scr_amp = (
+            responds
+            * self._p.gsr_gain[p]
+            * (rm.scr_base + rm.scr_arousal * an**1.5)
+            * np.exp(rm.scr_var * var[1])
+        )
         self._scr_lat = rng.uniform(1.0, 3.0, n)
-        hr_resp = np.where(vn > 0, 1.5 * vn, 4.5 * vn) - 0.8  # orienting dip for every picture
-        self._hr_amp = self._p.hr_gain[self._t_part] * hr_resp * var[2]
+        hr_resp = np.where(vn > 0, rm.hr_pleasant * vn, rm.hr_unpleasant * vn) + rm.hr_orienting
+        self._hr_amp = self._p.hr_gain[p] * hr_resp + rm.hr_var * var[2]
 
     def ground_truth(self) -> list[dict]:
         """Per trial: participant, trial (1-based within participant), stimulus_id, onset (data
-        time), latent_arousal, latent_valence, rated_arousal, rated_valence, oracle_arousal,
-        oracle_valence (round(latent + participant bias), clipped to the scale)."""
+        time); the picture's norms (``norm_*``, also as ``latent_*``), the felt state
+        (``felt_*``), the rating, the oracle class (felt state through the participant's scale
+        use, rounded, without response noise) and the participant's scale use (``slope_*``,
+        ``bias_*``) and felt offsets."""
         out = []
+        pp = self._p
         for i in range(len(self._t_onset)):
             p = int(self._t_part[i])
             out.append(
@@ -391,14 +376,56 @@ class Simulation:
                     "trial": i - p * self.n_trials + 1,
                     "stimulus_id": self.stimulus_ids[self._t_stim[i]],
                     "onset": float(self._t_onset[i]),
+                    "repeat": int(self._t_repeat[i]),
+                    "norm_arousal": float(self._t_arousal[i]),
+                    "norm_valence": float(self._t_valence[i]),
                     "latent_arousal": float(self._t_arousal[i]),
                     "latent_valence": float(self._t_valence[i]),
+                    "felt_arousal": float(self._felt_a[i]),
+                    "felt_valence": float(self._felt_v[i]),
                     "rated_arousal": int(self._rated_a[i]),
                     "rated_valence": int(self._rated_v[i]),
                     "oracle_arousal": int(self._oracle_a[i]),
                     "oracle_valence": int(self._oracle_v[i]),
+                    "offset_arousal": float(pp.offset_arousal[p]),
+                    "offset_valence": float(pp.offset_valence[p]),
+                    "slope_arousal": float(pp.slope_arousal[p]),
+                    "slope_valence": float(pp.slope_valence[p]),
+                    "bias_arousal": float(pp.bias_arousal[p]),
+                    "bias_valence": float(pp.bias_valence[p]),
                 }
             )
+        return out
+
+    def stimulus_norms(self) -> dict[str, tuple[float, float]]:
+        """Normative (arousal, valence) of every stimulus in use."""
+        return {
+            s: (self.catalogue.get(s).arousal, self.catalogue.get(s).valence)
+            for s in self.stimulus_ids
+        }
+
+    def trial_responses(self, fs: float = 20.0) -> dict[str, np.ndarray]:
+        """Per trial, the responses as measured from the simulated signals (no sensor noise):
+        ``scr_amplitude`` (max skin conductance 1-5 s after onset minus the value at 1 s... the
+        onset value), ``pupil_dilation`` (mean pupil 0.5-5 s minus the mean of the second before
+        onset) and ``hr_change`` (mean heart rate 0.5-5 s minus the second before onset), plus
+        ``felt_arousal`` and ``felt_valence``. Drift, spontaneous SCRs, overlapping responses,
+        the light reflex and sinus arrhythmia all count, as they would in a recording."""
+        n = len(self._t_onset)
+        out = {k: np.zeros(n) for k in ("scr_amplitude", "pupil_dilation", "hr_deceleration")}
+        rel = np.arange(-1.0, 5.0, 1.0 / fs)
+        pre, post, late = rel < 0, rel >= 0.5, rel >= 1.0
+        for i, o in enumerate(self._t_onset):
+            t = o + rel
+            g = self._gsr(t)
+            out["scr_amplitude"][i] = g[late].max() - g[~pre][0]
+            pu = self._pupil(t)
+            out["pupil_dilation"][i] = pu[post].mean() - pu[pre].mean()
+            hr = self._heart_rate(t)
+            out["hr_deceleration"][i] = hr[pre].mean() - hr[post].mean()
+        out["felt_arousal"] = self._felt_a.copy()
+        out["felt_valence"] = self._felt_v.copy()
+        out["participant"] = self._t_part.copy()
         return out
 
     @staticmethod
@@ -423,7 +450,10 @@ class Simulation:
     # ------------------------------------------------------------------ sparse events
 
     def _draw_gaze(self) -> None:
-        """Fixations (start, end, x, y) over the whole session, and blinks."""
+        """Fixations (start, end, x, y) over the whole session, and blinks.
+
+        Felt arousal lengthens fixations (longer dwell) and draws more of them to salient
+        regions; unpleasant felt valence spreads them wider (vigilant scanning)."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, 4])
         # Scenes: fixation cross (centre) and pictures, back to back.
@@ -443,13 +473,19 @@ class Simulation:
             lat = rng.uniform(0.18, 0.3) if picture else rng.uniform(0.1, 0.25)
             n = int((s1 - s0) / 0.2) + 3
             if picture:
-                d = rng.uniform(0.2, 0.4, n)
+                an = self._an[trial]
+                d = rng.uniform(0.15, 0.35, n) * (0.8 + 0.6 * an)
                 sal = saliency_map(self.stimulus_ids[self._t_stim[trial]])
                 idx = rng.choice(sal.size, size=n, p=sal.ravel())
                 r, c = np.divmod(idx, sal.shape[1])
-                spread = 0.012 * (1.0 + 0.8 * max(-self._vn[trial], 0.0))
-                x = (c + rng.uniform(0, 1, n)) / sal.shape[1] + rng.normal(0, spread, n)
-                y = (r + rng.uniform(0, 1, n)) / sal.shape[0] + rng.normal(0, spread, n)
+                x = (c + rng.uniform(0, 1, n)) / sal.shape[1]
+                y = (r + rng.uniform(0, 1, n)) / sal.shape[0]
+                wander = rng.uniform(0, 1, n) > 0.55 + 0.4 * an  # off the salient regions
+                x = np.where(wander, rng.uniform(0.1, 0.9, n), x)
+                y = np.where(wander, rng.uniform(0.1, 0.9, n), y)
+                spread = 0.012 * (1.0 + 1.5 * max(-self._vn[trial], 0.0))
+                x = x + rng.normal(0, spread, n)
+                y = y + rng.normal(0, spread, n)
             else:
                 d = rng.uniform(0.3, 0.6, n)
                 x, y = rng.normal(0.5, 0.012, (2, n))
@@ -485,12 +521,12 @@ class Simulation:
         """Instantaneous heart rate (bpm) at data times ``t``."""
         p = np.clip(np.searchsorted(self._p.start, t, side="right") - 1, 0, None)
         hr = self._p.hr_base[p] + self._hr_drift(t) + 2.5 * np.sin(2 * np.pi * 0.25 * t + 1.0)
-        return hr + self._events(t, self._t_onset, self._hr_amp, _hr_shape, 16.0)
+        return hr + events(t, self._t_onset, self._hr_amp, hr_shape, 16.0)
 
     def _draw_heart(self) -> None:
         """Beat times from the heart-rate trajectory: one beat per unit of integrated rate."""
         rng = np.random.default_rng([self.config.seed, 6])
-        self._hr_drift = _Drift(rng, 3.0, (30.0, 200.0))
+        self._hr_drift = Drift(rng, 3.0, (30.0, 200.0))
         fs = 20.0
         t = self.start_time - 2.0 + np.arange(int((self.duration + 4.0) * fs) + 1) / fs
         # In minutes, so the trial-response matrix stays small for long sessions.
@@ -512,17 +548,6 @@ class Simulation:
         order = np.argsort(t)
         self._scr = (t[order], amp[order])
 
-    @staticmethod
-    def _events(t, times, amps, shape, span: float) -> np.ndarray:
-        """Sum of ``amp * shape(t - time)`` over events within ``span`` seconds before ``t``."""
-        if len(t) == 0:
-            return np.zeros(0)
-        lo = np.searchsorted(times, t[0] - span)
-        hi = np.searchsorted(times, t[-1], side="right")
-        if hi <= lo:
-            return np.zeros(len(t))
-        return shape(t[:, None] - times[lo:hi]) @ amps[lo:hi]
-
     # ------------------------------------------------------------------ signals at times t
 
     def _participant(self, t: np.ndarray) -> np.ndarray:
@@ -537,7 +562,7 @@ class Simulation:
         hi = np.searchsorted(self._t_onset, t[-1], side="right")
         if hi > lo:
             sl = slice(lo, hi)
-            shape = _pupil_shape(
+            shape = pupil_shape(
                 t[:, None] - self._t_onset[sl], self._pupil_lat[sl], self.config.picture_seconds
             )
             base = base + shape @ (self._pupil_amp[sl] + self._pupil_lum[sl])
@@ -546,7 +571,7 @@ class Simulation:
     def _gsr(self, t: np.ndarray) -> np.ndarray:
         """Skin conductance (µS) at data times ``t``."""
         tonic = self._p.gsr_base[self._participant(t)] + self._gsr_drift(t)
-        return np.clip(tonic + self._events(t, *self._scr, _scr_shape, 40.0), 0.05, None)
+        return np.clip(tonic + events(t, *self._scr, scr_shape, 40.0), 0.05, None)
 
     def _gaze(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """True gaze point (screen units, origin top-left): fixations joined by saccades."""
@@ -568,7 +593,7 @@ class Simulation:
         i = np.searchsorted(b, t)
         out = self._ecg_wander(t)
         for k in (i - 1, i):
-            out += _ecg_template(t - b[np.clip(k, 0, len(b) - 1)])
+            out += ecg_template(t - b[np.clip(k, 0, len(b) - 1)])
         return out
 
     def _pulse(self, t: np.ndarray) -> np.ndarray:
@@ -576,7 +601,7 @@ class Simulation:
         i = np.searchsorted(b, t, side="right")
         out = self._ppg_wander(t)
         for back in (1, 2, 3):
-            out += _pulse_template(t - b[np.clip(i - back, 0, len(b) - 1)])
+            out += pulse_template(t - b[np.clip(i - back, 0, len(b) - 1)])
         return out
 
     # ------------------------------------------------------------------ streams
@@ -638,84 +663,35 @@ class Simulation:
         """Channel values of one preset stream at data times ``t``, in its layout and dtype."""
         if ps.type == "Markers":
             return self._markers(ps, t)
-        noise = self.config.noise
-        n = len(t)
-        if ps.type == "Gaze":
-            cols = self._gaze_columns(ps, t, rng)
-        elif ps.type == "GSR":
-            g = self._gsr(t) + noise * rng.normal(0, 0.01, n)
-            cols = {ps.channel_labels[0]: np.clip(g, 0.01, None)}
-        elif ps.type == "BVP":  # E4: AC-coupled, arbitrary units around 0
-            cols = {"bvp": 80.0 * (self._pulse(t) - 0.4) + noise * rng.normal(0, 3.0, n)}
-        elif ps.type == "PPG":  # Shimmer: raw mV with an offset
-            cols = {"PPG_A13": 1500.0 + 180.0 * self._pulse(t) + noise * rng.normal(0, 5.0, n)}
-        elif ps.type == "ECG":
-            cols = {"ECG": self._ecg(t) + noise * rng.normal(0, 15.0, n)}
-        elif ps.type == "IBI":
-            cols = {"ibi": self._intervals(t)}
-        elif ps.type == "RR":
-            cols = {"RR": np.round(1000.0 * self._intervals(t))}
-        else:
-            raise ValueError(f"no simulation for stream type {ps.type!r}")
-        out = np.empty((n, len(ps.channel_labels)), _DTYPES.get(ps.channel_format, np.float32))
-        for c, label in enumerate(ps.channel_labels):
-            out[:, c] = cols[label]
-        return out
+        return devices.encode(self, ps, t, rng, self.config.noise)
 
-    def _intervals(self, beat_t: np.ndarray) -> np.ndarray:
+    # The body as the device encoders read it (acquisition.sim.devices.Body).
+    def gaze(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._gaze(t)
+
+    def pupil(self, t: np.ndarray) -> np.ndarray:
+        return self._pupil(t)
+
+    def blinking(self, t: np.ndarray) -> np.ndarray:
+        return _in_intervals(t, *self._blinks)
+
+    def gsr(self, t: np.ndarray) -> np.ndarray:
+        return self._gsr(t)
+
+    def heart_rate(self, t: np.ndarray) -> np.ndarray:
+        return self._heart_rate(t)
+
+    def pulse(self, t: np.ndarray) -> np.ndarray:
+        return self._pulse(t)
+
+    def ecg(self, t: np.ndarray) -> np.ndarray:
+        return self._ecg(t)
+
+    def intervals(self, beat_t: np.ndarray) -> np.ndarray:
         """Interval (s) ending at each beat."""
         b = self._beats
         i = np.clip(np.searchsorted(b, beat_t), 1, len(b) - 1)
         return b[i] - b[i - 1]
-
-    def _gaze_columns(self, ps: PresetStream, t: np.ndarray, rng) -> dict[str, np.ndarray]:
-        n, noise = len(t), self.config.noise
-        gx, gy = self._gaze(t)
-        pupil = self._pupil(t)
-        blink = _in_intervals(t, *self._blinks)
-        ok = ~blink
-        eye = rng.normal(0, 1, (6, n)) * noise
-        if ps.preset == "gazepoint":
-            x = np.where(ok, gx + 0.004 * eye[0], 0.0)
-            y = np.where(ok, gy + 0.004 * eye[1], 0.0)
-            lp = np.where(ok, pupil + 0.05 + 0.02 * eye[2], 0.0)
-            rp = np.where(ok, pupil - 0.05 + 0.02 * eye[3], 0.0)
-            hr = self._heart_rate(t)
-            gsr = self._gsr(t) + noise * 0.01 * eye[4]
-            valid = ok.astype(float)
-            return dict(
-                FPOGX=x, FPOGY=y, FPOGV=valid, LPMM=lp, LPMMV=valid, RPMM=rp, RPMMV=valid,
-                GSR=gsr, HR=hr,
-            )  # fmt: skip
-        if ps.preset == "tobii":
-            nan = np.nan
-            cols = {}
-            for k, side in enumerate(("left", "right")):
-                dx = (-0.004, 0.004)[k]
-                cols[f"{side}_gaze_x"] = np.where(ok, gx + dx + 0.004 * eye[2 * k], nan)
-                cols[f"{side}_gaze_y"] = np.where(ok, gy + 0.004 * eye[2 * k + 1], nan)
-                dp = (0.05, -0.05)[k]
-                cols[f"{side}_pupil_diameter"] = np.where(ok, pupil + dp + 0.02 * eye[4 + k], nan)
-                cols[f"{side}_validity"] = ok.astype(float)
-            return cols
-        if ps.preset == "pupil-labs":
-            conf = np.where(ok, rng.uniform(0.8, 1.0, n), rng.uniform(0.0, 0.3, n))
-            return {
-                "confidence": conf,
-                "norm_pos_x": gx + 0.005 * eye[0],
-                "norm_pos_y": 1.0 - (gy + 0.005 * eye[1]),  # origin bottom-left
-                "diameter0_3d": np.where(ok, pupil - 0.05 + 0.03 * eye[2], 0.0),
-                "diameter1_3d": np.where(ok, pupil + 0.05 + 0.03 * eye[3], 0.0),
-            }
-        if ps.preset == "eyelink":  # pixels on 1920x1080, pupil area in arbitrary units
-            w, h = 1920.0, 1080.0
-            cols = {}
-            for k, side in enumerate(("left", "right")):
-                cols[f"gx_{side}"] = np.where(ok, (gx + 0.003 * eye[2 * k]) * w, np.nan)
-                cols[f"gy_{side}"] = np.where(ok, (gy + 0.003 * eye[2 * k + 1]) * h, np.nan)
-                cols[f"pa_{side}"] = np.where(ok, 300.0 * pupil**2 + 10.0 * eye[4 + k], 0.0)
-            return cols
-        raise ValueError(f"no simulation for gaze preset {ps.preset!r}")
 
     # ------------------------------------------------------------------ offline source
 

@@ -26,6 +26,7 @@ from emoeye.commands.common import (
     print_binding,
     quiet_reader_log,
 )
+from emoeye.commands.simulate import add_stimulus_args
 from emoeye.errors import CliError
 
 
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--participants", type=int, default=4, help="--simulate: participants")
     b.add_argument("--trials", type=int, default=None, help="--simulate: trials per participant")
     b.add_argument("--seed", type=int, default=0, help="--simulate: random seed")
+    add_stimulus_args(b, "--simulate: ")
     b.add_argument("--isi", type=float, default=8.0, help="--simulate: onset-to-onset interval, s")
     b.add_argument(
         "--device-set",
@@ -287,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
                 "trials": args.trials,
                 "seed": args.seed,
                 "isi": args.isi,
+                "stimulus_seed": args.stimulus_seed,
+                "n_stimuli": args.stimuli_count if args.stimulus_seed is not None else None,
             }
         }
     else:
@@ -322,10 +326,13 @@ def run(args: argparse.Namespace) -> int:
             entry: dict = {"source": label, "duration_s": round(duration, 1)}
             try:
                 oracle = _oracle_lookup(source)
+                norms = getattr(source, "stimulus_norms", None)
+                if callable(norms):
+                    writer.stimulus_norms.update(norms())
                 stats = cut_rated_trials(
                     source,
                     config,
-                    lambda trial, oracle=oracle: writer.add(trial, oracle(trial)),
+                    lambda trial, oracle=oracle: writer.add(trial, *oracle(trial)),
                     participant_of(source),
                     args.block_seconds,
                     update,
@@ -355,15 +362,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _oracle_lookup(source) -> Callable[[object], tuple[int, int] | None]:
-    """Ground-truth best classes (0-based) of a trial, when the source is the simulator."""
+def _oracle_lookup(source) -> Callable[[object], tuple[tuple[int, int] | None, dict | None]]:
+    """Ground truth of a trial when the source is the simulator: the oracle's classes (0-based)
+    and the felt state and picture norms (see models.dataset.TRUTH_FIELDS)."""
     truth = getattr(source, "ground_truth", None)
     if not callable(truth):
-        return lambda trial: None
+        return lambda trial: (None, None)
+    keys = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence")
     by_onset = {
-        round(g["onset"], 6): (g["oracle_arousal"] - 1, g["oracle_valence"] - 1) for g in truth()
+        round(g["onset"], 6): (
+            (g["oracle_arousal"] - 1, g["oracle_valence"] - 1),
+            {k: g[k] for k in keys if k in g},
+        )
+        for g in truth()
     }
-    return lambda trial: by_onset.get(round(trial.onset, 6))
+    return lambda trial: by_onset.get(round(trial.onset, 6), (None, None))
 
 
 def _simulated(args: argparse.Namespace):
@@ -373,6 +386,8 @@ def _simulated(args: argparse.Namespace):
         return make_simulation(args)
 
     label = f"simulated {args.device_set} x{args.participants} (seed {args.seed})"
+    if args.stimulus_seed is not None:
+        label += f", generated pictures (stimulus seed {args.stimulus_seed})"
     return label, make, lambda sim: sim.participant_of
 
 

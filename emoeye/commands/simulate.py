@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--isi", type=float, default=8.0, help="onset-to-onset interval, s (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_stimulus_args(p)
     p.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1)")
     p.add_argument("--loop", action="store_true", help="start over when the experiment ends")
     p.add_argument(
@@ -57,6 +58,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_stimulus_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """``--stimulus-seed`` and ``--stimuli-count``: a fresh generated picture set."""
+    p.add_argument(
+        "--stimulus-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"{prefix}draw a fresh generated picture set from seed N (ids genN-00...) instead "
+        "of the 16 bundled photos; its colour, layout and texture carry part of each norm",
+    )
+    p.add_argument(
+        "--stimuli-count",
+        type=int,
+        default=40,
+        metavar="K",
+        help=f"{prefix}pictures in the generated set (default 40)",
+    )
+
+
 def make_simulation(args: argparse.Namespace, seed: int | None = None):
     """The Simulation the options describe (a bad option is a one-line :class:`CliError`)."""
     from acquisition.sim.simulator import Simulation, SimulationConfig
@@ -69,6 +89,8 @@ def make_simulation(args: argparse.Namespace, seed: int | None = None):
                 n_trials=args.trials,
                 isi=args.isi,
                 seed=args.seed if seed is None else seed,
+                stimulus_seed=getattr(args, "stimulus_seed", None),
+                n_stimuli=getattr(args, "stimuli_count", 40),
             )
         )
     except (KeyError, ValueError) as exc:

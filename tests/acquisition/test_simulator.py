@@ -146,7 +146,14 @@ def test_ground_truth_ratings_and_participants():
     oracle = np.array([t["oracle_arousal"] for t in truth])
     assert rated.min() >= 1 and rated.max() <= 7 and np.issubdtype(rated.dtype, np.integer)
     assert np.corrcoef(rated, latent)[0, 1] > 0.7
-    assert np.abs(oracle - latent).max() <= 2  # latent + a small participant bias
+    # The oracle is the felt state through the participant's scale use, without response noise.
+    felt = np.array([t["felt_arousal"] for t in truth])
+    slope = np.array([t["slope_arousal"] for t in truth])
+    bias = np.array([t["bias_arousal"] for t in truth])
+    np.testing.assert_array_equal(oracle, np.clip(np.round(4 + slope * (felt - 4) + bias), 1, 7))
+    assert 0.4 < (rated == oracle).mean() < 0.9 and np.abs(rated - oracle).max() <= 3
+    # The feeling happens per trial: felt departs from the picture's norm.
+    assert 0.3 < np.std(felt - latent) < 1.5
     # Each participant has their own order.
     assert [t["stimulus_id"] for t in truth[:16]] != [t["stimulus_id"] for t in truth[16:32]]
 
@@ -155,14 +162,14 @@ def test_pupil_and_gsr_responses_grow_with_arousal(lab):
     s, data = lab
     truth = s.ground_truth()
     onsets = [t["onset"] for t in truth]
-    arousal = [t["latent_arousal"] for t in truth]
+    arousal = [t["felt_arousal"] for t in truth]
     ts, v = data["Tobii Pro Eyetracker"]
     pupil = v[:, 4:6].astype(float).mean(axis=1)  # NaN in blinks
     dp = trial_change(ts, pupil, onsets, (1.5, 5.0))
     ts, g = data["Shimmer_GSR"]
     dg = trial_change(ts, g[:, 0].astype(float), onsets, (1.0, 6.0), reduce=np.max)
-    assert stats.spearmanr(arousal, dp).statistic > 0.4
-    assert stats.spearmanr(arousal, dg).statistic > 0.4
+    assert stats.spearmanr(arousal, dp).statistic > 0.15  # measured with sensor noise
+    assert stats.spearmanr(arousal, dg).statistic > 0.25
     # Latencies: no pupil dilation before ~0.25 s, the SCR peaks late (slow).
     early = trial_change(ts, g[:, 0].astype(float), onsets, (0.0, 0.8))
     assert np.abs(early).mean() < 0.3 * np.abs(dg).mean()
@@ -172,13 +179,15 @@ def test_heart_rate_decelerates_with_negative_valence(lab):
     s, data = lab
     truth = s.ground_truth()
     onsets = np.array([t["onset"] for t in truth])
-    valence = np.array([t["latent_valence"] for t in truth])
+    valence = np.array([t["felt_valence"] for t in truth])
     ts, rr = data["PolarH10 RR"]
     hr = 60000.0 / rr[1:, 0].astype(float)
     dh = trial_change(ts[1:], hr, onsets, (1.0, 4.0), baseline=(-2.0, 0.0))
-    assert dh[valence < 3.5].mean() < -1.0
-    assert dh[valence < 3.5].mean() < dh[valence > 4.5].mean() - 1.0
-    assert stats.spearmanr(valence, dh).statistic > 0.3
+    # The effect is weak (r ~ 0.2, see the 20-participant test); here: the RR stream carries the
+    # simulated heart-rate response, and the response carries the felt valence.
+    decel = s.trial_responses()["hr_deceleration"]
+    assert stats.spearmanr(-decel, dh).statistic > 0.5
+    assert stats.spearmanr(valence, -decel).statistic > 0.0
 
 
 def test_ecg_r_peaks_recoverable(lab):
@@ -322,3 +331,77 @@ def test_bad_configs_are_refused(kw):
 def test_short_isi_scales_picture_and_rating():
     s = sim(isi=4.0, n_trials=2)
     assert s.config.picture_seconds == 2.5 and s.config.rating_delay == 3.0
+
+
+def test_effect_sizes_on_twenty_participants():
+    """Trial-level effect sizes of the felt state on the measured responses (docs/models.md)."""
+    s = sim(participants=20, n_trials=40, seed=1, stimulus_seed=11)
+    r = s.trial_responses()
+    fa, fv = r["felt_arousal"], r["felt_valence"]
+    assert np.corrcoef(fa, r["scr_amplitude"])[0, 1] == pytest.approx(0.4, abs=0.1)
+    assert np.corrcoef(fa, r["pupil_dilation"])[0, 1] == pytest.approx(0.3, abs=0.1)
+    assert np.corrcoef(fv, r["hr_deceleration"])[0, 1] == pytest.approx(-0.2, abs=0.1)
+    # Felt, not the picture: within a picture, physiology still tracks the felt state.
+    truth = s.ground_truth()
+    norm = np.array([t["norm_arousal"] for t in truth])
+    resid = fa - norm
+    assert np.corrcoef(resid, r["scr_amplitude"])[0, 1] > 0.1
+
+
+def test_felt_state_trial_level_deviations():
+    s = sim(participants=6, n_trials=80, seed=2, stimulus_seed=5, n_stimuli=20)
+    truth = s.ground_truth()
+    dev = np.array([t["felt_arousal"] - t["norm_arousal"] - t["offset_arousal"] for t in truth])
+    first = np.array([t["repeat"] == 0 for t in truth])
+    late = np.array([t["trial"] > 60 for t in truth])
+    assert dev[first].mean() > dev[~first].mean()  # habituation
+    assert dev[~late].mean() > dev[late].mean()  # fatigue
+
+
+def test_stimulus_seed_draws_a_fresh_picture_set():
+    from acquisition.sim.stimuli import generate_set, sim_catalogue
+
+    a = sim(stimulus_seed=3, n_trials=30)
+    b = sim(stimulus_seed=4, n_trials=30)
+    assert len(a.stimulus_ids) == 40 and a.stimulus_ids[0] == "gen3-00"
+    assert not set(a.stimulus_ids) & set(b.stimulus_ids)
+    assert sim(n_trials=3).stimulus_ids[0] == "astronaut"  # the bundled demo set by default
+    cat = sim_catalogue()
+    img = cat.image("gen3-05", 64)
+    assert img.shape == (3, 64, 64) and img.dtype == np.float32
+    np.testing.assert_array_equal(img, cat.image("gen3-05", 64))  # regenerated from the id
+    # Visible content carries part of the norm: simple image statistics predict it.
+    gen = generate_set(21, 120)
+    feats = np.array(
+        [
+            [im.std(), im.max(axis=0).mean() - im.min(axis=0).mean(), im[1].mean() - im[0].mean()]
+            for im in (cat.image(g.id, 32) for g in gen)
+        ]
+    )
+    x = np.c_[np.ones(len(gen)), feats]
+    for target in ([g.arousal for g in gen], [g.valence for g in gen]):
+        y = np.array(target)
+        fit = x @ np.linalg.lstsq(x, y, rcond=None)[0]
+        r2 = 1 - ((y - fit) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+        assert 0.15 < r2 < 0.8, r2  # part of the norm, not all of it
+
+
+def test_simulate_cli_stimulus_seed_ground_truth(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    gt, xdf = tmp_path / "gt.json", tmp_path / "s.xdf"
+    r = subprocess.run(
+        [
+            sys.executable, "-m", "emoeye", "simulate", "--stimulus-seed", "9",
+            "--stimuli-count", "5", "--trials", "3", "--isi", "4", "--ground-truth", str(gt),
+            "--record", str(xdf),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    truth = json.loads(gt.read_text())
+    assert len(truth) == 3 and all(t["stimulus_id"].startswith("gen9-") for t in truth)
+    assert {"felt_arousal", "felt_valence", "norm_arousal", "oracle_valence"} <= set(truth[0])
+    assert xdf.stat().st_size > 0

@@ -190,7 +190,14 @@ def test_bundled_default_model_loads_and_fits_budget() -> None:
     assert size < 5 * 1024 * 1024
     model, meta = load_checkpoint(None)
     assert meta["model_config"].n_time == 360 and meta["model_config"].n_classes == 7
-    assert meta["training"]["split"]["by"] == "participant"
+    split = meta["training"]["split"]
+    assert split["by"] == "participant and stimulus"
+    # Trained on generated pictures, some held out; the baselines and fingerprint are recorded.
+    assert split["held_out_stimuli"] and not set(split["held_out_stimuli"]) & set(
+        split["train_stimuli"]
+    )
+    assert all(s.startswith("gen1-") for s in split["train_stimuli"])
+    assert meta["training"]["dataset_fingerprint"] and meta["training"]["baselines"]["physiology"]
 
 
 @pytest.mark.parametrize("fault", ["pickle", "truncated", "other-architecture"])

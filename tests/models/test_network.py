@@ -117,3 +117,19 @@ def test_vgg16_branch_trains_only_top_layers() -> None:
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     assert frozen and all(".features." in n for n in frozen)
     assert all(p.requires_grad for p in model.stimulus.backbone.classifier.parameters())
+
+
+def test_ts_summary_adds_window_statistics() -> None:
+    from models.network import TimeSeriesBranch
+
+    branch = TimeSeriesBranch(ModelConfig(ts_summary=True)).eval()
+    assert branch.out_dim == 64 + 20
+    x = torch.zeros(2, 5, 360)
+    x[1, 3, 60 + 90 :] = 2.0  # a skin-conductance rise 1.5 s after onset in trial 2
+    with torch.no_grad():
+        raw = branch.summary.running_mean.clone()
+        out = branch(x)
+    assert out.shape == (2, 84) and torch.equal(raw, branch.summary.running_mean)
+    peak = 5 + 3  # second statistic block (peak minus onset), gsr channel
+    assert out[1, 64 + peak] > out[0, 64 + peak]
+    assert TimeSeriesBranch(ModelConfig()).out_dim == 64  # off by default

@@ -1,0 +1,207 @@
+"""Baselines every evaluation reports beside the network, on the same trials and metrics.
+
+* **majority**: the most frequent class of the training labels.
+* **lookup**: picture -> mean training rating (rounded); for a picture the training never showed,
+  its normative rating when the dataset gives norms (``stimulus_norms``), else not applicable.
+* **physiology**: a multinomial logistic regression (L2, class-balanced) on hand-made features:
+  SCR amplitude and count, baseline-corrected pupil dilation, heart-rate change, fixation count
+  and mean fixation duration (:func:`physiology_features`).
+* **oracle**: the simulator's felt state rounded through the participant's scale use (stored in
+  simulated datasets as ``oracle_*``), the best any per-trial model can do.
+
+Everything fitted (majority class, lookup table, regression weights) is fitted on the training
+trials only and stored in the checkpoint's ``config.json`` under ``baselines``, so an evaluation
+on another dataset uses exactly what the network's training saw. Plain numpy/torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import signal as sps
+
+FEATURES = (
+    "scr_amplitude",
+    "scr_count",
+    "pupil_dilation",
+    "hr_change",
+    "fixation_count",
+    "fixation_duration",
+)
+"""Hand-made features of :func:`physiology_features`, in column order."""
+
+SACCADE_SPEED = 1.5
+"""Gaze speed (screen widths per second) above which a sample belongs to a saccade."""
+
+MIN_FIXATION = 0.1
+"""Shortest fixation counted, seconds."""
+
+
+def physiology_features(
+    signals: np.ndarray, baseline: np.ndarray, n_baseline: int, rate: float
+) -> np.ndarray:
+    """Hand-made features (N, 6) of raw trial arrays (channels x, y, pupil, gsr, hr).
+
+    Parameters
+    ----------
+    signals
+        (N, 5, T) grid signals: ``n_baseline`` pre-onset samples, then the window.
+    baseline
+        (N, 5) pre-onset means.
+    n_baseline, rate
+        Baseline samples and grid rate (Hz) of the trial spec.
+
+    Returns
+    -------
+    np.ndarray
+        float64 (N, 6), columns as :data:`FEATURES`; missing data gives 0 (the training mean
+        after standardisation is close to it).
+    """
+    s = np.asarray(signals, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    n = len(s)
+    out = np.zeros((n, len(FEATURES)))
+    if n == 0:
+        return out
+    w = s[:, :, n_baseline:]
+    t = np.arange(w.shape[-1]) / rate
+    late, post = t >= 1.0, t >= 0.5
+    with np.errstate(all="ignore"):
+        gsr = w[:, 3]
+        onset_gsr = np.where(np.isfinite(gsr[:, 0]), gsr[:, 0], b[:, 3])
+        out[:, 0] = _nanmax(gsr[:, late]) - onset_gsr
+        out[:, 2] = _nanmean(w[:, 2, post]) - b[:, 2]
+        out[:, 3] = _nanmean(w[:, 4, post]) - b[:, 4]
+    min_len = max(int(round(MIN_FIXATION * rate)), 1)
+    for i in range(n):
+        g = gsr[i]
+        if np.isfinite(g).sum() > 3:
+            g = np.interp(t, t[np.isfinite(g)], g[np.isfinite(g)])
+            peaks, _ = sps.find_peaks(g, prominence=0.02)
+            out[i, 1] = len(peaks)
+        x, y = w[i, 0], w[i, 1]
+        speed = np.hypot(np.diff(x), np.diff(y)) * rate
+        still = np.concatenate([[False], np.nan_to_num(speed, nan=np.inf) < SACCADE_SPEED, [False]])
+        edges = np.flatnonzero(np.diff(still.astype(np.int8)))
+        runs = edges[1::2] - edges[::2]
+        runs = runs[runs >= min_len]
+        out[i, 4] = len(runs)
+        out[i, 5] = runs.mean() / rate if len(runs) else 0.0
+    out[~np.isfinite(out)] = 0.0
+    return out
+
+
+def _nanmean(a: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(a)
+    return np.where(ok.any(axis=1), np.where(ok, a, 0).sum(axis=1) / np.maximum(ok.sum(1), 1), 0)
+
+
+def _nanmax(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(a), a, -np.inf).max(axis=1)
+
+
+class LogisticBaseline:
+    """Multinomial logistic regression on standardised features, class-balanced, L2.
+
+    Fitted with L-BFGS in float64 (deterministic); stored as plain lists.
+    """
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, coef: np.ndarray, bias: np.ndarray):
+        self.mean, self.std = np.asarray(mean, float), np.asarray(std, float)
+        self.coef, self.bias = np.asarray(coef, float), np.asarray(bias, float)
+
+    @classmethod
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, n_classes: int = 7, l2: float = 1e-2
+    ) -> LogisticBaseline:
+        """Fit on features ``x`` (N, F) and 0-based classes ``y`` (N,)."""
+        x = np.asarray(x, float)
+        mean = x.mean(axis=0) if len(x) else np.zeros(x.shape[1])
+        std = x.std(axis=0) if len(x) else np.ones(x.shape[1])
+        std = np.where(std > 0, std, 1.0)
+        z = torch.from_numpy((x - mean) / std)
+        yt = torch.from_numpy(np.asarray(y, np.int64))
+        counts = np.bincount(np.asarray(y, np.int64), minlength=n_classes).astype(float)
+        cw = np.divide(len(y), n_classes * counts, out=np.zeros(n_classes), where=counts > 0)
+        weight = torch.from_numpy(cw)
+        w = torch.zeros(n_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(z @ w.T + b, yt, weight=weight)
+            loss = loss + l2 * (w**2).sum()
+            loss.backward()
+            return loss
+
+        if len(y):
+            opt.step(closure)
+        return cls(mean, std, w.detach().numpy(), b.detach().numpy())
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, n_classes)."""
+        z = (np.asarray(x, float) - self.mean) / self.std
+        logits = z @ self.coef.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(FEATURES),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "coef": self.coef.tolist(),
+            "bias": self.bias.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LogisticBaseline:
+        return cls(d["mean"], d["std"], d["coef"], d["bias"])
+
+
+def rating_lookup(
+    stimulus_ids: Sequence[str], ratings: np.ndarray, n_classes: int = 7
+) -> dict[str, float]:
+    """Picture -> mean 0-based class of its training ratings."""
+    ids = np.asarray(stimulus_ids).astype(str)
+    r = np.asarray(ratings, float)
+    return {s: float(r[ids == s].mean()) for s in np.unique(ids)}
+
+
+def lookup_predict(
+    stimulus_ids: Sequence[str],
+    table: dict[str, float],
+    norms: dict[str, float] | None,
+    n_classes: int = 7,
+) -> np.ndarray:
+    """0-based class per trial from the lookup table, else the picture's norm (a 1..n rating),
+    else -1 (not applicable)."""
+    out = np.full(len(stimulus_ids), -1, np.int64)
+    for i, sid in enumerate(stimulus_ids):
+        sid = str(sid)
+        if sid in table:
+            out[i] = int(np.clip(np.round(table[sid]), 0, n_classes - 1))
+        elif norms and sid in norms and np.isfinite(norms[sid]):
+            out[i] = int(np.clip(np.round(norms[sid]) - 1, 0, n_classes - 1))
+    return out
+
+
+def fit_baselines(
+    stimulus_ids: Sequence[str],
+    labels: tuple[np.ndarray, np.ndarray],
+    features: np.ndarray,
+    n_classes: int = 7,
+) -> dict[str, Any]:
+    """Majority classes, lookup tables and physiology regressions of both heads, JSON-ready."""
+    out: dict[str, Any] = {"majority": {}, "lookup": {}, "physiology": {}}
+    for head, y in zip(("arousal", "valence"), labels, strict=True):
+        y = np.asarray(y, np.int64)
+        out["majority"][head] = int(np.bincount(y, minlength=n_classes).argmax()) if len(y) else 0
+        out["lookup"][head] = rating_lookup(stimulus_ids, y, n_classes)
+        out["physiology"][head] = LogisticBaseline.fit(features, y, n_classes).to_dict()
+    return out
