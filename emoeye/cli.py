@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import logging
 import os
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``emoeye`` console script."""
+    # A native crash (Qt, liblsl, torch) prints every thread's Python stack rather than nothing;
+    # `emoeye run` sends it to its run folder instead.
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -1,0 +1,129 @@
+"""No onset lost at start-up: the marker inlet opens as soon as its stream is visible, and a role
+whose device appears later is bound then (issue 13). Real LSL outlets, the real ``open_live``."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pylsl
+import pytest
+from test_live_lsl import gaze_rows, outlet_for
+
+from acquisition.aligner import TrialEvent
+from acquisition.config import AcquisitionConfig
+from acquisition.lsl.presets import PRESETS
+from acquisition.trials.types import TrialSpec
+from emoeye.errors import CliError
+from emoeye.live import open_live
+
+pytestmark = pytest.mark.lsl
+
+
+class GazeDevice(threading.Thread):
+    """A 60 Hz Gazepoint stream that appears ``after`` seconds from now and pushes live."""
+
+    def __init__(self, spec, after: float) -> None:
+        super().__init__(daemon=True)
+        self.spec, self.after = spec, after
+        self.outlet: pylsl.StreamOutlet | None = None
+        self.first_stamp = np.nan
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        if self.halt.wait(self.after):
+            return
+        self.outlet = outlet_for(self.spec)
+        k, t0 = 0, pylsl.local_clock()
+        self.first_stamp = t0
+        while not self.halt.wait(0.05):
+            n = int((pylsl.local_clock() - t0) * 60) - k
+            if n > 0:
+                stamps = (t0 + (k + np.arange(n)) / 60).tolist()
+                self.outlet.push_chunk(gaze_rows(n, k), stamps)
+                k += n
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(5.0)
+
+
+def pinned(gp, mk, required=("gaze", "gsr", "hr")) -> AcquisitionConfig:
+    """Roles bound to this test's streams only (others of this LSL session never bind)."""
+    from acquisition.config import RoleRule
+
+    rules = [RoleRule(role=r, source_id=gp.source_id, preset="gazepoint") for r in ("gaze",)]
+    rules += [RoleRule(role="markers", source_id=mk.source_id, preset="psychopy")]
+    return AcquisitionConfig(
+        trial=TrialSpec(grace=1.0, required_roles=tuple(required)), rules=rules
+    )
+
+
+@pytest.mark.timeout(90)
+def test_onset_before_the_devices_appear_becomes_a_trial(uid):
+    gp = PRESETS["gazepoint"][0].spec(f"gp-{uid}", name=f"GazepointEyeTracker-{uid}")
+    mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
+    markers = outlet_for(mk)
+    appeared = pylsl.local_clock()
+    # The eye tracker comes up only after the first trial's window has closed.
+    device = GazeDevice(gp, after=7.5)
+    device.start()
+    lines: list[str] = []
+    opened: dict = {}
+
+    def opener() -> None:
+        try:
+            opened["live"] = open_live(pinned(gp, mk, ("gaze",)), wait=20.0, log=lines.append)
+        except BaseException as exc:  # reported by the assertion below
+            opened["error"] = exc
+
+    t = threading.Thread(target=opener, daemon=True)
+    t.start()
+    live = None
+    try:
+        # One second after the marker stream appeared: the first onset.
+        time.sleep(max(0.0, appeared + 1.0 - pylsl.local_clock()))
+        first = pylsl.local_clock()
+        markers.push_sample(["onset:coffee"], first)
+        t.join(25.0)
+        assert "live" in opened, (opened, lines)
+        live = opened["live"]
+        assert any("marker stream open; waiting for streams for: gaze" in x for x in lines), lines
+        assert "gaze" in live.plan.roles and live.late_bindings, lines
+        assert any("gaze bound late" in n for h in live.health.values() for n in h.events)
+        # A second onset once the device runs: a normal, complete trial.
+        time.sleep(1.0)
+        second = pylsl.local_clock()
+        markers.push_sample(["onset:clock"], second)
+        events: list = []
+        deadline = time.monotonic() + 15
+        while len(events) < 2 and time.monotonic() < deadline:
+            events += [e for e in live.poll(wait=0.05) if isinstance(e, TrialEvent)]
+        trials = [e.trial for e in events]
+        assert [t.stimulus_id for t in trials] == ["coffee", "clock"]
+        assert abs(trials[0].onset - first) < 5e-3 and abs(trials[1].onset - second) < 5e-3
+        # Cut with the role missing (its device was not there), not lost.
+        assert "gaze" in trials[0].quality.missing and trials[0].quality.coverage["gaze"] == 0
+        assert "gaze" not in trials[1].quality.missing
+        assert trials[1].quality.coverage["gaze"] > 0.95
+    finally:
+        device.stop()
+        if live is not None:
+            live.stop()
+        live = None
+        opened.clear()
+        del markers
+        device.outlet = None
+
+
+@pytest.mark.timeout(60)
+def test_no_marker_stream_is_still_an_error(uid):
+    gp = PRESETS["gazepoint"][0].spec(f"gp-{uid}", name=f"GazepointEyeTracker-{uid}")
+    mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
+    out = outlet_for(gp)
+    try:
+        with pytest.raises(CliError, match="cannot start: no stream for role.*markers"):
+            open_live(pinned(gp, mk), wait=1.5, log=lambda _: None)
+    finally:
+        del out
