@@ -16,14 +16,16 @@ def open_live(
     log: Callable[[str], Any] = print,
     before_start: Callable[[Any], Any] | None = None,
 ):
-    """Open the live input as soon as the marker stream is visible; bind the rest as it comes.
+    """Open the live input as soon as a marker stream is visible; bind the rest as it appears.
 
-    Onsets are what a session cannot get back, so nothing waits for the other devices: once a
-    marker stream is seen, the inlets of every stream bound so far are opened (the markers'
-    first) and the roles still missing are bound the moment their streams appear. A trial cut
-    before its role was bound has that role missing. This call still waits up to ``wait``
-    seconds for the required roles, so the session starts with them when they are coming; if
-    one is still missing then, one line says so and the session goes on without it.
+    Onsets are what a session cannot get back, so nothing waits for all devices: once a marker
+    stream is seen, the inlets of every stream visible open at once (the markers' first), and
+    each role still missing is bound as soon as its stream appears
+    (:class:`~acquisition.lsl.live.LiveAcquisition` with ``bind_late``). A trial cut before its
+    role was bound has that role missing. This call waits up to ``wait`` seconds for the marker
+    stream (an error without it) and for the required roles, so the session starts with them
+    when they are coming; a required role still missing then gets one warning line and the
+    session goes on without it.
 
     Parameters
     ----------
@@ -53,7 +55,7 @@ def open_live(
     required = list(dict.fromkeys([*config.trial.required_roles, "markers"]))
     deadline = time.monotonic() + wait
     said = False
-    while True:
+    while True:  # the marker stream first: without it nothing can be cut
         visible = discover(0.5)
         plan = bind_roles([s for s, _ in visible], config.rules)
         if "markers" in plan.roles:
@@ -64,36 +66,36 @@ def open_live(
                 + ", ".join(plan.missing(required))
                 + ".\n"
                 + plan.explain(required)
-                + "\nStart the devices (or `emoeye simulate`), check `emoeye streams`, or bind "
-                "roles in a --config file (docs/configuration.md)."
+                + "\nStart the devices (or `emoeye simulate`), check `emoeye streams`, or "
+                "bind roles in a --config file (docs/configuration.md)."
             )
         if not said:
             log(
                 f"waiting for streams for: {', '.join(plan.missing(required))} (up to {wait:.0f} s)..."
             )
             said = True
+    # What is visible now opens now (the markers' inlet first); the binder opens the rest.
     live = LiveAcquisition(config, streams=visible, strict=False, bind_late=True)
-    if before_start is not None:
-        try:
+    try:
+        if before_start is not None:
             before_start(live)
-        except BaseException:
-            live.stop()
-            raise
-    live.start()
-    missing = live.plan.missing(required)
-    if missing:
-        log(
-            f"marker stream open; waiting for streams for: {', '.join(missing)} "
-            f"(up to {max(deadline - time.monotonic(), 0):.0f} s; each is bound as it appears)..."
-        )
-    while live.plan.missing(required) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    missing = live.plan.missing(required)
-    if missing:
-        log(
-            f"warning: no stream yet for required role(s) {', '.join(missing)}; the session goes "
-            "on and trials have them missing until their streams appear (bound then). Check "
-            "`emoeye streams` or bind roles in a --config file (docs/configuration.md)."
-        )
+        live.start()
+        if live.plan.missing(required):
+            log(
+                f"marker stream open; waiting for streams for: "
+                f"{', '.join(live.plan.missing(required))} (each opens as it appears)..."
+            )
+        while live.plan.missing(required) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if live.plan.missing(required):
+            log(
+                "warning: no stream yet for required role(s) "
+                f"{', '.join(live.plan.missing(required))}; the session goes on and trials "
+                "have them missing until their streams appear (bound then). Check `emoeye "
+                "streams` or bind roles in a --config file (docs/configuration.md)."
+            )
+    except BaseException:
+        live.stop()
+        raise
     live.wait_connected(10.0)
     return live

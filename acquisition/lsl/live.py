@@ -38,7 +38,7 @@ STALL_AFTER_S = 1.0
 LOST_AFTER_S = 5.0
 IRREGULAR_LATENCY_S = 0.05  # irregular streams: data stamped this long ago has surely arrived
 IRREGULAR_HOLD_MAX_S = 2.0  # ... unless it comes in bursts: then up to this much later
-LATE_BIND_EVERY_S = 0.5
+LATE_BIND_EVERY_S = 0.1
 """Seconds between two looks for a stream for a role still unbound (``bind_late``)."""
 MARKERS_FIRST_S = 2.0
 """Start-up waits up to this long for the marker inlet to connect before opening the others."""
@@ -403,12 +403,21 @@ class LiveAcquisition:
     # ------------------------------------------------------------------ late binding
 
     def _bind_late_loop(self) -> None:
-        """Until every role has a stream: look for new streams, bind those that fill a gap."""
-        while not self._halt.wait(LATE_BIND_EVERY_S) and self.unbound():
-            try:
-                self._bind_late_once(pylsl.resolve_streams(wait_time=LATE_BIND_EVERY_S))
-            except Exception as exc:  # the binder must outlive any resolve error
-                log.warning("late binding: %r", exc)
+        """Until every role has a stream: look for new streams, bind those that fill a gap.
+
+        liblsl's continuous resolver keeps the list of visible streams up to date in the
+        background, so a new stream is seen within a tenth of a second: an outlet keeps nothing
+        for an inlet that connects later, and an onset sent before would be lost.
+        """
+        resolver = pylsl.ContinuousResolver(forget_after=5.0)
+        try:
+            while not self._halt.wait(LATE_BIND_EVERY_S) and self.unbound():
+                try:
+                    self._bind_late_once(resolver.results())
+                except Exception as exc:  # the binder must outlive any resolve error
+                    log.warning("late binding: %r", exc)
+        finally:
+            del resolver
 
     def _bind_late_once(self, infos: list[pylsl.StreamInfo]) -> list[str]:
         """Bind each unbound role that one of the new streams in ``infos`` can play.
@@ -434,7 +443,7 @@ class LiveAcquisition:
                     c for c in cands if (c.spec.key, c.reading.kind) not in have
                 )
             new_keys = {s.key for s, _ in new}
-            for role in self.unbound():
+            for role in sorted(self.unbound(), key=lambda r: r != "markers"):  # onsets first
                 cand = plan.roles.get(role)
                 if cand is None or cand.spec.key not in new_keys or self._halt.is_set():
                     continue
@@ -453,7 +462,8 @@ class LiveAcquisition:
                     log.error("stream listener failed for %s: %r", cand.spec.name, exc)
         self.core.bind(role, cand)
         if key not in self._inlets:
-            self.health[key] = _health_for(cand.spec, [])
+            # A new dict, not an insert: the views iterate the health records unlocked.
+            self.health = {**self.health, key: _health_for(cand.spec, [])}
             self._current[key] = cand.spec
             self._start_inlet(key, info, cand.spec)
         health = self.health[key]
@@ -465,7 +475,7 @@ class LiveAcquisition:
         )
         health.note(line)
         self.late_bindings.append(line)
-        log.warning("%s", line)
+        log.info("%s", line)  # start-up's normal course; the health events keep it
         return line
 
     def _start_inlet(self, key: str, info: pylsl.StreamInfo, spec: StreamSpec) -> InletThread:
@@ -605,7 +615,7 @@ class LiveAcquisition:
                 return f"{role} already reads {cand.spec.describe()}"
             unused = self.core.bind(role, cand)
             if stream_key not in self._inlets:  # not pulled yet (or no longer): start it
-                self.health[stream_key] = _health_for(cand.spec, [])
+                self.health = {**self.health, stream_key: _health_for(cand.spec, [])}
                 self._current[stream_key] = cand.spec
                 self._start_inlet(stream_key, self.infos[stream_key], cand.spec)
             health = self.health[stream_key]
@@ -618,7 +628,7 @@ class LiveAcquisition:
                 thread = self._inlets.pop(key, None)
                 if thread is not None:
                     thread.retire()
-                self.health.pop(key, None)
+                self.health = {k: h for k, h in self.health.items() if k != key}
                 self._current.pop(key, None)
             was = old.spec.describe() if old is not None else "nothing"
             line = f"{role} rebound by the experimenter: {was} -> {cand.spec.describe()}"

@@ -35,7 +35,11 @@ LABRECORDER_PULL_S = 0.5
 """Seconds between two pulls of LabRecorder's engine from each of its inlets."""
 
 
-class RecorderUnavailable(RuntimeError):
+class RecordingError(RuntimeError):
+    """A recording cannot start (nothing to record, or the back end is unavailable)."""
+
+
+class RecorderUnavailable(RecordingError):
     """The chosen recording back end cannot be used here; the message says what to install."""
 
 
@@ -128,8 +132,9 @@ class Recorder:
             infos = _resolve(self._source_ids, self.resolve_timeout)
             if not self.include_own:
                 infos = [i for i in infos if not i.name().startswith("EmoEye-")]
-        if not infos:
-            raise RuntimeError("no LSL streams to record (none visible)")
+        if not infos and (self.backend != "emoeye" or self._streams is None):
+            # Ours may start empty when given an empty list: add() brings the streams.
+            raise RecordingError("no LSL streams to record (none visible)")
         unique = {}
         for info in infos:  # a stream can be answered twice (one per network interface)
             unique.setdefault(info.uid(), info)

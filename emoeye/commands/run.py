@@ -279,13 +279,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_session(args, config, session, log_path: Path, run_dashboard) -> int:
-    from acquisition.xdf.recorder import RecorderUnavailable
+    from acquisition.xdf.recorder import RecordingError
 
     session.install_signal_handlers()
     try:
         session.start()
-    except (RecorderUnavailable, OSError) as exc:
+    except (RecordingError, OSError) as exc:
         session.stop()
+        if args.record is None:
+            raise
         raise CliError(f"cannot record to {args.record}: {exc}") from None
     except BaseException:
         session.stop()
@@ -310,10 +312,15 @@ def _run_session(args, config, session, log_path: Path, run_dashboard) -> int:
         pass
     finally:
         print("stopping: cutting pending trials and finishing predictions...", flush=True)
-        with _patient_ctrl_c():
+        with _patient_ctrl_c():  # through the summary: the stop may be quick (our recorder)
             summary = session.stop()
             if view is not None:
                 view.finish()
+            _print_summary(args, summary, log_path)
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, summary: dict, log_path: Path) -> None:
     w = summary.get("worker", {})
     lat = w.get("latency_ms") or {}
     latency = f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""
@@ -330,4 +337,3 @@ def _run_session(args, config, session, log_path: Path, run_dashboard) -> int:
         )
     if args.csv:
         print(f"CSV log: {args.csv}")
-    return 0

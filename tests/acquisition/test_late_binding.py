@@ -64,11 +64,6 @@ def pinned(gp, mk, required=("gaze", "gsr", "hr")) -> AcquisitionConfig:
 def test_onset_before_the_devices_appear_becomes_a_trial(uid):
     gp = PRESETS["gazepoint"][0].spec(f"gp-{uid}", name=f"GazepointEyeTracker-{uid}")
     mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
-    markers = outlet_for(mk)
-    appeared = pylsl.local_clock()
-    # The eye tracker comes up only after the first trial's window has closed.
-    device = GazeDevice(gp, after=7.5)
-    device.start()
     lines: list[str] = []
     opened: dict = {}
 
@@ -78,8 +73,15 @@ def test_onset_before_the_devices_appear_becomes_a_trial(uid):
         except BaseException as exc:  # reported by the assertion below
             opened["error"] = exc
 
+    # The session starts first, with no stream there; then the marker stream appears, and the
+    # eye tracker only after the first trial's window has closed.
     t = threading.Thread(target=opener, daemon=True)
     t.start()
+    time.sleep(1.0)
+    markers = outlet_for(mk)
+    appeared = pylsl.local_clock()
+    device = GazeDevice(gp, after=7.5)
+    device.start()
     live = None
     try:
         # One second after the marker stream appeared: the first onset.
@@ -90,7 +92,8 @@ def test_onset_before_the_devices_appear_becomes_a_trial(uid):
         assert "live" in opened, (opened, lines)
         live = opened["live"]
         assert any("marker stream open; waiting for streams for: gaze" in x for x in lines), lines
-        assert "gaze" in live.plan.roles and live.late_bindings, lines
+        assert "gaze" in live.plan.roles and "markers" in live.plan.roles, lines
+        assert live.late_bindings[0].startswith("gaze bound late"), live.late_bindings
         assert any("gaze bound late" in n for h in live.health.values() for n in h.events)
         # A second onset once the device runs: a normal, complete trial.
         time.sleep(1.0)
