@@ -273,7 +273,8 @@ class DashboardWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ frames
     def data_time(self) -> float:
         """Newest sample time over the signal roles (the right edge of the plots)."""
-        ends = [r.buffer.last_timestamp for r in self.core.roles.values()]
+        # A copy: a role bound late (another thread) may be added while this reads.
+        ends = [r.buffer.last_timestamp for r in list(self.core.roles.values())]
         finite = [t for t in ends if math.isfinite(t)]
         return max(finite) if finite else -math.inf
 
@@ -322,7 +323,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         if not math.isfinite(t_end):
             return
         if math.isnan(self.origin):
-            firsts = [r.buffer.first_timestamp for r in self.core.roles.values()]
+            firsts = [r.buffer.first_timestamp for r in list(self.core.roles.values())]
             self.origin = math.floor(min(t for t in firsts if math.isfinite(t)))
         self.t_end = t_end
         trials = self.log.in_range(t_end - self.window_seconds, t_end, self.trial_duration)
