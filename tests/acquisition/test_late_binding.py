@@ -130,3 +130,60 @@ def test_no_marker_stream_is_still_an_error(uid):
             open_live(pinned(gp, mk), wait=1.5, log=lambda _: None)
     finally:
         del out
+
+
+@pytest.mark.timeout(120)
+def test_session_records_and_logs_the_trial_cut_before_its_device_appeared(uid, tmp_path):
+    """Through ``LiveSession``: the early onset becomes a logged prediction with gaze missing,
+    and the device that appeared late joins the ``record_path`` recording."""
+    import json
+
+    from acquisition.xdf.source import XdfSource
+    from emoeye.session import LiveSession, SessionConfig
+
+    gp = PRESETS["gazepoint"][0].spec(f"gp-{uid}", name=f"GazepointEyeTracker-{uid}")
+    mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
+    log, xdf = tmp_path / "p.jsonl", tmp_path / "s.xdf"
+    session = LiveSession(
+        pinned(gp, mk, ("gaze",)),
+        SessionConfig(log_path=log, outlet=False, wait=15.0, record_path=xdf),
+        say=lambda _: None,
+    )
+    markers = outlet_for(mk)
+    device = GazeDevice(gp, after=7.0)
+    device.start()
+    starter = threading.Thread(target=session.start, daemon=True)
+    starter.start()
+    try:
+        time.sleep(1.5)
+        first = pylsl.local_clock()
+        markers.push_sample(["onset:coffee"], first)
+        starter.join(30.0)
+        assert session.live is not None and "gaze" in session.live.plan.roles
+        time.sleep(1.0)
+        second = pylsl.local_clock()
+        markers.push_sample(["onset:clock"], second)
+        deadline = time.monotonic() + 20
+        while session.store.count < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        summary = session.stop()
+        device.stop()
+        device.outlet = None
+        del markers
+    records = [json.loads(x) for x in log.read_text().splitlines()]
+    # One record per trial: a prediction, or (a required role missing) a record saying why.
+    trials = {r["stimulus_id"]: r for r in records if r.get("stimulus_id") and "onset" in r}
+    assert summary["trials_cut"] == 2 and set(trials) == {"coffee", "clock"}
+    early, late = trials["coffee"], trials["clock"]
+    assert abs(early["onset"] - first) < 5e-3 and abs(late["onset"] - second) < 5e-3
+    if "quality" in early:
+        assert "gaze" in early["quality"]["missing"]
+    else:
+        assert "gaze" in json.dumps(early), early
+    assert late["event"] == "prediction" and late["quality"]["coverage"]["gaze"] > 0.95
+    # The recording began before the first inlet and took the late device in.
+    streams = {s.spec.source_id: s for s in XdfSource(xdf).xdf_streams}
+    assert streams[mk.source_id].values()[:, 0].tolist() == ["onset:coffee", "onset:clock"]
+    assert len(streams[gp.source_id]) > 60 * 5
+    assert summary["recording"]["streams"] == [mk.name, gp.name]
