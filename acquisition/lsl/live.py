@@ -18,7 +18,7 @@ import pylsl
 
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition, Event
-from acquisition.lsl.binding import BindingPlan, bind_roles
+from acquisition.lsl.binding import BindingPlan, Candidate, bind_roles
 from acquisition.lsl.clockguard import ClockGuard
 from acquisition.lsl.health import StreamHealth, StreamState
 from acquisition.lsl.presets import ROLES
@@ -431,9 +431,8 @@ class LiveAcquisition:
         self._late_seen.update(i.uid() for i in fresh)
         lines = []
         with self._rebind_lock:
-            known = [s for s in self.plan.visible]
             new = [(s, i) for s, i in candidates if s.key not in self.infos]
-            plan = bind_roles(known + [s for s, _ in new], self.config.rules)
+            plan = bind_roles([*self.plan.visible, *(s for s, _ in new)], self.config.rules)
             for spec, info in new:
                 self.infos[spec.key] = info
                 self.plan.visible.append(spec)
@@ -450,7 +449,7 @@ class LiveAcquisition:
                 lines.append(self._bind_new(role, cand))
         return lines
 
-    def _bind_new(self, role: str, cand) -> str:
+    def _bind_new(self, role: str, cand: Candidate) -> str:
         """Bind ``role`` to a stream that appeared after start (caller holds the lock)."""
         key = cand.spec.key
         info = self.infos[key]
