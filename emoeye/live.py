@@ -49,14 +49,17 @@ def open_live(
     CliError
         No marker stream appeared within ``wait`` seconds (the message lists what is there).
     """
+    import pylsl
+
     from acquisition.lsl.binding import bind_roles
-    from acquisition.lsl.live import LiveAcquisition, discover
+    from acquisition.lsl.live import LiveAcquisition, discover, discover_infos
 
     required = list(dict.fromkeys([*config.trial.required_roles, "markers"]))
     deadline = time.monotonic() + wait
     said = False
+    seen = {info.uid(): (spec, info) for spec, info in discover(0.5)}
     while True:  # the marker stream first: without it nothing can be cut
-        visible = discover(0.5)
+        visible = list(seen.values())
         plan = bind_roles([s for s, _ in visible], config.rules)
         if "markers" in plan.roles:
             break
@@ -74,6 +77,10 @@ def open_live(
                 f"waiting for streams for: {', '.join(plan.missing(required))} (up to {wait:.0f} s)..."
             )
             said = True
+        # Short resolves see a new stream within ~0.1 s (liblsl's continuous resolver takes up
+        # to 1.2 s); an onset sent before the marker inlet connects is gone for good.
+        fresh = [i for i in pylsl.resolve_streams(wait_time=0.1) if i.uid() not in seen]
+        seen.update({info.uid(): (spec, info) for spec, info in discover_infos(fresh)})
     # What is visible now opens now (the markers' inlet first); the binder opens the rest.
     live = LiveAcquisition(config, streams=visible, strict=False, bind_late=True)
     try:

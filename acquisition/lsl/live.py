@@ -39,7 +39,9 @@ LOST_AFTER_S = 5.0
 IRREGULAR_LATENCY_S = 0.05  # irregular streams: data stamped this long ago has surely arrived
 IRREGULAR_HOLD_MAX_S = 2.0  # ... unless it comes in bursts: then up to this much later
 LATE_BIND_EVERY_S = 0.1
-"""Seconds between two looks for a stream for a role still unbound (``bind_late``)."""
+"""Seconds between two looks for a stream for a role still unbound (``bind_late``)..."""
+LATE_BIND_FAST_S = 60.0
+"""... for this long after start (devices starting); then one look a second."""
 MARKERS_FIRST_S = 2.0
 """Start-up waits up to this long for the marker inlet to connect before opening the others."""
 
@@ -405,19 +407,20 @@ class LiveAcquisition:
     def _bind_late_loop(self) -> None:
         """Until every role has a stream: look for new streams, bind those that fill a gap.
 
-        liblsl's continuous resolver keeps the list of visible streams up to date in the
-        background, so a new stream is seen within a tenth of a second: an outlet keeps nothing
-        for an inlet that connects later, and an onset sent before would be lost.
+        A stream that appears is seen within ~0.1 s during the first
+        :data:`LATE_BIND_FAST_S` (short resolves; liblsl's continuous resolver takes up to
+        1.2 s), then within a second: an outlet keeps nothing for an inlet that connects later,
+        so an onset sent before its inlet connects would be lost.
         """
-        resolver = pylsl.ContinuousResolver(forget_after=5.0)
-        try:
-            while not self._halt.wait(LATE_BIND_EVERY_S) and self.unbound():
-                try:
-                    self._bind_late_once(resolver.results())
-                except Exception as exc:  # the binder must outlive any resolve error
-                    log.warning("late binding: %r", exc)
-        finally:
-            del resolver
+        started = time.monotonic()
+        period = LATE_BIND_EVERY_S
+        while not self._halt.wait(period) and self.unbound():
+            if time.monotonic() - started > LATE_BIND_FAST_S:
+                period = 1.0
+            try:
+                self._bind_late_once(pylsl.resolve_streams(wait_time=LATE_BIND_EVERY_S))
+            except Exception as exc:  # the binder must outlive any resolve error
+                log.warning("late binding: %r", exc)
 
     def _bind_late_once(self, infos: list[pylsl.StreamInfo]) -> list[str]:
         """Bind each unbound role that one of the new streams in ``infos`` can play.

@@ -77,7 +77,13 @@ def test_onset_before_the_devices_appear_becomes_a_trial(uid):
     # eye tracker only after the first trial's window has closed.
     t = threading.Thread(target=opener, daemon=True)
     t.start()
-    time.sleep(1.0)
+    # Once it is looking (liblsl's first resolve in a process can take seconds here).
+    deadline = time.monotonic() + 20
+    while (
+        not any(x.startswith("waiting for streams") for x in lines) and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+    time.sleep(0.3)
     markers = outlet_for(mk)
     appeared = pylsl.local_clock()
     device = GazeDevice(gp, after=7.5)
@@ -144,20 +150,23 @@ def test_session_records_and_logs_the_trial_cut_before_its_device_appeared(uid, 
     gp = PRESETS["gazepoint"][0].spec(f"gp-{uid}", name=f"GazepointEyeTracker-{uid}")
     mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
     log, xdf = tmp_path / "p.jsonl", tmp_path / "s.xdf"
+    said: list[str] = []
     session = LiveSession(
         pinned(gp, mk, ("gaze",)),
-        SessionConfig(log_path=log, outlet=False, wait=15.0, record_path=xdf),
-        say=lambda _: None,
+        SessionConfig(log_path=log, outlet=False, wait=20.0, record_path=xdf),
+        say=said.append,
     )
     markers = outlet_for(mk)
-    device = GazeDevice(gp, after=7.0)
-    device.start()
+    device = GazeDevice(gp, after=6.5)  # after the first trial's window
     starter = threading.Thread(target=session.start, daemon=True)
     starter.start()
     try:
-        time.sleep(1.5)
+        deadline = time.monotonic() + 20
+        while not any("marker stream open" in x for x in said) and time.monotonic() < deadline:
+            time.sleep(0.01)
         first = pylsl.local_clock()
         markers.push_sample(["onset:coffee"], first)
+        device.start()
         starter.join(30.0)
         assert session.live is not None and "gaze" in session.live.plan.roles
         time.sleep(1.0)
