@@ -52,7 +52,7 @@ def open_live(
     import pylsl
 
     from acquisition.lsl.binding import bind_roles
-    from acquisition.lsl.live import LiveAcquisition, discover, discover_infos
+    from acquisition.lsl.live import RESOLVE_S, LiveAcquisition, discover, discover_infos
 
     required = list(dict.fromkeys([*config.trial.required_roles, "markers"]))
     deadline = time.monotonic() + wait
@@ -77,9 +77,10 @@ def open_live(
                 f"waiting for streams for: {', '.join(plan.missing(required))} (up to {wait:.0f} s)..."
             )
             said = True
-        # Short resolves see a new stream within ~0.1 s (liblsl's continuous resolver takes up
-        # to 1.2 s); an onset sent before the marker inlet connects is gone for good.
-        fresh = [i for i in pylsl.resolve_streams(wait_time=0.1) if i.uid() not in seen]
+        # A new stream is seen within ~0.5 s (liblsl's continuous resolver took up to 1.2 s;
+        # shorter resolves found nothing on a loaded machine); an onset sent before the marker
+        # inlet connects is gone for good.
+        fresh = [i for i in pylsl.resolve_streams(wait_time=RESOLVE_S) if i.uid() not in seen]
         seen.update({info.uid(): (spec, info) for spec, info in discover_infos(fresh)})
     # What is visible now opens now (the markers' inlet first); the binder opens the rest.
     live = LiveAcquisition(config, streams=visible, strict=False, bind_late=True)

@@ -38,10 +38,13 @@ STALL_AFTER_S = 1.0
 LOST_AFTER_S = 5.0
 IRREGULAR_LATENCY_S = 0.05  # irregular streams: data stamped this long ago has surely arrived
 IRREGULAR_HOLD_MAX_S = 2.0  # ... unless it comes in bursts: then up to this much later
-LATE_BIND_EVERY_S = 0.1
-"""Seconds between two looks for a stream for a role still unbound (``bind_late``)..."""
+RESOLVE_S = 0.5
+"""Seconds one look for new streams listens for answers (0.1 s found nothing on a loaded
+machine; liblsl's continuous resolver took up to 1.2 s to see a new stream)."""
+LATE_BIND_EVERY_S = 0.05
+"""Pause between two looks for a stream for a role still unbound (``bind_late``)..."""
 LATE_BIND_FAST_S = 60.0
-"""... for this long after start (devices starting); then one look a second."""
+"""... for this long after start (devices starting); then one look every second or so."""
 MARKERS_FIRST_S = 2.0
 """Start-up waits up to this long for the marker inlet to connect before opening the others."""
 
@@ -407,10 +410,9 @@ class LiveAcquisition:
     def _bind_late_loop(self) -> None:
         """Until every role has a stream: look for new streams, bind those that fill a gap.
 
-        A stream that appears is seen within ~0.1 s during the first
-        :data:`LATE_BIND_FAST_S` (short resolves; liblsl's continuous resolver takes up to
-        1.2 s), then within a second: an outlet keeps nothing for an inlet that connects later,
-        so an onset sent before its inlet connects would be lost.
+        A stream that appears is seen within ~0.6 s during the first :data:`LATE_BIND_FAST_S`,
+        then within ~1.5 s: an outlet keeps nothing for an inlet that connects later, so an
+        onset sent before its inlet connects would be lost.
         """
         started = time.monotonic()
         period = LATE_BIND_EVERY_S
@@ -418,7 +420,7 @@ class LiveAcquisition:
             if time.monotonic() - started > LATE_BIND_FAST_S:
                 period = 1.0
             try:
-                self._bind_late_once(pylsl.resolve_streams(wait_time=LATE_BIND_EVERY_S))
+                self._bind_late_once(pylsl.resolve_streams(wait_time=RESOLVE_S))
             except Exception as exc:  # the binder must outlive any resolve error
                 log.warning("late binding: %r", exc)
 
@@ -430,8 +432,8 @@ class LiveAcquisition:
         fresh = [i for i in infos if i.uid() not in self._late_seen]
         if not fresh:
             return []
-        candidates = discover_infos(fresh)
-        self._late_seen.update(i.uid() for i in fresh)
+        candidates = discover_infos(fresh)  # those whose metadata cannot be read: next time
+        self._late_seen.update(s.uid or s.key for s, _ in candidates)
         lines = []
         with self._rebind_lock:
             new = [(s, i) for s, i in candidates if s.key not in self.infos]
