@@ -8,7 +8,9 @@ import faulthandler
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from emoeye import __version__
 from emoeye.errors import CliError
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.lsl_config_written = use_lsl_config(args.lsl_session, args.lsl_scope)
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
     except CliError as exc:
@@ -155,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         message = text.splitlines()[0]
         print(f"emoeye: error: {message}", file=sys.stderr)
         return 2
+    live = args.command in ("run", "demo")
+    if live and argv is None and threading.current_thread() is threading.main_thread():
+        # The session is stopped and summed up: a late Ctrl-C (a second press while a quick
+        # stop had already finished) must not turn the clean exit into an interrupted one.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return rc
 
 
 if __name__ == "__main__":

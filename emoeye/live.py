@@ -1,47 +1,109 @@
-"""Opening a live session's input: wait for the streams every role needs, then start them."""
+"""Opening a live session's input: open each stream as soon as it is visible, the markers first."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from acquisition.config import AcquisitionConfig
 from emoeye.errors import CliError
 
 
-def open_live(config: AcquisitionConfig, wait: float = 10.0, log=print):
-    """Discover streams until every required role (and markers) binds, or fail clearly.
+def open_live(
+    config: AcquisitionConfig,
+    wait: float = 10.0,
+    log: Callable[[str], Any] = print,
+    before_start: Callable[[Any], Any] | None = None,
+):
+    """Open the live input as soon as a marker stream is visible; bind the rest as it appears.
 
-    Returns a started :class:`acquisition.lsl.live.LiveAcquisition`.
+    Onsets are what a session cannot get back, so nothing waits for all devices: once a marker
+    stream is seen, the inlets of every stream visible open at once (the markers' first), and
+    each role still missing is bound as soon as its stream appears
+    (:class:`~acquisition.lsl.live.LiveAcquisition` with ``bind_late``). A trial cut before its
+    role was bound has that role missing. This call waits up to ``wait`` seconds for the marker
+    stream (an error without it) and for the required roles, so the session starts with them
+    when they are coming; a required role still missing then gets one warning line and the
+    session goes on without it.
+
+    Parameters
+    ----------
+    config
+        Roles, rules, trial spec.
+    wait
+        Seconds to wait for the marker stream (an error without it) and the required roles.
+    log
+        Where progress lines go.
+    before_start
+        Called with the :class:`~acquisition.lsl.live.LiveAcquisition` before any inlet opens
+        (the session starts its recording there, so the file holds every trial).
+
+    Returns
+    -------
+    LiveAcquisition
+        Started.
+
+    Raises
+    ------
+    CliError
+        No marker stream appeared within ``wait`` seconds (the message lists what is there).
     """
-    from acquisition.core import MissingRoleError
-    from acquisition.lsl.binding import bind_roles
-    from acquisition.lsl.live import LiveAcquisition, discover
+    import pylsl
 
-    required = [*config.trial.required_roles, "markers"]
+    from acquisition.lsl.binding import bind_roles
+    from acquisition.lsl.live import RESOLVE_S, LiveAcquisition, discover, discover_infos
+
+    required = list(dict.fromkeys([*config.trial.required_roles, "markers"]))
     deadline = time.monotonic() + wait
     said = False
-    while True:
-        visible = discover(1.0)
+    seen = {info.uid(): (spec, info) for spec, info in discover(0.5)}
+    while True:  # the marker stream first: without it nothing can be cut
+        visible = list(seen.values())
         plan = bind_roles([s for s, _ in visible], config.rules)
-        missing = plan.missing(required)
-        if not missing:
+        if "markers" in plan.roles:
             break
         if time.monotonic() > deadline:
             raise CliError(
                 "cannot start: no stream for role(s) "
-                + ", ".join(missing)
+                + ", ".join(plan.missing(required))
                 + ".\n"
                 + plan.explain(required)
-                + "\nStart the devices (or `emoeye simulate`), check `emoeye streams`, or bind "
-                "roles in a --config file (docs/configuration.md)."
+                + "\nStart the devices (or `emoeye simulate`), check `emoeye streams`, or "
+                "bind roles in a --config file (docs/configuration.md)."
             )
         if not said:
-            log(f"waiting for streams for: {', '.join(missing)} (up to {wait:.0f} s)...")
+            log(
+                f"waiting for streams for: {', '.join(plan.missing(required))} (up to {wait:.0f} s)..."
+            )
             said = True
+        # A new stream is seen within ~0.5 s (liblsl's continuous resolver took up to 1.2 s;
+        # shorter resolves found nothing on a loaded machine); an onset sent before the marker
+        # inlet connects is gone for good.
+        fresh = [i for i in pylsl.resolve_streams(wait_time=RESOLVE_S) if i.uid() not in seen]
+        seen.update({info.uid(): (spec, info) for spec, info in discover_infos(fresh)})
+    # What is visible now opens now (the markers' inlet first); the binder opens the rest.
+    live = LiveAcquisition(config, streams=visible, strict=False, bind_late=True)
     try:
-        live = LiveAcquisition(config, streams=visible)
-    except MissingRoleError as exc:  # pragma: no cover - bound above
-        raise CliError(str(exc)) from None
-    live.start()
+        if before_start is not None:
+            before_start(live)
+        live.start()
+        if live.plan.missing(required):
+            log(
+                f"marker stream open; waiting for streams for: "
+                f"{', '.join(live.plan.missing(required))} (each opens as it appears)..."
+            )
+        while live.plan.missing(required) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if live.plan.missing(required):
+            log(
+                "warning: no stream yet for required role(s) "
+                f"{', '.join(live.plan.missing(required))}; the session goes on and trials "
+                "have them missing until their streams appear (bound then). Check `emoeye "
+                "streams` or bind roles in a --config file (docs/configuration.md)."
+            )
+    except BaseException:
+        live.stop()
+        raise
     live.wait_connected(10.0)
     return live

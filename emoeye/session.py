@@ -63,9 +63,13 @@ class SessionConfig:
         Source id of that outlet (a fresh uuid-based one when None).
     wait
         Seconds to wait for the streams every required role needs.
+    record_path
+        Record every stream the session reads (and its prediction outlets) to this XDF file,
+        from before the first inlet opens, so the file holds every trial the session cuts.
     record_backend
-        XDF recorder back end: ``"labrecorder"`` or ``"emoeye"``; None = LabRecorder when its
-        package is installed, else ours.
+        XDF recorder back end: ``"emoeye"`` (the default: crash-safe, flushed every second) or
+        ``"labrecorder"`` (LabRecorder's engine; writes nothing to disk until stopped, cannot add
+        streams later, so it starts only once the roles are bound and may miss early onsets).
     switch_interval
         ``sys.setswitchinterval`` while the session runs (restored on stop); None leaves it.
         CPython's 5 ms lets a busy Python thread (the dashboard) hold the GIL that long each
@@ -82,6 +86,7 @@ class SessionConfig:
     outlet: bool = True
     outlet_source_id: str | None = None
     wait: float = 10.0
+    record_path: Path | str | None = None
     record_backend: str | None = None
     switch_interval: float | None = 0.001
 
@@ -233,8 +238,11 @@ class LiveSession:
                 if self.live is None:
                     from emoeye.live import open_live
 
-                    self.live = open_live(self.config, self.session.wait, log=self.say)
+                    self.live = open_live(
+                        self.config, self.session.wait, log=self.say, before_start=self._pre_start
+                    )
                 else:
+                    self._pre_start(self.live)
                     self.live.start()
                     self.live.wait_connected(10.0)
             except BaseException:  # no streams (or Ctrl-C while waiting): release the rest
@@ -252,10 +260,18 @@ class LiveSession:
                     "device": self.worker.device,
                     "quality_threshold": self.session.quality_threshold,
                     "participant": self.config.participant,
-                    "roles": {r: c.spec.name for r, c in self.live.plan.roles.items()},
+                    "roles": {r: c.spec.name for r, c in list(self.live.plan.roles.items())},
                     "outlet": None if self.outlet is None else self.outlet.stream_name,
                 }
             )
+            if self._recorder is not None and self._recorder.recording:
+                self._announce_recording()  # started before the first inlet opened
+            elif self.session.record_path is not None and self._records_late:
+                try:
+                    self.start_recording(self.session.record_path)
+                except BaseException:
+                    self.stop()
+                    raise
             self.started_at = time.monotonic()
             self._poller = threading.Thread(target=self._poll, name="session-poll", daemon=True)
             self._poller.start()
@@ -391,26 +407,44 @@ class LiveSession:
         rec = self._recorder
         return rec.path if rec is not None and rec.recording else None
 
-    def start_recording(self, path: Path | str) -> Path:
+    def _pre_start(self, live: Any) -> None:
+        """Before the first inlet opens: start ``session.record_path``'s recording (its log
+        record follows the session's). LabRecorder's engine cannot add the streams that appear
+        later, so with it the recording starts once the roles are bound (:meth:`start`)."""
+        live.stream_listeners.append(self._record_new_stream)
+        if self.session.record_path is not None and not self._records_late:
+            self.start_recording(self.session.record_path, live=live, announce=False)
+
+    @property
+    def _records_late(self) -> bool:
+        return self.session.record_backend == "labrecorder"
+
+    def _record_new_stream(self, info: Any) -> None:
+        """A stream bound after start joins the recording before its inlet opens."""
+        rec = self._recorder
+        if rec is not None and rec.recording:
+            rec.add(info)
+
+    def start_recording(self, path: Path | str, live: Any = None, announce: bool = True) -> Path:
         """Record every stream the session saw, plus its prediction outlets, to an XDF file.
 
-        Uses :class:`acquisition.xdf.recorder.Recorder` (LabRecorder's engine when installed).
+        Uses :class:`acquisition.xdf.recorder.Recorder` with ``session.record_backend`` (ours,
+        crash-safe, by default). Streams bound later join the file as they appear.
         """
-        from acquisition.xdf.recorder import Recorder, labrecorder_available
+        from acquisition.xdf.recorder import Recorder
 
         with self._lock:
-            if self.live is None:
+            live = live if live is not None else self.live
+            if live is None:
                 raise RuntimeError("start the session before recording")
             if self._recorder is not None and self._recorder.recording:
                 raise RuntimeError(f"already recording to {self._recorder.path}")
-            backend = self.session.record_backend or (
-                "labrecorder" if labrecorder_available() else "emoeye"
-            )
+            backend = self.session.record_backend or "emoeye"
             own = set()
             if self.outlet is not None:
                 own = {self.outlet.source_id, self.outlet.ids_source_id}
             # Discovery may have seen our own outlets too; they are added once below.
-            infos = [i for i in self.live.infos.values() if i.source_id() not in own]
+            infos = [i for i in live.infos.values() if i.source_id() not in own]
             if self.outlet is not None:
                 import pylsl
 
@@ -418,9 +452,14 @@ class LiveSession:
                     found = pylsl.resolve_byprop("source_id", sid, minimum=1, timeout=2.0)
                     infos += found[:1]  # a stream can be answered twice (one per interface)
             self._recorder = Recorder(path, streams=infos, backend=backend).start()
-            self.worker.record({"event": "recording", "path": str(path), "backend": backend})
-            self.say(f"recording to {path} ({backend})")
+            if announce:
+                self._announce_recording()
             return Path(path)
+
+    def _announce_recording(self) -> None:
+        rec = self._recorder
+        self.worker.record({"event": "recording", "path": str(rec.path), "backend": rec.backend})
+        self.say(f"recording to {rec.path} ({rec.backend})")
 
     def stop_recording(self) -> dict | None:
         """Stop the recording (footers written, file closed); returns its summary."""

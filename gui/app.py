@@ -48,6 +48,17 @@ def run_dashboard(
     _APP = app
     app.setApplicationName("EmoEye Live")
     window = DashboardWindow(session, window_seconds=window_seconds)
+    # PyQt5 calls qFatal (abort) on an exception escaping any slot while sys.excepthook is
+    # Python's own; with a hook of ours it calls the hook and goes on.
+    previous_hook = sys.excepthook
+
+    def on_slot_exception(kind, exc, tb) -> None:
+        if isinstance(exc, Exception):
+            window.slot_failed("a dashboard slot", exc.with_traceback(tb))
+        else:  # KeyboardInterrupt and the like: close as Ctrl-C does
+            window.close()
+
+    sys.excepthook = on_slot_exception
     loop = QtCore.QEventLoop()
     window.closed.connect(loop.quit)
     window.show()
@@ -59,14 +70,18 @@ def run_dashboard(
     stop_requested = getattr(session, "stop_requested", None)  # LiveSession: set by SIGTERM
 
     def check() -> None:
-        if stop_requested is not None and stop_requested.is_set():
-            window.close()
+        try:
+            if stop_requested is not None and stop_requested.is_set():
+                window.close()
+        except Exception as exc:
+            window.slot_failed("the stop check", exc)
 
     wake.timeout.connect(check)
     wake.start(200)
     try:
         loop.exec_() if hasattr(loop, "exec_") else loop.exec()
     finally:
+        sys.excepthook = previous_hook
         wake.stop()
         signal.signal(signal.SIGINT, previous)
         window.close()

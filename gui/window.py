@@ -6,12 +6,16 @@ waits on LSL or the model. Recording starts and stops off the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from acquisition.lsl.presets import ROLES
+from acquisition.reporting import is_milestone
 from gui.dialogs import NO_REBIND_TIP, StreamsDialog
 from gui.panels.health import HealthTable
 from gui.panels.predictions import PlanePanel, TimelinePanel, ValuesPanel
@@ -27,6 +31,8 @@ DEFAULT_WINDOW_S = 20.0
 DEFAULT_FPS = 50.0
 SLOW_PERIOD_S = 0.2
 """Health table, status line and banner refresh at most this often."""
+log = logging.getLogger(__name__)
+
 NO_RECORD_TIP = (
     "This session cannot record. Record with LabRecorder, or start the session with "
     "`emoeye run --record FILE.xdf`."
@@ -79,6 +85,9 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self._rec_future: Future | None = None
         self._rec_started = math.nan
         self.message = ""
+        self.slot_errors = 0
+        """Exceptions caught in the window's timer slots (and, under ``run_dashboard``, in any
+        slot): each logged, counted and shown in the status bar; the session goes on."""
 
         self.setWindowTitle("EmoEye Live — experimenter dashboard")
         font = self.font()
@@ -264,11 +273,36 @@ class DashboardWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ frames
     def data_time(self) -> float:
         """Newest sample time over the signal roles (the right edge of the plots)."""
-        ends = [r.buffer.last_timestamp for r in self.core.roles.values()]
+        # A copy: a role bound late (another thread) may be added while this reads.
+        ends = [r.buffer.last_timestamp for r in list(self.core.roles.values())]
         finite = [t for t in ends if math.isfinite(t)]
         return max(finite) if finite else -math.inf
 
+    def slot_failed(self, where: str, exc: BaseException) -> None:
+        """Report an exception a Qt slot raised, and go on.
+
+        PyQt5 answers an exception escaping a slot with ``qFatal``, which aborts the process and
+        with it acquisition, inference and the recording. The display is not worth that: the
+        exception is counted, logged with its traceback (the 1st, 10th, 100th... time) and shown
+        in the status bar.
+        """
+        self.slot_errors += 1
+        text = f"display error #{self.slot_errors} in {where}: {type(exc).__name__}: {exc}"
+        self.message = text + " (logged; acquisition goes on)"
+        if is_milestone(self.slot_errors):
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            log.error("%s\n%s", text, trace.rstrip())
+        with contextlib.suppress(Exception):  # a broken status bar must not raise from here
+            self.status.showMessage(self.message)
+
     def tick(self) -> None:
+        """One frame, guarded: an exception is reported (:meth:`slot_failed`), not raised."""
+        try:
+            self._tick()
+        except Exception as exc:
+            self.slot_failed("the frame timer", exc)
+
+    def _tick(self) -> None:
         """One frame: read state, update what changed."""
         start = time.perf_counter()
         if not math.isnan(self._last_frame):
@@ -289,7 +323,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         if not math.isfinite(t_end):
             return
         if math.isnan(self.origin):
-            firsts = [r.buffer.first_timestamp for r in self.core.roles.values()]
+            firsts = [r.buffer.first_timestamp for r in list(self.core.roles.values())]
             self.origin = math.floor(min(t for t in firsts if math.isfinite(t)))
         self.t_end = t_end
         trials = self.log.in_range(t_end - self.window_seconds, t_end, self.trial_duration)

@@ -18,10 +18,11 @@ import pylsl
 
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition, Event
-from acquisition.lsl.binding import BindingPlan, bind_roles
+from acquisition.lsl.binding import BindingPlan, Candidate, bind_roles
 from acquisition.lsl.clockguard import ClockGuard
 from acquisition.lsl.health import StreamHealth, StreamState
 from acquisition.lsl.plausibility import PlausibilityWatch
+from acquisition.lsl.presets import ROLES
 from acquisition.streams import Chunk, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,15 @@ PULL_TIMEOUT_S = 0.01
 """Longest wait of one ``pull_chunk``. liblsl returns only when the chunk is full or this runs
 out, so it bounds the delay a sample sees in the inlet thread (and, through the watermark, every
 cut): 0.05 s cost the end-to-end latency 25 ms on average (bench/e2e.py)."""
+RESOLVE_S = 0.5
+"""Seconds one look for new streams listens for answers (0.1 s found nothing on a loaded
+machine; liblsl's continuous resolver took up to 1.2 s to see a new stream)."""
+LATE_BIND_EVERY_S = 0.05
+"""Pause between two looks for a stream for a role still unbound (``bind_late``)..."""
+LATE_BIND_FAST_S = 60.0
+"""... for this long after start (devices starting); then one look every second or so."""
+MARKERS_FIRST_S = 2.0
+"""Start-up waits up to this long for the marker inlet to connect before opening the others."""
 
 
 def spec_from_info(info: pylsl.StreamInfo) -> StreamSpec:
@@ -317,11 +327,24 @@ class LiveAcquisition:
         ``recover=True`` reconnects the inlet.)
     lost_after
         Seconds without data before a regular stream is reported lost.
+    strict
+        Refuse to start (:class:`~acquisition.core.MissingRoleError`) when a required role or the
+        markers have no stream. ``emoeye run`` passes False with ``bind_late``: it opens what is
+        there at once, so no onset is lost while a device is still starting.
+    bind_late
+        While a role (required or optional) has no stream, look for one every
+        :data:`LATE_BIND_EVERY_S` and bind it the moment it appears: a new buffer and inlet;
+        trials cut before have the role missing, trials still open get its data from then on.
 
     Attributes
     ----------
     rebinds
         One line per rebind done (also in the stream's health events).
+    late_bindings
+        One line per role bound after start (also in the stream's health events).
+    stream_listeners
+        Called with the ``pylsl.StreamInfo`` of every stream bound after start, *before* its
+        inlet opens (the session's recorder adds it to the file so it holds what the trials see).
     """
 
     def __init__(
@@ -331,12 +354,14 @@ class LiveAcquisition:
         streams: list[tuple[StreamSpec, pylsl.StreamInfo]] | None = None,
         rebind: bool = True,
         lost_after: float = LOST_AFTER_S,
+        strict: bool = True,
+        bind_late: bool = False,
     ) -> None:
         self.config = config or AcquisitionConfig()
         visible = streams if streams is not None else discover(resolve_timeout)
         self.infos = {spec.key: info for spec, info in visible}
         self.plan: BindingPlan = bind_roles([s for s, _ in visible], self.config.rules)
-        self.core = Acquisition(self.plan, self.config)
+        self.core = Acquisition(self.plan, self.config, strict=strict)
         roles_of: dict[str, list[str]] = {}
         for role, cand in self.plan.roles.items():
             roles_of.setdefault(cand.spec.key, []).append(role)
@@ -346,6 +371,10 @@ class LiveAcquisition:
         self.rebind = rebind
         self.lost_after = float(lost_after)
         self.rebinds: list[str] = []
+        self.bind_late = bind_late
+        self.late_bindings: list[str] = []
+        self.stream_listeners: list[Callable[[pylsl.StreamInfo], object]] = []
+        self._late_seen: set[str] = set()  # uids already looked at by the late binder
         self._current: dict[str, StreamSpec] = dict(self.core.streams)
         """Buffer key → the stream now feeding it (differs from the first after a rebind)."""
         self._inlets: dict[str, InletThread] = {}
@@ -358,13 +387,109 @@ class LiveAcquisition:
         """Checks each role's first seconds; verdicts go to ``health[key].plausibility``."""
 
     def start(self) -> None:
-        """Open every bound stream's inlet in its own thread (and the rebind watchdog)."""
+        """Open every bound stream's inlet in its own thread, the markers' first (and the rebind
+        watchdog, and with ``bind_late`` the binder of roles still without a stream)."""
+        marker_key = self.core.marker_key
+        if marker_key is not None:  # onsets are what must not be missed: connect them first
+            self._start_inlet(marker_key, self.infos[marker_key], self.core.streams[marker_key])
+            end = time.monotonic() + MARKERS_FIRST_S
+            while (
+                self.health[marker_key].state is StreamState.CONNECTING and time.monotonic() < end
+            ):
+                time.sleep(0.005)
         for key, spec in self.core.streams.items():
-            self._start_inlet(key, self.infos[key], spec)
+            if key != marker_key:
+                self._start_inlet(key, self.infos[key], spec)
+        self._late_seen = {info.uid() for info in self.infos.values()}
         if self.rebind:
             t = threading.Thread(target=self._watch, name="lsl-watchdog", daemon=True)
             t.start()
             self._threads.append(t)
+        if self.bind_late and self.unbound():
+            t = threading.Thread(target=self._bind_late_loop, name="lsl-late-binder", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def unbound(self) -> list[str]:
+        """Roles (of gaze, gsr, hr, markers) with no stream yet."""
+        return [r for r in ROLES if r not in self.plan.roles]
+
+    # ------------------------------------------------------------------ late binding
+
+    def _bind_late_loop(self) -> None:
+        """Until every role has a stream: look for new streams, bind those that fill a gap.
+
+        A stream that appears is seen within ~0.6 s during the first :data:`LATE_BIND_FAST_S`,
+        then within ~1.5 s: an outlet keeps nothing for an inlet that connects later, so an
+        onset sent before its inlet connects would be lost.
+        """
+        started = time.monotonic()
+        period = LATE_BIND_EVERY_S
+        while not self._halt.wait(period) and self.unbound():
+            if time.monotonic() - started > LATE_BIND_FAST_S:
+                period = 1.0
+            try:
+                self._bind_late_once(pylsl.resolve_streams(wait_time=RESOLVE_S))
+            except Exception as exc:  # the binder must outlive any resolve error
+                log.warning("late binding: %r", exc)
+
+    def _bind_late_once(self, infos: list[pylsl.StreamInfo]) -> list[str]:
+        """Bind each unbound role that one of the new streams in ``infos`` can play.
+
+        Returns the lines reported (also in :attr:`late_bindings`).
+        """
+        fresh = [i for i in infos if i.uid() not in self._late_seen]
+        if not fresh:
+            return []
+        candidates = discover_infos(fresh)  # those whose metadata cannot be read: next time
+        self._late_seen.update(s.uid or s.key for s, _ in candidates)
+        lines = []
+        with self._rebind_lock:
+            new = [(s, i) for s, i in candidates if s.key not in self.infos]
+            plan = bind_roles([*self.plan.visible, *(s for s, _ in new)], self.config.rules)
+            for spec, info in new:
+                self.infos[spec.key] = info
+                self.plan.visible.append(spec)
+            for role, cands in plan.candidates.items():  # the streams dialog offers them too
+                have = {(c.spec.key, c.reading.kind) for c in self.plan.candidates.get(role, [])}
+                self.plan.candidates.setdefault(role, []).extend(
+                    c for c in cands if (c.spec.key, c.reading.kind) not in have
+                )
+            new_keys = {s.key for s, _ in new}
+            for role in sorted(self.unbound(), key=lambda r: r != "markers"):  # onsets first
+                cand = plan.roles.get(role)
+                if cand is None or cand.spec.key not in new_keys or self._halt.is_set():
+                    continue
+                lines.append(self._bind_new(role, cand))
+        return lines
+
+    def _bind_new(self, role: str, cand: Candidate) -> str:
+        """Bind ``role`` to a stream that appeared after start (caller holds the lock)."""
+        key = cand.spec.key
+        info = self.infos[key]
+        if key not in self._inlets:
+            for listener in self.stream_listeners:
+                try:
+                    listener(info)
+                except Exception as exc:  # a recorder problem must not cost the role
+                    log.error("stream listener failed for %s: %r", cand.spec.name, exc)
+        self.core.bind(role, cand)
+        if key not in self._inlets:
+            # A new dict, not an insert: the views iterate the health records unlocked.
+            self.health = {**self.health, key: _health_for(cand.spec, [])}
+            self._current[key] = cand.spec
+            self._start_inlet(key, info, cand.spec)
+        health = self.health[key]
+        if role not in health.roles:
+            health.roles.append(role)
+        line = (
+            f"{role} bound late to {cand.spec.describe()} [{cand.reading.kind}; {cand.why}]: "
+            "trials cut before have it missing"
+        )
+        health.note(line)
+        self.late_bindings.append(line)
+        log.info("%s", line)  # start-up's normal course; the health events keep it
+        return line
 
     def _start_inlet(self, key: str, info: pylsl.StreamInfo, spec: StreamSpec) -> InletThread:
         t = InletThread(
@@ -503,7 +628,7 @@ class LiveAcquisition:
                 return f"{role} already reads {cand.spec.describe()}"
             unused = self.core.bind(role, cand)
             if stream_key not in self._inlets:  # not pulled yet (or no longer): start it
-                self.health[stream_key] = _health_for(cand.spec, [])
+                self.health = {**self.health, stream_key: _health_for(cand.spec, [])}
                 self._current[stream_key] = cand.spec
                 self._start_inlet(stream_key, self.infos[stream_key], cand.spec)
             health = self.health[stream_key]
@@ -516,7 +641,7 @@ class LiveAcquisition:
                 thread = self._inlets.pop(key, None)
                 if thread is not None:
                     thread.retire()
-                self.health.pop(key, None)
+                self.health = {k: h for k, h in self.health.items() if k != key}
                 self._current.pop(key, None)
             was = old.spec.describe() if old is not None else "nothing"
             line = f"{role} rebound by the experimenter: {was} -> {cand.spec.describe()}"

@@ -2,11 +2,14 @@
 
 Two back ends:
 
-* ``"labrecorder"`` (default): the ``labrecorder`` package, LabRecorder's own recording engine
-  (install with ``pip install 'emoeye[record]'``). It records exactly as LabRecorder does, but it
-  writes through an unflushed buffer and its footers only on stop: a crash loses the file's tail.
-* ``"emoeye"``: our inlets and :class:`acquisition.xdf.writer.XdfWriter`, flushed every second
-  with boundary chunks and clock offsets as it goes (crash-safe); needs only pylsl.
+* ``"emoeye"`` (default): our inlets and :class:`acquisition.xdf.writer.XdfWriter`, flushed every
+  second with boundary chunks and clock offsets as it goes, so a crash or ``kill -9`` keeps all
+  but the last second; needs only pylsl. Streams can be added while it records
+  (:meth:`Recorder.add`), and its inlets are connected when :meth:`Recorder.start` returns.
+* ``"labrecorder"``: the ``labrecorder`` package, LabRecorder's own recording engine (install
+  with ``pip install 'emoeye[record]'``). It records exactly as LabRecorder does, but it writes
+  through an unflushed buffer and its footers only on stop: a crash loses the whole file. It
+  also starts pulling only after a few seconds, and cannot add streams once started.
 
 Both record the streams' full metadata and raw timestamps plus clock offsets, so a recording
 replays (``emoeye replay``) on the same clock the live session saw.
@@ -14,10 +17,12 @@ replays (``emoeye replay``) on the same clock the live session saw.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +35,11 @@ LABRECORDER_PULL_S = 0.5
 """Seconds between two pulls of LabRecorder's engine from each of its inlets."""
 
 
-class RecorderUnavailable(RuntimeError):
+class RecordingError(RuntimeError):
+    """A recording cannot start (nothing to record, or the back end is unavailable)."""
+
+
+class RecorderUnavailable(RecordingError):
     """The chosen recording back end cannot be used here; the message says what to install."""
 
 
@@ -88,7 +97,7 @@ class Recorder:
         path: str | os.PathLike,
         streams: list | None = None,
         source_ids: list[str] | None = None,
-        backend: str = "labrecorder",
+        backend: str = "emoeye",
         resolve_timeout: float = 2.0,
         include_own: bool = True,
     ) -> None:
@@ -111,6 +120,7 @@ class Recorder:
         self._rec = None
         self._live: _LiveWriter | None = None
         self.recorded: list[str] = []
+        self._uids: set[str] = set()
         self.started_at: float | None = None
 
     def start(self) -> Recorder:
@@ -122,8 +132,14 @@ class Recorder:
             infos = _resolve(self._source_ids, self.resolve_timeout)
             if not self.include_own:
                 infos = [i for i in infos if not i.name().startswith("EmoEye-")]
-        if not infos:
-            raise RuntimeError("no LSL streams to record (none visible)")
+        if not infos and (self.backend != "emoeye" or self._streams is None):
+            # Ours may start empty when given an empty list: add() brings the streams.
+            raise RecordingError("no LSL streams to record (none visible)")
+        unique = {}
+        for info in infos:  # a stream can be answered twice (one per network interface)
+            unique.setdefault(info.uid(), info)
+        infos = list(unique.values())
+        self._uids = set(unique)
         self.recorded = [i.name() for i in infos]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
@@ -138,6 +154,26 @@ class Recorder:
         self.started_at = time.monotonic()
         log.info("recording %s to %s (%s)", ", ".join(self.recorded), self.path, self.backend)
         return self
+
+    def add(self, info) -> bool:
+        """Record one more stream from now on (a device that appeared after the start).
+
+        Returns False when it is already recorded or the back end cannot add streams
+        (LabRecorder's engine: a warning says so).
+        """
+        if info.uid() in self._uids:
+            return False
+        if self._live is None:
+            log.warning(
+                "%s appeared after the recording started; LabRecorder's engine cannot add it "
+                "(record with the default 'emoeye' back end to keep it)",
+                info.name(),
+            )
+            return False
+        self._uids.add(info.uid())
+        self.recorded.append(info.name())
+        self._live.add(info)
+        return True
 
     def stop(self) -> dict:
         """Stop, write the footers and close the file; returns a summary.
@@ -206,42 +242,66 @@ class _LiveWriter:
         self.writer = XdfWriter(path, metadata={"recorder": "emoeye", "clock_pair": pair})
         self.infos = infos
         self.offset_every = offset_every
+        self.inlets: list = []
+        """(inlet, spec, stream id) of every stream recorded; only ever appended to."""
+        self._added: deque = deque()  # infos from add(), opened by the writer thread
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name="xdf-recorder", daemon=True)
         self.error: BaseException | None = None
 
     def start(self) -> None:
+        """Connect every inlet (their data flows from now on), then start writing."""
+        try:
+            for info in self.infos:
+                self._open(info)
+        except BaseException:
+            self._close()
+            raise
         self._thread.start()
 
-    def _run(self) -> None:
+    def add(self, info) -> None:
+        """Record ``info``'s stream too (opened by the writer thread)."""
+        self._added.append(info)
+
+    def _open(self, info) -> None:
         import pylsl
 
         from acquisition.lsl.live import spec_from_info
 
-        inlets = []
+        inlet = pylsl.StreamInlet(info, max_buflen=360, recover=True)
+        full = inlet.info(timeout=5.0)
+        inlet.open_stream(timeout=5.0)
+        spec = spec_from_info(full)
+        sid = self.writer.add_stream(spec, header_xml=full.as_xml())
+        self.inlets.append((inlet, spec, sid))
+
+    def _pull(self, inlet, spec, sid: int, max_samples: int = 8192) -> bool:
+        values, stamps = inlet.pull_chunk(timeout=0.0, max_samples=max_samples)
+        if stamps:
+            vals = np.asarray(values, dtype=object if spec.is_string else None)
+            self.writer.write_samples(sid, np.asarray(stamps), vals)
+        return bool(stamps)
+
+    def _run(self) -> None:
+        offsets: list[tuple[int, float, float]] = []
         try:
-            for info in self.infos:
-                inlet = pylsl.StreamInlet(info, max_buflen=360, recover=True)
-                full = inlet.info(timeout=5.0)
-                spec = spec_from_info(full)
-                sid = self.writer.add_stream(spec, header_xml=full.as_xml())
-                inlets.append((inlet, spec, sid))
-            offsets: list[tuple[int, float, float]] = []
             probe = threading.Thread(
                 target=self._measure_offsets,
-                args=(inlets, offsets),
+                args=(self.inlets, offsets),
                 name="xdf-offsets",
                 daemon=True,
             )
             probe.start()
             while not self._halt.is_set():
+                while self._added:
+                    info = self._added.popleft()
+                    try:
+                        self._open(info)
+                    except Exception as exc:  # a stream gone again keeps the rest recording
+                        log.error("cannot record %s: %s", info.name(), exc)
                 got = False
-                for inlet, spec, sid in inlets:
-                    values, stamps = inlet.pull_chunk(timeout=0.0, max_samples=8192)
-                    if stamps:
-                        got = True
-                        vals = np.asarray(values, dtype=object if spec.is_string else None)
-                        self.writer.write_samples(sid, np.asarray(stamps), vals)
+                for inlet, spec, sid in list(self.inlets):
+                    got = self._pull(inlet, spec, sid) or got
                 while offsets:
                     self.writer.write_clock_offset(*offsets.pop(0))
                 if not got:
@@ -250,26 +310,27 @@ class _LiveWriter:
             probe.join(timeout=5.0)
             while offsets:
                 self.writer.write_clock_offset(*offsets.pop(0))
-            for inlet, spec, sid in inlets:  # drain what arrived before stop
-                values, stamps = inlet.pull_chunk(timeout=0.0, max_samples=1 << 20)
-                if stamps:
-                    vals = np.asarray(values, dtype=object if spec.is_string else None)
-                    self.writer.write_samples(sid, np.asarray(stamps), vals)
+            for inlet, spec, sid in self.inlets:  # drain what arrived before stop
+                self._pull(inlet, spec, sid, 1 << 20)
         except BaseException as exc:  # noqa: BLE001 - surfaced by stop()
             self.error = exc
             log.error("recorder stopped: %s", exc)
         finally:
-            for inlet, _, _ in inlets:
+            self._close()
+
+    def _close(self) -> None:
+        for inlet, _, _ in self.inlets:
+            with contextlib.suppress(Exception):
                 inlet.close_stream()
-            inlets.clear()  # inlets go before outlets (liblsl)
-            self.writer.close()
+        self.inlets.clear()  # inlets go before outlets (liblsl)
+        self.writer.close()
 
     def _measure_offsets(self, inlets: list, out: list) -> None:
         """Clock offsets of every inlet every ``offset_every`` s (own thread: they can block)."""
         import pylsl
 
         while True:
-            for inlet, spec, sid in inlets:
+            for inlet, spec, sid in list(inlets):
                 try:
                     value = inlet.time_correction(timeout=2.0)
                     out.append((sid, pylsl.local_clock(), value))

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seconds", type=float, default=120.0, help="stop after this long (0: until Ctrl-C)"
     )
     p.add_argument("--device-set", choices=sorted(DEVICE_SETS), default="gazepoint")
-    p.add_argument("--headless", action="store_true", help="terminal view even with a display")
+    from emoeye.commands.run import add_view_args
+
+    add_view_args(p)
     p.add_argument("--seed", type=int, default=0, help="simulator seed")
     p.set_defaults(func=run)
 
@@ -56,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         argv = ["run", "--wait", "30"]
         if args.headless:
             argv.append("--headless")
+        if args.gui:
+            argv.append("--gui")
         if args.seconds:
             argv += ["--seconds", str(args.seconds)]
         run_args = build_parser().parse_args(argv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import importlib.util
 import os
 import signal
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="where the model runs (auto: CUDA when available, else CPU)",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--headless", action="store_true", help="terminal view, no dashboard")
+    add_view_args(p)
     p.add_argument(
         "--log",
         type=Path,
@@ -59,10 +60,84 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="flag trials whose quality score (0-1) is below this (they are still predicted)",
     )
     p.add_argument(
-        "--record", type=Path, default=None, help="record every stream to this XDF file as well"
+        "--record",
+        type=Path,
+        default=None,
+        help="record every stream (and the predictions) to this XDF file, from before the first "
+        "inlet opens; crash-safe: flushed every second",
+    )
+    p.add_argument(
+        "--record-backend",
+        choices=("emoeye", "labrecorder"),
+        default="emoeye",
+        help="emoeye (default): our crash-safe writer; labrecorder: LabRecorder's engine "
+        "(pip install 'emoeye[record]'; writes nothing to disk until stopped)",
     )
     p.add_argument("--no-outlet", action="store_true", help="do not publish predictions over LSL")
     p.set_defaults(func=run)
+
+
+def add_view_args(p: argparse.ArgumentParser) -> None:
+    """``--headless`` / ``--gui`` (``emoeye run`` and ``emoeye demo``)."""
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--headless", action="store_true", help="terminal view, no dashboard")
+    view.add_argument(
+        "--gui",
+        action="store_true",
+        help="the dashboard or an error (exit 2) when Qt cannot start; without it a failed Qt "
+        "start prints one line and the terminal view is shown",
+    )
+
+
+def choose_view(args: argparse.Namespace):
+    """The dashboard's ``run_dashboard``, or None for the terminal view.
+
+    Qt is started once in a child process first (:func:`gui.probe.probe_qt`): a platform plugin
+    that cannot load makes Qt abort its process, which must not be the session's. Without
+    ``--gui`` a failure is one line and the terminal view; with it, an error.
+    """
+    if args.headless or not (args.gui or has_display()):
+        return None
+    if not has_display():
+        raise CliError(
+            "--gui: no display (DISPLAY and WAYLAND_DISPLAY are unset); run without --gui "
+            "for the terminal view"
+        )
+    run_dashboard = _dashboard()
+    if run_dashboard is None:
+        if args.gui:
+            raise CliError("--gui: the dashboard cannot be imported (see the line above)")
+        return None
+    from gui.probe import probe_qt
+
+    probe = probe_qt()
+    if probe.ok:
+        return run_dashboard
+    if args.gui:
+        raise CliError(f"--gui: the dashboard cannot start: {probe.reason}")
+    print(f"dashboard unavailable: {probe.reason}; showing the terminal view", flush=True)
+    return None
+
+
+@contextlib.contextmanager
+def crash_traceback_to(folder: Path) -> Iterator[Path]:
+    """While inside, a native crash (segfault, abort) writes every thread's Python stack to
+    ``folder/crash-traceback.txt`` (:mod:`faulthandler`); the file is removed if nothing was
+    written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "crash-traceback.txt"
+    was_enabled = faulthandler.is_enabled()
+    with open(path, "w") as f:
+        faulthandler.enable(file=f, all_threads=True)
+        try:
+            yield path
+        finally:
+            faulthandler.disable()
+            if was_enabled:
+                faulthandler.enable(file=sys.__stderr__, all_threads=True)
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            path.unlink()
 
 
 def default_run_dir() -> Path:
@@ -165,6 +240,8 @@ def _open_session(args: argparse.Namespace, config, log_path: Path):
         csv_path=args.csv,
         outlet=not args.no_outlet,
         wait=args.wait,
+        record_path=args.record,
+        record_backend=args.record_backend,
     )
     try:
         return LiveSession(config, session_config)
@@ -184,21 +261,35 @@ def run(args: argparse.Namespace) -> int:
     config = load_acq_config(args.config)
     log_path = args.log if args.log is not None else default_run_dir() / "predictions.jsonl"
     warm_trial_path()
+    run_dashboard = choose_view(args)  # before the model loads: a --gui error comes first
+    if args.record is not None and args.record_backend == "labrecorder":
+        from acquisition.xdf.recorder import labrecorder_available
+
+        if not labrecorder_available():
+            raise CliError(
+                "--record-backend labrecorder needs the 'labrecorder' package: "
+                "pip install 'emoeye[record]', or record with the default backend (emoeye)"
+            )
     session = _open_session(args, config, log_path)
     print(
         f"model: {session.checkpoint_name} on {session.worker.device}; predictions log: {log_path}",
         flush=True,
     )
+    with crash_traceback_to(log_path.parent):
+        return _run_session(args, config, session, log_path, run_dashboard)
+
+
+def _run_session(args, config, session, log_path: Path, run_dashboard) -> int:
+    from acquisition.xdf.recorder import RecordingError
+
     session.install_signal_handlers()
     try:
         session.start()
-        if args.record is not None:
-            from acquisition.xdf.recorder import RecorderUnavailable
-
-            try:
-                session.start_recording(args.record)
-            except (RecorderUnavailable, RuntimeError) as exc:
-                raise CliError(f"cannot record to {args.record}: {exc}") from None
+    except (RecordingError, OSError) as exc:
+        session.stop()
+        if args.record is None:
+            raise
+        raise CliError(f"cannot record to {args.record}: {exc}") from None
     except BaseException:
         session.stop()
         raise
@@ -206,7 +297,6 @@ def run(args: argparse.Namespace) -> int:
     print(session.live.plan.explain(config.trial.required_roles))
     if session.outlet is not None:
         print(f"publishing predictions on LSL outlet {session.outlet.stream_name}")
-    run_dashboard = _dashboard() if has_display() and not args.headless else None
     view = None
     try:
         if run_dashboard is not None:
@@ -223,10 +313,15 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         print("stopping: cutting pending trials and finishing predictions...", flush=True)
-        with _patient_ctrl_c():
+        with _patient_ctrl_c():  # through the summary: the stop may be quick (our recorder)
             summary = session.stop()
             if view is not None:
                 view.finish()
+            _print_summary(args, summary, log_path)
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, summary: dict, log_path: Path) -> None:
     from emoeye.session import summary_line
 
     print(summary_line(summary))
@@ -238,4 +333,3 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.csv:
         print(f"CSV log: {args.csv}")
-    return 0

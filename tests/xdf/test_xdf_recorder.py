@@ -150,3 +150,42 @@ def test_replay_realtime_republishes_the_file(sim_file):
     # Received gaze rows are a contiguous run of the file's rows.
     k = int(np.flatnonzero(np.all(np.isclose(rows, g[0], equal_nan=True), axis=1))[0])
     assert np.allclose(g, rows[k : k + len(g)], equal_nan=True)
+
+
+@pytest.mark.timeout(60)
+def test_default_recorder_adds_late_streams_and_is_readable_while_recording(tmp_path, uid):
+    """Ours (the default back end) is connected when ``start()`` returns, takes a stream that
+    appears later (``add``), and its file reads while it records (what a crash leaves)."""
+    from acquisition.lsl.presets import PRESETS
+    from acquisition.xdf.player import make_outlet
+
+    mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
+    gsr = PRESETS["shimmer"][0].spec(f"gsr-{uid}", name=f"Shimmer-{uid}")
+    outlets = {"mk": make_outlet(mk)}
+    (mk_info,) = pylsl.resolve_byprop("source_id", mk.source_id, minimum=1, timeout=10.0)
+    path = tmp_path / "rec.xdf"
+    recorder = Recorder(path, streams=[mk_info])
+    assert recorder.backend == "emoeye"
+    recorder.start()
+    try:
+        # Connected already: a sample pushed right after start() is recorded.
+        first = pylsl.local_clock()
+        outlets["mk"].push_sample(["onset:coffee"], first)
+        outlets["gsr"] = make_outlet(gsr)
+        (gsr_info,) = pylsl.resolve_byprop("source_id", gsr.source_id, minimum=1, timeout=10.0)
+        assert recorder.add(gsr_info) and not recorder.add(gsr_info)  # once
+        time.sleep(0.5)  # the writer thread connects the added inlet
+        n = gsr.channel_count
+        t0 = pylsl.local_clock()
+        for k in range(40):  # 128 Hz for ~0.3 s
+            outlets["gsr"].push_sample([1.0 + k] * n, t0 + k / 128)
+        time.sleep(2.5)  # > one flush period
+        mid = XdfSource(path)  # the file as a kill -9 would leave it
+        by_sid = {s.spec.source_id: s for s in mid.xdf_streams}
+        assert by_sid[mk.source_id].values()[:, 0].tolist() == ["onset:coffee"]
+        assert abs(by_sid[mk.source_id].timestamps[0] - first) < 1e-3
+        assert len(by_sid[gsr.source_id]) == 40
+    finally:
+        summary = recorder.stop()
+        outlets.clear()
+    assert summary["streams"] == [mk.name, gsr.name]
