@@ -22,6 +22,8 @@ COMMANDS = (
     "dataset",
     "train",
     "evaluate",
+    "export",
+    "batch",
 )
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 
