@@ -24,6 +24,7 @@ COMMANDS = (
     "evaluate",
     "export",
     "batch",
+    "report",
 )
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 
