@@ -299,15 +299,6 @@ def target_of(path: Path, out: Path, task: str, participant: str | None, session
     )
 
 
-def _column(stream, reading, key: str) -> np.ndarray | None:
-    from acquisition.lsl.reading import column_index
-
-    col = reading.columns.get(key)
-    if col is None:
-        return None
-    return stream.values(dtype=np.float64)[:, column_index(stream.spec, col)]
-
-
 def _eye_files(stream, reading, options: ExportOptions, t0: float) -> list[tuple]:
     """(recording label, data, fmt, sidecar) per eye of the gaze stream."""
     from acquisition.lsl.reading import _validity, column_index
@@ -545,7 +536,7 @@ def export_recording(
     participant: str | None = None,
     session: str | None = None,
     force: bool = True,
-) -> dict:
+) -> list[dict]:
     """Export one XDF recording into the BIDS dataset at ``out``.
 
     Parameters
@@ -563,9 +554,11 @@ def export_recording(
 
     Returns
     -------
-    dict
-        ``participant``, ``session``, ``files`` written (relative to ``out``), ``missing`` roles,
-        ``trials``, ``notes`` (why trials are missing, file warnings).
+    list of dict
+        One per subject written (a recording shared by several participants, by its header's
+        ``participant_schedule``, gives one each): ``participant``, ``session``, ``files``
+        written (relative to ``out``), ``missing`` roles, ``trials``, ``notes`` (why trials are
+        missing, file warnings).
 
     Raises
     ------
@@ -582,24 +575,144 @@ def export_recording(
     path, out = Path(path), Path(out)
     config = options.config or AcquisitionConfig()
     source = open_recording(path, None, options.dejitter)
-    target = target_of(path, out, options.task, participant, session, source.participant)
-    prov_path = target.provenance
-    if prov_path.exists() and not force:
-        prior = json.loads(prov_path.read_text()).get("source")
-        if prior and Path(prior).name != path.name:
-            raise BidsError(
-                f"sub-{target.participant}"
-                + (f" ses-{target.session}" if target.session else "")
-                + f" already holds {prior}; give each recording a session (--sessions)"
-            )
-    config.participant = target.participant
+    segments = _segments(path, source, participant)
+    targets = [
+        target_of(path, out, options.task, pid, session, source.participant)
+        for pid, _, _ in segments
+    ]  # every id checked before anything is written
+    for target in targets:
+        prov_path = target.provenance
+        if prov_path.exists() and not force:
+            prior = json.loads(prov_path.read_text()).get("source")
+            if prior and Path(prior).name != path.name:
+                raise BidsError(
+                    f"sub-{target.participant}"
+                    + (f" ses-{target.session}" if target.session else "")
+                    + f" already holds {prior}; give each recording a session (--sessions)"
+                )
+    if len(segments) == 1:
+        config.participant = targets[0].participant
     binding = bind_offline(source, config)
     roles = binding.plan.roles
     missing = [r for r in ROLES if r not in roles]
     notes: list[str] = [f"role {r} has no stream in the recording: not exported" for r in missing]
-    t0 = float(source.t_start) if np.isfinite(source.t_start) else 0.0
     streams = {s.spec.key: s for s in source.xdf_streams if s.stream_id not in source.foreign}
 
+    # Trials and predictions: exactly replay --fast's.
+    rows: list[tuple] = []
+    result: dict = {}
+    try:
+        from emoeye.commands.replay import replay_fast
+
+        result = replay_fast(
+            source,
+            config,
+            options.checkpoint,
+            use_model=options.use_model,
+            on_row=lambda row, pred: rows.append((row, pred)),
+        )
+    except CliError as exc:  # a required role is missing: no trials, the signals still go
+        notes.append(f"no trials: {exc}")
+    predictions = {r["trial_id"]: p for r, p in rows if p is not None}
+    unpredicted = "not_predicted" if result.get("model") else None
+    stim_files = _copy_stimuli(out, config, [r["stimulus_id"] for r, _ in rows])
+
+    summaries = []
+    t_start = float(source.t_start) if np.isfinite(source.t_start) else 0.0
+    for (pid, a, b), target in zip(segments, targets, strict=True):
+        t0 = max(a, t_start)
+        parts = {k: _Part(st, a, b) for k, st in streams.items()}
+        files = _physio_files(binding, parts, options, t0)
+        mine = [r for r, _ in rows if len(segments) == 1 or r.get("participant") == pid]
+        folder = target.folder
+        if folder.exists():
+            shutil.rmtree(folder)  # a re-export replaces the recording's files, none left over
+        written: list[str] = []
+        for label, data, fmt, sidecar in files:
+            base = folder / f"{target.stem}_recording-{label}_physio"
+            _write_physio(base.with_suffix(".tsv.gz"), data, fmt)
+            _write_json(base.with_suffix(".json"), {"TaskName": options.task, **sidecar})
+            written += [
+                str(q.relative_to(out))
+                for q in (base.with_suffix(".tsv.gz"), base.with_suffix(".json"))
+            ]
+        if mine or files:
+            duration = float(config.trial.duration)
+            ev = folder / f"{target.stem}_events.tsv"
+            _write_tsv(
+                ev,
+                list(EVENT_COLUMNS),
+                _events(mine, predictions, unpredicted, stim_files, duration, t0),
+            )
+            _write_json(
+                ev.with_suffix(".json"),
+                {"TaskName": options.task, **_events_sidecar(options.screen)},
+            )
+            written += [str(ev.relative_to(out)), str(ev.with_suffix(".json").relative_to(out))]
+        summary = {
+            "source": str(path),
+            "participant": target.participant,
+            "session": target.session,
+            "files": written,
+            "missing": missing,
+            "trials": len(mine),
+            "predictions": sum(r["trial_id"] in predictions for r in mine),
+            "notes": notes + list(source.warnings),
+        }
+        if len(segments) > 1:
+            summary["segment"] = [
+                None if not np.isfinite(a) else a,
+                None if not np.isfinite(b) else b,
+            ]
+        keys = ("source", "participant", "session", "missing", "trials", "notes", "segment")
+        _write_json(target.provenance, {k: summary[k] for k in keys if k in summary})
+        summaries.append(summary)
+    return summaries
+
+
+class _Part:
+    """The samples of a stream with a <= t < b (a participant's part of a shared recording)."""
+
+    def __init__(self, stream, a: float, b: float) -> None:
+        self.spec, self.header, self._stream = stream.spec, stream.header, stream
+        self.i0, self.i1 = (int(i) for i in np.searchsorted(stream.timestamps, [a, b]))
+        self.timestamps = stream.timestamps[self.i0 : self.i1]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def values(self, dtype=None) -> np.ndarray:
+        return self._stream.values(self.i0, self.i1, dtype)
+
+
+def _segments(path: Path, source, participant: str | None) -> list[tuple[str | None, float, float]]:
+    """(participant, from, to) per participant of the recording: the whole file for one; by
+    the header's ``participant_schedule`` when it names several (each their own subject)."""
+    from emoeye.commands.dataset import _participant_schedule
+
+    schedule = _participant_schedule(source.file.header_value("participant_schedule"))
+    pids = [p for _, p in schedule]
+    if len(set(pids)) <= 1:
+        return [(participant or source.participant or (pids[0] if pids else None), -np.inf, np.inf)]
+    if participant:
+        raise BidsError(
+            f"{path} holds {len(set(pids))} participants ({', '.join(dict.fromkeys(pids))}) by "
+            "its participant schedule; leave it out of the participants map so each becomes "
+            "its own subject"
+        )
+    if len(set(pids)) != len(pids):
+        raise BidsError(f"{path}: a participant comes back in its schedule ({', '.join(pids)})")
+    starts = [s for s, _ in schedule]
+    ends = starts[1:] + [np.inf]
+    return [
+        (p, -np.inf if i == 0 else s, e)
+        for i, ((s, p), e) in enumerate(zip(schedule, ends, strict=True))
+    ]
+
+
+def _physio_files(binding, streams: dict, options: ExportOptions, t0: float) -> list[tuple]:
+    """(recording label, data, fmt, sidecar) of every physio file of a recording (part)."""
+    roles = binding.plan.roles
     files: list[tuple] = []
     if "gaze" in roles:
         c = roles["gaze"]
@@ -623,66 +736,7 @@ def export_recording(
         labels[label] = labels.get(label, 0) + 1
         if labels[label] > 1:
             files[i] = (f"{label}{labels[label]}", *rest)
-
-    # Trials and predictions: exactly replay --fast's.
-    rows: list[tuple] = []
-    result: dict = {}
-    try:
-        from emoeye.commands.replay import replay_fast
-
-        result = replay_fast(
-            source,
-            config,
-            options.checkpoint,
-            use_model=options.use_model,
-            on_row=lambda row, pred: rows.append((row, pred)),
-        )
-    except CliError as exc:  # a required role is missing: no trials, the signals still go
-        notes.append(f"no trials: {exc}")
-    predictions = {r["trial_id"]: p for r, p in rows if p is not None}
-    unpredicted = "not_predicted" if result.get("model") else None
-
-    folder = target.folder
-    if folder.exists():
-        shutil.rmtree(folder)  # a re-export replaces the recording's files, none left over
-    written: list[str] = []
-    for label, data, fmt, sidecar in files:
-        base = folder / f"{target.stem}_recording-{label}_physio"
-        _write_physio(base.with_suffix(".tsv.gz"), data, fmt)
-        _write_json(base.with_suffix(".json"), {"TaskName": options.task, **sidecar})
-        written += [
-            str(p.relative_to(out))
-            for p in (base.with_suffix(".tsv.gz"), base.with_suffix(".json"))
-        ]
-
-    stim_files = _copy_stimuli(out, config, [r["stimulus_id"] for r, _ in rows])
-    if rows or files:
-        duration = float(config.trial.duration)
-        ev = folder / f"{target.stem}_events.tsv"
-        _write_tsv(
-            ev,
-            list(EVENT_COLUMNS),
-            _events([r for r, _ in rows], predictions, unpredicted, stim_files, duration, t0),
-        )
-        _write_json(
-            ev.with_suffix(".json"), {"TaskName": options.task, **_events_sidecar(options.screen)}
-        )
-        written += [str(ev.relative_to(out)), str(ev.with_suffix(".json").relative_to(out))]
-    summary = {
-        "source": str(path),
-        "participant": target.participant,
-        "session": target.session,
-        "files": written,
-        "missing": missing,
-        "trials": len(rows),
-        "predictions": len(predictions),
-        "notes": notes + list(source.warnings),
-    }
-    _write_json(
-        prov_path,
-        {k: summary[k] for k in ("source", "participant", "session", "missing", "trials", "notes")},
-    )
-    return summary
+    return files
 
 
 def _events_sidecar(screen: Screen) -> dict:

@@ -118,18 +118,18 @@ def run(args: argparse.Namespace) -> int:
         summaries = []
         seen: dict[tuple, Path] = {}
         for path, participant, session in jobs:
-            s = export_recording(path, args.out, options, participant, session, force=False)
-            key = (s["participant"], s["session"])
-            if key in seen:
-                raise BidsError(
-                    f"{path} and {seen[key]} are both sub-{s['participant']}"
-                    + (f" ses-{s['session']}" if s["session"] else "")
-                    + ": give each a session (--sessions or a session column in the map)"
-                )
-            seen[key] = path
-            summaries.append(s)
-            if not args.json:
-                report_recording(s)
+            for s in export_recording(path, args.out, options, participant, session, force=False):
+                key = (s["participant"], s["session"])
+                if key in seen:
+                    raise BidsError(
+                        f"{path} and {seen[key]} are both sub-{s['participant']}"
+                        + (f" ses-{s['session']}" if s["session"] else "")
+                        + ": give each a session (--sessions or a session column in the map)"
+                    )
+                seen[key] = path
+                summaries.append(s)
+                if not args.json:
+                    report_recording(s)
         finalize_dataset(args.out, args.name)
     except BidsError as exc:
         raise CliError(str(exc)) from None

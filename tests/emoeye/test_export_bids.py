@@ -153,3 +153,35 @@ def test_uniform_leaves_dropouts_as_gaps():
     assert np.isnan(vals[inside, 0]).all()
     assert np.allclose(vals[~np.isnan(vals[:, 0]), 0], np.sin(grid[~np.isnan(vals[:, 0])]),
                        atol=1e-3)  # fmt: skip
+
+
+@pytest.mark.timeout(180)
+def test_shared_recording_becomes_one_subject_per_participant(tmp_path, uid, capsys):
+    rec = _record(tmp_path / "two.xdf", uid, participants=2)
+    out = tmp_path / "ds"
+    assert main(["export", "bids", str(rec), "--out", str(out), "--task", "emotion",
+                 "--no-model"]) == 0  # fmt: skip
+    assert [r["participant_id"] for r in _read_tsv(out / "participants.tsv")] == [
+        "sub-P01",
+        "sub-P02",
+    ]
+    first = _read_tsv(out / "sub-P01" / "beh" / "sub-P01_task-emotion_events.tsv")
+    second = _read_tsv(out / "sub-P02" / "beh" / "sub-P02_task-emotion_events.tsv")
+    assert len(first) == len(second) == 3
+    assert {r["trial_id"] for r in first}.isdisjoint(r["trial_id"] for r in second)
+    # Each participant's time starts at their own part (P01's at the first sample, P02's at
+    # the schedule's start): the simulated onsets fall at the same offsets.
+    a = [float(r["onset"]) for r in first]
+    b = [float(r["onset"]) for r in second]
+    assert np.allclose(a, b, atol=0.05)
+    eye = out / "sub-P02" / "beh" / "sub-P02_task-emotion_recording-eye1_physio.tsv.gz"
+    text = gzip.decompress(eye.read_bytes()).decode()
+    t = np.loadtxt(text.replace("n/a", "nan").splitlines())[:, 0]
+    assert 0 <= t[0] < 0.1 and t[-1] < 25.0  # P02's part only
+    # A map cannot put the whole shared recording under one id.
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("file,participant\ntwo.xdf,X1\n")
+    code = main(["export", "bids", str(rec), "--out", str(tmp_path / "ds2"), "--task", "emotion",
+                 "--participants", str(mapping), "--no-model"])  # fmt: skip
+    assert code == 2
+    assert "holds 2 participants (P01, P02)" in capsys.readouterr().err
