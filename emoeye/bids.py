@@ -165,7 +165,9 @@ def _tsv_cell(v) -> str:
     if v is None:
         return "n/a"
     if isinstance(v, float):
-        return "n/a" if not np.isfinite(v) else f"{v:.6g}"
+        # 10 significant digits: an onset an hour in keeps its microseconds (6 would round
+        # 1234.5678 s to 1234.57).
+        return "n/a" if not np.isfinite(v) else f"{v:.10g}"
     return str(v)
 
 
@@ -658,6 +660,9 @@ def export_recording(
             "trials": len(mine),
             "predictions": sum(r["trial_id"] in predictions for r in mine),
             "notes": notes + list(source.warnings),
+            "seconds": round(float(min(b, source.t_stop) - max(a, t_start)), 3)
+            if np.isfinite(source.t_stop)
+            else 0.0,
         }
         if len(segments) > 1:
             summary["segment"] = [

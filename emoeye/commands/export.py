@@ -133,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
         finalize_dataset(args.out, args.name)
     except BidsError as exc:
         raise CliError(str(exc)) from None
-    result = {"out": str(args.out), "recordings": summaries}
+    result = {
+        "out": str(args.out),
+        "recordings": summaries,
+        "seconds": round(sum(s["seconds"] for s in summaries), 3),
+    }
     code = 0
     if args.validate:
         try:
