@@ -17,7 +17,13 @@ from acquisition.sim.simulator import Simulation, SimulationConfig
 from acquisition.xdf.writer import record_simulation
 from emoeye.cli import main
 
-BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome", "headless_shell")
+BROWSERS = (
+    "chromium",
+    "chromium-headless-shell",
+    "chromium-browser",
+    "google-chrome",
+    "headless_shell",
+)
 
 
 @pytest.fixture(scope="module")
