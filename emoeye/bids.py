@@ -176,17 +176,24 @@ def _write_tsv(path: Path, columns: list[str], rows: list[list]) -> None:
     _write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
-def _write_physio(path: Path, data: np.ndarray, fmt: list[str]) -> None:
-    """A headerless gzipped TSV (BIDS physio); NaN as ``n/a``. gzip without name or time, so
-    the same data always gives the same bytes."""
-    text = io.BytesIO()
-    if len(data):
-        np.savetxt(text, data, fmt=fmt, delimiter="\t")
-    raw = re.sub(rb"-?nan", b"n/a", text.getvalue())
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz:
-        gz.write(raw)
-    _write_bytes(path, buf.getvalue())
+def _write_physio(path: Path, data: np.ndarray, fmt: list[str], chunk: int = 100_000) -> None:
+    """A headerless gzipped TSV (BIDS physio); NaN as ``n/a``. Written in chunks through a
+    temporary file (an hour of 1200 Hz gaze never sits in memory as text), gzip without name
+    or time so the same data always gives the same bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        ):
+            for i in range(0, len(data), chunk):
+                text = io.BytesIO()
+                np.savetxt(text, data[i : i + chunk], fmt=fmt, delimiter="\t")
+                gz.write(re.sub(rb"-?nan", b"n/a", text.getvalue()))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def uniform(ts: np.ndarray, values: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
