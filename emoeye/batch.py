@@ -120,6 +120,9 @@ def make_tasks(command: str, files: list[Path], out: Path, extra: list[str]) -> 
     - ``export bids``: ``export bids FILE --out OUT --json EXTRA`` (one dataset);
     - ``dataset build``: ``dataset build FILE --out OUT/<name> --json --quiet --overwrite EXTRA``.
     """
+    # Absolute paths: a Dask worker on another machine runs in another folder.
+    files = [f.absolute() for f in files]
+    out = Path(out).absolute()
     names = output_names(files)
     tasks = []
     for f in files:
