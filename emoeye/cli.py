@@ -28,6 +28,9 @@ COMMANDS = (
     "evaluate",
     "present",
     "crossval",
+    "export",
+    "batch",
+    "report",
 )
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 

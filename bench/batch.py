@@ -1,0 +1,166 @@
+"""Batch benchmark: N simulated recordings through ``emoeye batch replay`` serially, on local
+processes (``--jobs J``) and on a Dask ``LocalCluster`` (``--scheduler local:J``).
+
+Reports files/s, the speed-up over serial and the peak RSS of each worker (from the batch
+manifest), checks that every mode wrote identical outputs, and records the load average before
+and after (on a shared machine the speed-up is only as good as the idle cores). The recordings
+are written once into a cache folder outside the repository and reused. ``batch features`` is
+run too when the ``features`` command exists. Prints one JSON object as its last line.
+
+    python bench/batch.py                       # the issue's run: 20 x 10 min, 2 workers
+    python bench/batch.py --files 4 --minutes 1 # a short check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def recordings(n: int, minutes: float, device_set: str, isi: float) -> Path:
+    """The cached folder of ``n`` simulated recordings of ``minutes`` each."""
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+    from acquisition.xdf.writer import record_simulation
+
+    try:
+        from platformdirs import user_cache_dir
+
+        base = Path(user_cache_dir("emoeye"))
+    except ImportError:  # pragma: no cover
+        base = Path("/tmp/emoeye-cache")
+    folder = base / "bench" / f"batch-{device_set}-{minutes:g}min"
+    folder.mkdir(parents=True, exist_ok=True)
+    n_trials = max(1, int((minutes * 60 - 3.0) // isi))
+    for k in range(n):
+        path = folder / f"rec{k:03d}.xdf"
+        if path.exists():
+            continue
+        sim = Simulation(
+            SimulationConfig(device_set=device_set, n_trials=n_trials, isi=isi, lead_in=3.0,
+                             seed=k, participants=1, source_tag=f"bench{k}")
+        )  # fmt: skip
+        tmp = path.with_suffix(".part")
+        record_simulation(sim, tmp, progress=False)
+        os.replace(tmp, path)
+    return folder
+
+
+def run_mode(command: list[str], files: list[Path], out: Path, mode: list[str]) -> dict:
+    """One batch run in a child process; its wall time and the manifest's figures."""
+    if out.exists():
+        shutil.rmtree(out)
+    argv = [sys.executable, "-m", "emoeye", "batch", *command, *map(str, files),
+            "--out", str(out), "--quiet", "--force", *mode]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    manifest = next(out.rglob("batch-manifest.json"))
+    rows = json.loads(manifest.read_text())["files"]
+    failed = [r for r in rows if r["status"] != "ok"]
+    rss: dict[int, float] = {}
+    for r in rows:
+        rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["max_rss_mb"])
+    return {
+        "mode": " ".join(mode) or "serial",
+        "wall_s": round(wall, 2),
+        "files_per_s": round(len(files) / wall, 4),
+        "data_s": round(sum(r["seconds"] for r in rows), 1),
+        "failed": len(failed),
+        "workers": len(rss),
+        "peak_rss_mb_per_worker": sorted(rss.values(), reverse=True),
+        "exit": proc.returncode,
+        "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.returncode else [],
+    }
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and "batch-manifest" not in p.name
+    }
+
+
+def bench(command: list[str], files: list[Path], jobs: int, extra: list[str]) -> dict:
+    modes = [["--jobs", "1"], ["--jobs", str(jobs)], ["--scheduler", f"local:{jobs}"]]
+    results, seen = [], []
+    work = Path(tempfile.mkdtemp(prefix="emoeye-bench-batch-"))
+    try:
+        for mode in modes:
+            out = work / mode[-1].replace(":", "")
+            r = run_mode(command, files, out, [*mode, *extra])
+            seen.append(outputs(out))
+            results.append(r)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    serial = results[0]["wall_s"]
+    for r in results:
+        r["speedup"] = round(serial / r["wall_s"], 2)
+    return {
+        "command": " ".join(command),
+        "identical_outputs": all(s == seen[0] for s in seen[1:]),
+        "modes": results,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=20)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--device-set", default="gazepoint")
+    ap.add_argument("--isi", type=float, default=8.0)
+    ap.add_argument("--no-model", action="store_true", help="replay without the model")
+    args = ap.parse_args()
+
+    folder = recordings(args.files, args.minutes, args.device_set, args.isi)
+    files = sorted(folder.glob("rec*.xdf"))[: args.files]
+    load_before = os.getloadavg()
+    extra = ["--no-model"] if args.no_model else []
+    report = {
+        "files": len(files),
+        "minutes_each": args.minutes,
+        "device_set": args.device_set,
+        "jobs": args.jobs,
+        "cpus": os.cpu_count(),
+        "load_before": [round(x, 2) for x in load_before],
+        "runs": [bench(["replay"], files, args.jobs, extra)],
+    }
+    from emoeye.cli import COMMANDS
+
+    try:
+        import emoeye.commands.features  # noqa: F401
+
+        has_features = "features" in COMMANDS
+    except ImportError:
+        has_features = False
+    if has_features:
+        report["runs"].append(bench(["features"], files, args.jobs, []))
+    else:
+        report["features"] = "not run: no 'emoeye features' command in this tree"
+    report["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    for run in report["runs"]:
+        for r in run["modes"]:
+            print(
+                f"{run['command']:8s} {r['mode']:18s} {r['wall_s']:8.1f} s "
+                f"{r['files_per_s']:.3f} files/s  x{r['speedup']:.2f}  "
+                f"RSS/worker {r['peak_rss_mb_per_worker']} MB",
+                file=sys.stderr,
+            )
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

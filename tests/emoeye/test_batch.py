@@ -1,0 +1,124 @@
+"""``emoeye batch``: many recordings on local processes and a Dask LocalCluster, outputs
+byte-identical to the single-file commands, damaged files listed and never fatal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.xdf.writer import record_simulation
+from emoeye.batch import BatchError, expand_inputs, output_names
+from emoeye.cli import main
+from emoeye.commands.batch import split_args
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    """Two short simulated recordings, one damaged past reading, one cut off after its
+    headers (goes through with no trials and a warning), one that is not XDF."""
+    d = tmp_path_factory.mktemp("archive")
+    for k, device_set in enumerate(("gazepoint", "lab")):
+        sim = Simulation(SimulationConfig(n_trials=3, isi=7.0, lead_in=1.5, seed=k,
+                                          participants=1, device_set=device_set,
+                                          source_tag=f"b{k}"))  # fmt: skip
+        record_simulation(sim, d / f"rec{k}.xdf", progress=False)
+    (d / "damaged.xdf").write_bytes(b"XDF:" + bytes(range(256)) * 4)
+    (d / "cut.xdf").write_bytes((d / "rec0.xdf").read_bytes()[:2000])
+    (d / "notxdf.xdf").write_text("this is not a recording\n")
+    return d
+
+
+def _files(root: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(s in str(p) for s in skip)
+    }
+
+
+def _manifest(path: Path) -> dict[str, dict]:
+    return {Path(r["file"]).name: r for r in json.loads(path.read_text())["files"]}
+
+
+@pytest.mark.timeout(600)
+def test_replay_on_processes_and_dask_matches_single_file_commands(archive, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    single = tmp_path / "single"
+    for name in ("rec0", "rec1"):
+        assert main(["replay", str(archive / f"{name}.xdf"), "--fast", "--quiet",
+                     "--out", str(single / f"{name}.csv")]) == 0  # fmt: skip
+    outputs = {}
+    for how in (["--jobs", "2"], ["--scheduler", "local:2"]):
+        out = tmp_path / how[1].replace(":", "")
+        code = main(["batch", "replay", str(archive), "--out", str(out), "--quiet", *how])
+        text = capsys.readouterr().out
+        assert code == 1  # some files failed; the batch still finished the others
+        assert "5 file(s): 3 done, 0 skipped (done before), 2 failed" in text
+        assert "notxdf.xdf" in text and "not an XDF file" in text
+        rows = _manifest(out / "batch-manifest.json")
+        assert rows["notxdf.xdf"]["status"] == "failed"
+        assert "not an XDF file" in rows["notxdf.xdf"]["reason"]
+        assert rows["damaged.xdf"]["status"] == "failed" and rows["damaged.xdf"]["reason"]
+        assert rows["rec0.xdf"]["status"] == "ok" and rows["rec0.xdf"]["seconds"] > 20
+        assert rows["cut.xdf"]["status"] == "ok" and rows["cut.xdf"]["warnings"]
+        assert "cut.xdf" in text
+        outputs[how[0]] = _files(out, skip=("batch-manifest", "cut.csv"))
+    assert outputs["--jobs"] == outputs["--scheduler"] == _files(single)
+
+
+@pytest.mark.timeout(300)
+def test_rerun_skips_done_files_and_force_redoes_them(archive, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["batch", "replay", str(archive / "rec0.xdf"), str(archive / "notxdf.xdf"),
+            "--out", str(out), "--quiet", "--no-model"]  # fmt: skip
+    assert main(argv) == 1
+    first = (out / "rec0.csv").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert "1 skipped (done before), 1 failed" in capsys.readouterr().out
+    assert (out / "rec0.csv").stat().st_mtime_ns == first
+    assert _manifest(out / "batch-manifest.json")["rec0.xdf"]["status"] == "skipped"
+    assert main([*argv, "--force"]) == 1
+    assert "1 done, 0 skipped" in capsys.readouterr().out
+    assert (out / "rec0.csv").stat().st_mtime_ns != first
+
+
+@pytest.mark.timeout(300)
+def test_batch_export_bids_matches_one_export_command(archive, tmp_path, capsys):
+    files = [str(archive / "rec0.xdf"), str(archive / "rec1.xdf")]
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("file,participant\nrec0.xdf,A1\nrec1.xdf,B2\n")
+    common = ["--task", "emotion", "--no-model", "--participants", str(mapping)]
+    one = tmp_path / "one"
+    assert main(["export", "bids", *files, "--out", str(one), *common]) == 0
+    many = tmp_path / "many"
+    assert main(["batch", "export", "bids", *files, "--out", str(many), "--jobs", "2",
+                 "--quiet", *common]) == 0  # fmt: skip
+    assert _files(many, skip=("sourcedata",)) == _files(one, skip=("sourcedata",))
+    assert (many / "sourcedata" / "emoeye" / "batch-manifest.json").is_file()
+    assert "sub-A1" in (many / "participants.tsv").read_text()
+
+
+def test_inputs_from_directory_glob_and_list_file(archive, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# two recordings\n{archive / 'rec0.xdf'}\n{archive / 'rec1.xdf'}\n")
+    assert [p.name for p in expand_inputs([str(listing)])] == ["rec0.xdf", "rec1.xdf"]
+    assert len(expand_inputs([str(archive)])) == 5
+    assert [p.name for p in expand_inputs([str(archive / "rec*.xdf")])] == ["rec0.xdf", "rec1.xdf"]
+    with pytest.raises(BatchError, match="nothing-here"):
+        expand_inputs([str(tmp_path / "nothing-here")])
+    same = [tmp_path / "a" / "s.xdf", tmp_path / "b" / "s.xdf", tmp_path / "c.xdf"]
+    assert sorted(output_names(same).values()) == ["a_s", "b_s", "c"]
+
+
+def test_command_options_pass_through():
+    inputs, opts, extra = split_args(
+        "export", ["bids", "d/", "--task", "emo", "--jobs", "3", "--no-model", "--out=x"]
+    )
+    assert inputs == ["d/"] and opts == {"--jobs": "3", "--out": "x"}
+    assert extra == ["--task", "emo", "--no-model"]
+    with pytest.raises(Exception, match="unknown option --bogus"):
+        split_args("replay", ["d/", "--bogus"])
