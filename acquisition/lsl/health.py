@@ -47,6 +47,9 @@ class StreamHealth:
     """Verdict on the stream's first seconds per role it plays (see
     :mod:`acquisition.lsl.plausibility`), e.g. ``"gaze ok; gsr SUSPECT: median 512 is not µS"``;
     empty until checked."""
+    read_error: str = ""
+    """Why reading a role from this stream's samples failed at the last trial cut (the trial is an
+    error record); the state stays ``error`` until a trial is cut again."""
     events: list[str] = field(default_factory=list)
     _rate_window: list[tuple[float, int]] = field(default_factory=list, repr=False)
 
@@ -86,4 +89,5 @@ class StreamHealth:
             "source_id": self.source_id,
             "message": self.message,
             "plausibility": self.plausibility,
+            "read_error": self.read_error,
         }

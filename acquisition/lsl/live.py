@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pylsl
 
+from acquisition.aligner import TrialEvent
 from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition, Event
 from acquisition.lsl.binding import BindingPlan, Candidate, bind_roles
@@ -259,7 +260,7 @@ class InletThread(threading.Thread):
                 stamps = self.guard.correct(np.asarray(ts, dtype=np.float64))
                 vals = np.array(values, dtype=object).reshape(n, -1) if string else dest[:n]
                 self.acq.write(Chunk(out_spec, stamps, vals))
-                if health.state is not StreamState.OK:
+                if health.state is not StreamState.OK and not health.read_error:
                     gap = now - health.last_arrival
                     health.gaps += 1
                     health.note(f"resumed after {gap:.1f} s without data (gap counted)")
@@ -667,14 +668,39 @@ class LiveAcquisition:
             self.core.data_arrived.wait(wait)
             self.core.data_arrived.clear()
         self.plausibility.update(self.core.roles, self.health)  # once per role, when data is in
-        return self.core.poll(pylsl.local_clock())
+        return self._note_read_errors(self.core.poll(pylsl.local_clock()))
+
+    def _note_read_errors(self, events: list[Event]) -> list[Event]:
+        """A trial whose role could not be read puts that role's stream in state ``error`` (with
+        the reason) until a trial is cut again: a binding that fails at run time shows in the
+        health table, not only in the error records."""
+        for event in events:
+            if not isinstance(event, TrialEvent):
+                continue
+            if event.error is None:
+                for health in self.health.values():
+                    if health.read_error:
+                        health.read_error = ""
+                        health.state = StreamState.OK
+                        health.note("roles read again")
+                continue
+            bound = self.core.roles.get(event.error.role or "")
+            health = self.health.get(bound.spec.key) if bound is not None else None
+            if health is None:
+                continue
+            health.errors += 1
+            health.read_error = f"{event.error.role}: {event.error.reason}"
+            health.state = StreamState.ERROR
+            if not health.events or not health.events[-1].endswith(health.read_error):
+                health.note(f"reading failed: {health.read_error}")
+        return events
 
     def run(self, on_event: Callable[[Event], None], stop: threading.Event) -> None:
         """Poll until ``stop`` is set, handing each event to ``on_event``; flush at the end."""
         while not stop.is_set():
             for event in self.poll(wait=0.01):
                 on_event(event)
-        for event in self.core.flush():
+        for event in self._note_read_errors(self.core.flush()):
             on_event(event)
 
     def stop(self) -> None:

@@ -54,6 +54,7 @@ def test_report_is_self_contained_with_every_plot(report):
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.browser
 @pytest.mark.skipif(not any(shutil.which(b) for b in BROWSERS), reason="no Chromium installed")
 def test_report_renders_in_a_real_browser(report, tmp_path):
     browser = next(shutil.which(b) for b in BROWSERS if shutil.which(b))

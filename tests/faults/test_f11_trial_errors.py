@@ -257,3 +257,52 @@ def test_f11_live_session_every_cut_failing(checkpoint, tmp_path, uid, monkeypat
     logged = [r for r in caplog.records if "cut failed" in r.getMessage()]
     assert len(logged) == 1 and logged[0].exc_info
     record("f11_live_cut", trials_lost_uncounted=n - len(errors))
+
+
+@pytest.mark.lsl
+@pytest.mark.timeout(120)
+def test_f11_a_role_that_cannot_be_read_puts_its_stream_in_error(uid, monkeypatch):
+    """A binding that fails at run time: the onsets become error records naming the role, the
+    stream feeding that role shows state ``error`` with the reason in its health, and goes back
+    to ``ok`` once a trial is cut again."""
+    import acquisition.lsl.binding as binding_module
+    from acquisition.aligner import TrialEvent
+
+    real = binding_module.extract
+    failing = {"on": True}
+
+    def extract(reading, spec, ts, values):
+        if failing["on"] and reading.role == "hr":
+            raise KeyError(f"stream {spec.name!r} has no channel ''")
+        return real(reading, spec, ts, values)
+
+    monkeypatch.setattr(binding_module, "extract", extract)
+    sim = Simulation(
+        SimulationConfig(device_set="gazepoint", n_trials=2, isi=6, lead_in=1.5, source_tag=uid)
+    )
+    player = LslPlayer(sim, speed=1.0, wait_consumers=15.0)
+    config = AcquisitionConfig(trial=TrialSpec(grace=1.0))
+    live = LiveAcquisition(config, streams=discover(5.0, [s.source_id for s in sim.streams]))
+    events: list = []
+    try:
+        live.start()
+        player.start()
+        deadline = time.monotonic() + sim.duration + 20
+        while not events and time.monotonic() < deadline:
+            events += [e for e in live.poll(wait=0.05) if isinstance(e, TrialEvent)]
+        hr_key = live.core.roles["hr"].spec.key
+        failed = live.health[hr_key].to_dict()
+        failing["on"] = False
+        while len(events) < 2 and time.monotonic() < deadline:
+            events += [e for e in live.poll(wait=0.05) if isinstance(e, TrialEvent)]
+        healed = live.health[hr_key].to_dict()
+    finally:
+        live.stop()
+        del live
+        player.close()
+    first = events[0].error
+    assert first is not None and first.role == "hr" and "reading role hr" in first.reason
+    assert failed["state"] == "error" and failed["read_error"].startswith("hr: cut failed")
+    assert failed["errors"] >= 1
+    assert len(events) == 2 and events[1].ok
+    assert healed["state"] == "ok" and healed["read_error"] == ""
