@@ -196,6 +196,12 @@ def main() -> int:
         "onsets_sent": len(sent),
         "records": len(trials),
         "onsets_with_exactly_one_record": sum(len(rs) == 1 for rs in by_onset.values()),
+        "onsets_without_record": [i for i, (t, *_) in enumerate(sent) if not by_onset[t]],
+        "no_data_onsets": [
+            i
+            for i, (t, *_) in enumerate(sent)
+            if by_onset[t] and by_onset[t][0]["status"] != "predicted"
+        ],
         "status": status,
         "onset_error_ms_max": round(max(errors_ms), 3) if errors_ms else None,
         "ratings_attached": rated,

@@ -220,11 +220,11 @@ def test_dataset_build_that_crashes_leaves_nothing_complete(sim_file, tmp_path, 
     calls = []
     real_add = DatasetWriter.add
 
-    def add_then_fail(self, trial, oracle=None):
+    def add_then_fail(self, trial, *truth):
         calls.append(trial.trial_id)
         if len(calls) > 1:
             raise RuntimeError("disk gone")
-        return real_add(self, trial, oracle)
+        return real_add(self, trial, *truth)
 
     monkeypatch.setattr(DatasetWriter, "add", add_then_fail)
     out = tmp_path / "ds"
