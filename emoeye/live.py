@@ -57,7 +57,7 @@ def open_live(
     required = list(dict.fromkeys([*config.trial.required_roles, "markers"]))
     deadline = time.monotonic() + wait
     said = False
-    seen = {info.uid(): (spec, info) for spec, info in discover(0.5)}
+    seen = {info.uid(): (spec, info) for spec, info in discover(RESOLVE_S)}
     while True:  # the marker stream first: without it nothing can be cut
         visible = list(seen.values())
         plan = bind_roles([s for s, _ in visible], config.rules)
@@ -77,8 +77,8 @@ def open_live(
                 f"waiting for streams for: {', '.join(plan.missing(required))} (up to {wait:.0f} s)..."
             )
             said = True
-        # A new stream is seen within ~0.5 s (liblsl's continuous resolver took up to 1.2 s;
-        # shorter resolves found nothing on a loaded machine); an onset sent before the marker
+        # A new stream is seen within ~1 s (shorter resolves return only part of what is
+        # visible: see RESOLVE_S); an onset sent before the marker
         # inlet connects is gone for good.
         fresh = [i for i in pylsl.resolve_streams(wait_time=RESOLVE_S) if i.uid() not in seen]
         seen.update({info.uid(): (spec, info) for spec, info in discover_infos(fresh)})

@@ -151,7 +151,20 @@ def main() -> int:
     run = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
-    time.sleep(3.0)  # the session starts looking before any device exists
+    lines: list[str] = []
+    looking = threading.Event()
+
+    def read_output() -> None:
+        for line in run.stdout:
+            lines.append(line.rstrip())
+            if "waiting for streams" in line:
+                looking.set()
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    # The experimenter starts `emoeye run`, sees it waiting, then starts the devices: liblsl
+    # gives a new inlet no samples sent before it connected.
+    looking.wait(120.0)
 
     devices = Devices(gsr=not args.no_gsr)
     markers = outlet("ExpMarkers", "Markers", 1, 0.0, fmt=pylsl.cf_string)
@@ -169,7 +182,9 @@ def main() -> int:
         markers.push_sample([f"rating|arousal={a}|valence={v}"], pylsl.local_clock())
         sent.append((t, stim, a, v))
         time.sleep(max(0.0, args.gap - 5.5))
-    out, _ = run.communicate(timeout=seconds + 120)
+    run.wait(timeout=seconds + 120)
+    reader.join(5.0)
+    out = "\n".join(lines)
     devices.stop()
     del markers, devices
 
@@ -210,6 +225,7 @@ def main() -> int:
         "flag_reasons": sorted({r.get("flag_reason", "") for *_, r in matched} - {""}),
         "run_exit_code": run.returncode,
         "run_tail": out.strip().splitlines()[-3:],
+        "run_output": out.strip().splitlines() if os.environ.get("UNSEEN_VERBOSE") else [],
     }
     print(json.dumps(result))
     shutil.rmtree(work, ignore_errors=True)
