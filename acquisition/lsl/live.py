@@ -21,6 +21,7 @@ from acquisition.config import AcquisitionConfig
 from acquisition.core import Acquisition, Event
 from acquisition.lsl.binding import BindingPlan, Candidate, bind_roles
 from acquisition.lsl.clockguard import ClockGuard
+from acquisition.lsl.config import resolve_seconds
 from acquisition.lsl.health import StreamHealth, StreamState
 from acquisition.lsl.plausibility import PlausibilityWatch
 from acquisition.lsl.presets import ROLES
@@ -44,11 +45,11 @@ PULL_TIMEOUT_S = 0.01
 """Longest wait of one ``pull_chunk``. liblsl returns only when the chunk is full or this runs
 out, so it bounds the delay a sample sees in the inlet thread (and, through the watermark, every
 cut): 0.05 s cost the end-to-end latency 25 ms on average (bench/e2e.py)."""
-RESOLVE_S = 1.0
-"""Seconds one look for streams listens for answers. liblsl answers a resolve in waves: on this
-machine's loopback (machine scope) a 0.5-s resolve returned 1-2 of 6 visible streams, every time,
-and 0.6 s or more returned all 6; so late devices took 7-40 s to be bound. 1.0 s leaves margin
-for a loaded machine."""
+RESOLVE_S = resolve_seconds()
+"""Seconds one look for streams listens for answers. liblsl answers a resolve in waves spaced by
+its minimum round-trip settings: with the defaults a 0.5-s resolve on loopback returned 1-2 of 6
+visible streams, every time, so late devices took 7-40 s to be bound. The machine-scope config
+emoeye writes spaces the waves 0.05 s apart (0.3 s suffices); any other config gets 1 s."""
 LATE_BIND_EVERY_S = 0.05
 """Pause between two looks for a stream for a role still unbound (``bind_late``)..."""
 LATE_BIND_FAST_S = 60.0
@@ -422,7 +423,7 @@ class LiveAcquisition:
     def _bind_late_loop(self) -> None:
         """Until every role has a stream: look for new streams, bind those that fill a gap.
 
-        A stream that appears is seen within ~1.1 s during the first :data:`LATE_BIND_FAST_S`,
+        A stream that appears is seen within ~RESOLVE_S + 0.05 s during the first :data:`LATE_BIND_FAST_S`,
         then within ~1.5 s: an outlet keeps nothing for an inlet that connects later, so an
         onset sent before its inlet connects would be lost.
         """
