@@ -40,6 +40,18 @@ MIN_FIXATION = 0.1
 """Shortest fixation counted, seconds."""
 
 
+def dataset_features(ds, idx: np.ndarray) -> np.ndarray:
+    """:func:`physiology_features` of a dataset's trials ``idx`` (its grid rate and baseline)."""
+    spec = ds.spec
+    raw = ds.arrays(idx, ("signals", "baseline"))
+    return physiology_features(
+        raw["signals"],
+        raw["baseline"],
+        spec.n_baseline if spec else 60,
+        spec.grid_rate if spec else 60.0,
+    )
+
+
 def physiology_features(
     signals: np.ndarray, baseline: np.ndarray, n_baseline: int, rate: float
 ) -> np.ndarray:

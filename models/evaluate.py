@@ -380,7 +380,7 @@ def compare_methods(
 ) -> dict[str, Any]:
     """The network beside majority, lookup, physiology and oracle on the same trials: metrics,
     95 % bootstrap CIs over participants and a per-participant table."""
-    from models.baselines import LogisticBaseline, lookup_predict, physiology_features
+    from models.baselines import LogisticBaseline, dataset_features, lookup_predict
 
     ys = (ds.arousal_class[idx], ds.valence_class[idx])
     parts = ds.participants[idx]
@@ -389,14 +389,7 @@ def compare_methods(
     full: dict[str, list[dict[str, Any] | None]] = {m: [None, None] for m in METHODS}
     feats = None
     if baselines and "physiology" in baselines:
-        spec = ds.spec
-        raw = ds.arrays(idx, ("signals", "baseline"))
-        feats = physiology_features(
-            raw["signals"],
-            raw["baseline"],
-            spec.n_baseline if spec else 60,
-            spec.grid_rate if spec else 60.0,
-        )
+        feats = dataset_features(ds, idx)
     oracles = (ds.oracle_arousal[idx], ds.oracle_valence[idx])
     coverage: dict[str, float] = {}
     for h, head in enumerate(HEADS):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from models.balancing import balanced_subset, sampled_marginals, sampler_weights
-from models.baselines import fit_baselines, physiology_features
+from models.baselines import dataset_features, fit_baselines
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
@@ -438,14 +438,7 @@ def train(
                 )
             )  # fmt: skip
     tps = train_trials / max(train_seconds, 1e-9)
-    spec = ds.spec
-    raw = ds.arrays(tr, ("signals", "baseline"))
-    feats = physiology_features(
-        raw["signals"],
-        raw["baseline"],
-        spec.n_baseline if spec else 60,
-        spec.grid_rate if spec else 60.0,
-    )
+    feats = dataset_features(ds, tr)
     info = {
         "dataset": str(Path(dataset_dir).resolve()),
         "dataset_fingerprint": ds.fingerprint,
