@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
             "--device-set",
             args.device_set,
             "--loop",
+            "--wait-consumers",  # the first onset waits for `run` to listen
+            "60",
             "--seed",
             str(args.seed),
         ],

@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1)")
     p.add_argument("--loop", action="store_true", help="start over when the experiment ends")
     p.add_argument(
+        "--wait-consumers",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="before the first run, wait up to S seconds until every outlet has a consumer (an "
+        "onset sent before a receiver's inlet connects never reaches it)",
+    )
+    p.add_argument(
         "--record",
         type=Path,
         default=None,
@@ -123,9 +131,11 @@ def run(args: argparse.Namespace) -> int:
     for spec in sim.streams:
         print(f"  {spec.describe()}")
     print("Ctrl-C to stop.", flush=True)
+    wait = max(0.0, args.wait_consumers)
     try:
         while not stop.is_set():
-            player = LslPlayer(sim, speed=args.speed)
+            player = LslPlayer(sim, speed=args.speed, wait_consumers=wait)
+            wait = 0.0  # later loops start at once
             player.start()
             while player.is_alive() and not stop.is_set():
                 time.sleep(0.2)
