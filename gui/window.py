@@ -344,11 +344,18 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self._update_banner(plan)
         self._sync_record_button()
         st = self.core.aligner.stats
-        preds = list(self.log.predictions)
+        records = list(self.log.predictions)
+        preds = [p for p in records if getattr(p, "status", "predicted") == "predicted"]
         flagged = sum(1 for p in preds if p.flagged)
+        no_data = sum(1 for p in records if getattr(p, "status", "") == "no_data")
+        failed = sum(1 for p in records if getattr(p, "status", "") == "failed")
+        left_out = (f" · {no_data} without usable data" if no_data else "") + (
+            f" · {failed} failed" if failed else ""
+        )
         self.summary.setText(
             f"trials cut {st.trials_cut} ({st.incomplete} incomplete) · pending "
             f"{self.core.aligner.pending} · predictions {len(preds)} ({flagged} flagged)"
+            + left_out
             + (f" · {problems}" if (problems := st.marker_problems()) else "")
         )
         fps = self.fps_recent()
