@@ -84,12 +84,13 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_branch_flags(p, "leave out")
-    _add_drop_branch(p)
+    add_drop_branch(p)
     p.set_defaults(func=cmd_train)
     return p
 
 
-def _add_drop_branch(p: argparse.ArgumentParser) -> None:
+def add_drop_branch(p: argparse.ArgumentParser) -> None:
+    """``--drop-branch`` (repeatable): train without a branch (see :func:`branch_switches`)."""
     p.add_argument(
         "--drop-branch",
         action="append",

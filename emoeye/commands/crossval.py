@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 
 from emoeye.errors import CliError
-
-BRANCHES = ("timeseries", "scanpath", "stimulus")
-"""As models.network.BRANCHES (not imported here: building the parser must not import torch)."""
+from models.cli import add_drop_branch, branch_switches  # no torch: the parser stays light
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,13 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
-    p.add_argument(
-        "--drop-branch",
-        action="append",
-        choices=BRANCHES,
-        default=[],
-        help="train without this branch (repeatable): an ablation by retraining",
-    )
+    add_drop_branch(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -52,10 +44,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = ModelConfig(
             n_time=ds.n_time,
             scanpath_size=ds.scanpath_size,
-            **{
-                f"use_{b}": b not in args.drop_branch
-                for b in ("timeseries", "scanpath", "stimulus")
-            },
+            **branch_switches(args),
         )
         del ds
         report = crossval(
