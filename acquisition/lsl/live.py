@@ -7,6 +7,7 @@ ring-buffer write (DESIGN: keep the GIL free for the other threads).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import threading
 import time
@@ -42,9 +43,29 @@ LOST_AFTER_S = 5.0
 IRREGULAR_LATENCY_S = 0.05  # irregular streams: data stamped this long ago has surely arrived
 IRREGULAR_HOLD_MAX_S = 2.0  # ... unless it comes in bursts: then up to this much later
 PULL_TIMEOUT_S = 0.01
-"""Longest wait of one ``pull_chunk``. liblsl returns only when the chunk is full or this runs
-out, so it bounds the delay a sample sees in the inlet thread (and, through the watermark, every
-cut): 0.05 s cost the end-to-end latency 25 ms on average (bench/e2e.py)."""
+"""Longest wait of one ``pull_chunk`` for irregular streams (their watermark moves once a loop)
+and, with pylsl older than 1.18, for all: liblsl then returns only when the chunk is full or this
+runs out, so it bounds the delay a sample sees in the inlet thread (0.05 s cost the end-to-end
+latency 25 ms on average, bench/e2e.py)."""
+WAKE_TIMEOUT_S = 0.05
+"""Longest wait of one ``pull_chunk`` where pylsl can return on the first sample (``min_samples``,
+pylsl >= 1.18): data is taken the moment it arrives, so this only bounds how soon a stop or a
+stall is noticed."""
+
+
+def pull_chunk_wait(irregular: bool) -> dict[str, float | int]:
+    """Keyword arguments for ``pull_chunk`` that return as soon as data is there.
+
+    pylsl with ``min_samples`` waits for one sample, then drains what else is there; older
+    pylsl waits until the chunk is full or :data:`PULL_TIMEOUT_S` runs out. Irregular streams
+    keep the short timeout either way: their watermark advances by the clock, once a loop.
+    """
+    timeout = PULL_TIMEOUT_S if irregular else WAKE_TIMEOUT_S
+    if "min_samples" in inspect.signature(pylsl.StreamInlet.pull_chunk).parameters:
+        return {"timeout": timeout, "min_samples": 1}
+    return {"timeout": PULL_TIMEOUT_S}
+
+
 RESOLVE_S = resolve_seconds()
 """Seconds one look for streams listens for answers. liblsl answers a resolve in waves spaced by
 its minimum round-trip settings: with the defaults a 0.5-s resolve on loopback returned 1-2 of 6
@@ -247,22 +268,29 @@ class InletThread(threading.Thread):
         out_spec = self.write_spec
         buffer = self.acq.buffers.get(out_spec.key)
         last_offset_check = 0.0
+        period = 0.0 if spec.irregular else 1.0 / spec.nominal_srate
+        period_ahead = period + min(0.05 * period, 0.001)
+        pull_wait = pull_chunk_wait(spec.irregular)
         late: deque[float] = deque(maxlen=32)
         health.state = StreamState.OK
         health.last_arrival = pylsl.local_clock()
         while not self._stopping():
             if string:
-                values, ts = inlet.pull_chunk(timeout=PULL_TIMEOUT_S, max_samples=self.max_chunk)
+                values, ts = inlet.pull_chunk(max_samples=self.max_chunk, **pull_wait)
             else:
-                _, ts = inlet.pull_chunk(
-                    timeout=PULL_TIMEOUT_S, max_samples=self.max_chunk, dest_obj=dest
-                )
+                _, ts = inlet.pull_chunk(max_samples=self.max_chunk, dest_obj=dest, **pull_wait)
             now = pylsl.local_clock()
             if ts:
                 n = len(ts)
                 stamps = self.guard.correct(np.asarray(ts, dtype=np.float64))
                 vals = np.array(values, dtype=object).reshape(n, -1) if string else dest[:n]
                 self.acq.write(Chunk(out_spec, stamps, vals))
+                if buffer is not None and not spec.irregular:
+                    # A regular stream's next sample is due one period after its newest one, so
+                    # its data is complete up to there (plus a hair for clock-sync noise).
+                    # Without this a window ending between two pushed chunks waited for the
+                    # device's next chunk (50-ms blocks: regular e2e p50 64 ms, bench/e2e.py).
+                    buffer.watermark = max(buffer.watermark, float(stamps[-1]) + period_ahead)
                 if health.state is not StreamState.OK and not health.read_error:
                     gap = now - health.last_arrival
                     health.gaps += 1

@@ -12,6 +12,7 @@ from acquisition.lsl.health import StreamState
 from acquisition.lsl.live import LiveAcquisition, discover
 from acquisition.lsl.presets import PRESETS
 from acquisition.trials.types import TrialSpec
+from emoeye.commands.common import warm_trial_path
 
 pytestmark = pytest.mark.lsl
 
@@ -44,6 +45,9 @@ def gaze_rows(n: int, start: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def streams(uid):
+    # As `emoeye run` does: the first cut would otherwise import scipy's signal and image
+    # modules (~1 s under load), longer than the stall threshold these tests watch.
+    warm_trial_path()
     gp = PRESETS["gazepoint"][0].spec(f"gp-{uid}", name=f"GazepointEyeTracker-{uid}")
     mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
     outs = {"gp": outlet_for(gp), "mk": outlet_for(mk)}
@@ -87,6 +91,39 @@ def test_live_trials_zero_loss_and_health(streams):
             time.sleep(0.05)
         assert health.state is StreamState.OK and health.gaps == 1
         assert "resumed" in health.message
+    finally:
+        live.stop()
+
+
+@pytest.mark.timeout(60)
+def test_window_ending_between_chunks_is_cut_without_the_next_chunk(streams):
+    """A regular stream's data is complete one period past its newest sample: a window that ends
+    right after a chunk is cut at once, not when the device sends its next chunk (bench/e2e.py:
+    50-ms device blocks cost 50 ms whenever a window ended on a block boundary)."""
+    gp, mk, outs = streams
+    visible = discover(5.0, [gp.source_id, mk.source_id])
+    # A grace far longer than the test: only the watermark can cut this trial.
+    live = LiveAcquisition(AcquisitionConfig(trial=TrialSpec(grace=60.0)), streams=visible)
+    live.start()
+    try:
+        assert live.wait_connected(10)
+        time.sleep(0.5)
+        onset = pylsl.local_clock() - 6.0
+        outs["mk"].push_sample(["onset:coffee"], onset)
+        # The baseline second and the 5-s window, the last sample one period before the end.
+        n = 6 * 60
+        ts = onset - 1.0 + np.arange(n) / 60
+        assert ts[-1] < onset + 5.0 <= ts[-1] + 1 / 60
+        for k in range(0, n, 60):
+            outs["gp"].push_chunk(gaze_rows(60, k), ts[k : k + 60].tolist())
+        events = []
+        deadline = time.monotonic() + 5
+        while not events and time.monotonic() < deadline:
+            events = [e for e in live.poll(wait=0.05) if isinstance(e, TrialEvent)]
+        (event,) = events
+        assert event.trial.quality.complete
+        assert not any("grace" in note for note in event.trial.quality.notes)
+        assert live.health[gp.key].samples == n  # nothing after the window was ever sent
     finally:
         live.stop()
 
