@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +11,39 @@ from acquisition.config import AcquisitionConfig
 from emoeye.errors import CliError
 
 
+class StreamPrefetch:
+    """Looks for streams in a background thread, so the look overlaps loading the model.
+
+    liblsl waits in C (the GIL is free), so the look costs the model load nothing and the
+    session binds with what it found instead of looking again (bench/e2e.py,
+    ``startup_to_bound_s``).
+    """
+
+    def __init__(self) -> None:
+        self._found: list | None = None
+        self._thread = threading.Thread(target=self._look, name="stream-prefetch", daemon=True)
+        self._thread.start()
+
+    def _look(self) -> None:
+        from acquisition.lsl.live import RESOLVE_S, discover
+
+        try:
+            self._found = discover(RESOLVE_S)
+        except Exception:  # open_live looks again and reports what it finds
+            self._found = None
+
+    def result(self, timeout: float = 5.0) -> list | None:
+        """The (spec, info) pairs found, or None when the look failed or is not done."""
+        self._thread.join(timeout)
+        return self._found
+
+
 def open_live(
     config: AcquisitionConfig,
     wait: float = 10.0,
     log: Callable[[str], Any] = print,
     before_start: Callable[[Any], Any] | None = None,
+    prefetched: list | None = None,
 ):
     """Open the live input as soon as a marker stream is visible; bind the rest as it appears.
 
@@ -38,6 +67,8 @@ def open_live(
     before_start
         Called with the :class:`~acquisition.lsl.live.LiveAcquisition` before any inlet opens
         (the session starts its recording there, so the file holds every trial).
+    prefetched
+        Streams already found (:class:`StreamPrefetch`); looked for here when None.
 
     Returns
     -------
@@ -57,7 +88,8 @@ def open_live(
     required = list(dict.fromkeys([*config.trial.required_roles, "markers"]))
     deadline = time.monotonic() + wait
     said = False
-    seen = {info.uid(): (spec, info) for spec, info in discover(RESOLVE_S)}
+    found = prefetched if prefetched is not None else discover(RESOLVE_S)
+    seen = {info.uid(): (spec, info) for spec, info in found}
     while True:  # the marker stream first: without it nothing can be cut
         visible = list(seen.values())
         plan = bind_roles([s for s, _ in visible], config.rules)

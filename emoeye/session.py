@@ -225,8 +225,12 @@ class LiveSession:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> LiveSession:
-        """Start the worker, open the streams, and start moving trials; returns self."""
+    def start(self, prefetched: list | None = None) -> LiveSession:
+        """Start the worker, open the streams, and start moving trials; returns self.
+
+        ``prefetched``: streams already found (:class:`~emoeye.live.StreamPrefetch`), used
+        instead of a first look when the session opens its own input.
+        """
         with self._lock:
             if self._poller is not None:
                 raise RuntimeError("session already started")
@@ -239,7 +243,11 @@ class LiveSession:
                     from emoeye.live import open_live
 
                     self.live = open_live(
-                        self.config, self.session.wait, log=self.say, before_start=self._pre_start
+                        self.config,
+                        self.session.wait,
+                        log=self.say,
+                        before_start=self._pre_start,
+                        prefetched=prefetched,
                     )
                 else:
                     self._pre_start(self.live)

@@ -270,21 +270,26 @@ def run(args: argparse.Namespace) -> int:
                 "--record-backend labrecorder needs the 'labrecorder' package: "
                 "pip install 'emoeye[record]', or record with the default backend (emoeye)"
             )
+    from emoeye.live import StreamPrefetch
+
+    prefetch = StreamPrefetch()  # looks for streams while the model loads
     session = _open_session(args, config, log_path)
     print(
         f"model: {session.checkpoint_name} on {session.worker.device}; predictions log: {log_path}",
         flush=True,
     )
     with crash_traceback_to(log_path.parent):
-        return _run_session(args, config, session, log_path, run_dashboard)
+        return _run_session(args, config, session, log_path, run_dashboard, prefetch.result())
 
 
-def _run_session(args, config, session, log_path: Path, run_dashboard) -> int:
+def _run_session(
+    args, config, session, log_path: Path, run_dashboard, prefetched: list | None = None
+) -> int:
     from acquisition.xdf.recorder import RecordingError
 
     session.install_signal_handlers()
     try:
-        session.start()
+        session.start(prefetched)
     except (RecordingError, OSError) as exc:
         session.stop()
         if args.record is None:
