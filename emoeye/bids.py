@@ -310,7 +310,7 @@ def target_of(path: Path, out: Path, task: str, participant: str | None, session
 
 def _eye_files(stream, reading, options: ExportOptions, t0: float) -> list[tuple]:
     """(recording label, data, fmt, sidecar) per eye of the gaze stream."""
-    from acquisition.lsl.reading import _validity, column_index
+    from acquisition.lsl.reading import column_index, validity
 
     cols = reading.columns
     raw = stream.values(dtype=np.float64)
@@ -337,7 +337,7 @@ def _eye_files(stream, reading, options: ExportOptions, t0: float) -> list[tuple
         own = side != "cyclopean" and f"x_{side}" in cols
         x = get(f"x_{side}") if own else get("x")
         y = get(f"y_{side}") if own else get("y")
-        valid = _validity(get(f"valid_{side}") if own else get("valid"), reading, n)
+        valid = validity(get(f"valid_{side}") if own else get("valid"), reading, n)
         if x is None or y is None:
             continue
         x, y = x.copy(), y.copy()
@@ -360,7 +360,7 @@ def _eye_files(stream, reading, options: ExportOptions, t0: float) -> list[tuple
             pupil = pupil.copy()
             pv = get(f"pupil_valid_{side}")
             if pv is not None:
-                pupil[~_validity(pv, reading, n)] = np.nan
+                pupil[~validity(pv, reading, n)] = np.nan
             pupil[~np.isfinite(pupil) | (pupil <= 0)] = np.nan
         columns = ["timestamp", "x_coordinate", "y_coordinate"]
         data = [x, y]

@@ -83,7 +83,12 @@ def _col(spec: StreamSpec, values: np.ndarray, column: str | int | None) -> np.n
     return values[:, column_index(spec, column)].astype(np.float64)
 
 
-def _validity(raw: np.ndarray | None, reading: RoleReading, n: int) -> np.ndarray:
+def validity(raw: np.ndarray | None, reading: RoleReading, n: int) -> np.ndarray:
+    """Which of ``n`` samples a validity column marks good, by the reading's rule.
+
+    ``valid_when="zero"`` (Tobii-style codes: 0 is good) or ``raw >= valid_threshold``
+    (default 0.5); NaN is never good; no column means every sample is.
+    """
     if raw is None:
         return np.ones(n, dtype=bool)
     threshold = reading.params.get("valid_threshold", 0.5)
@@ -104,12 +109,12 @@ def extract_gaze(reading: RoleReading, spec: StreamSpec, values: np.ndarray) -> 
 
     def eye(side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x, y = get(f"x_{side}"), get(f"y_{side}")
-        ok = _validity(get(f"valid_{side}"), reading, n)
+        ok = validity(get(f"valid_{side}"), reading, n)
         return x, y, ok
 
     if "x" in cols:
         x, y = get("x"), get("y")
-        ok = _validity(get("valid"), reading, n)
+        ok = validity(get("valid"), reading, n)
         eye_ok = {"left": ok, "right": ok}
     else:
         xl, yl, okl = eye("left")
@@ -142,7 +147,7 @@ def extract_gaze(reading: RoleReading, spec: StreamSpec, values: np.ndarray) -> 
             continue
         pv = get(f"pupil_valid_{side}") if side else None
         eye_good = eye_ok[side] if side else ok
-        good = eye_good if pv is None else _validity(pv, reading, n)
+        good = eye_good if pv is None else validity(pv, reading, n)
         with np.errstate(invalid="ignore"):
             good = good & np.isfinite(d) & (d > 0)
         pupils.append(np.where(good, d, np.nan))

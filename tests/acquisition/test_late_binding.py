@@ -138,6 +138,33 @@ def test_no_marker_stream_is_still_an_error(uid):
         del out
 
 
+@pytest.mark.timeout(60)
+def test_streams_found_while_the_model_loads_are_bound_without_another_look(uid):
+    """``emoeye run`` looks for streams in a background thread (StreamPrefetch) while the model
+    loads; open_live binds what that look found at once, and still waits for what it missed."""
+    from emoeye.live import StreamPrefetch
+
+    gp = PRESETS["gazepoint"][0].spec(f"gp-{uid}", name=f"GazepointEyeTracker-{uid}")
+    mk = PRESETS["psychopy"][0].spec(f"mk-{uid}", name=f"Markers-{uid}")
+    marker_out = outlet_for(mk)
+    live = gaze_out = None
+    try:
+        found = StreamPrefetch().result(10.0)
+        assert mk.source_id in {spec.source_id for spec, _ in found}
+        assert gp.source_id not in {spec.source_id for spec, _ in found}
+        gaze_out = outlet_for(gp)  # appears after the look: bound late, as it appears
+        lines: list[str] = []
+        live = open_live(pinned(gp, mk, ("gaze",)), wait=20.0, log=lines.append, prefetched=found)
+        assert live.plan.roles["markers"].spec.source_id == mk.source_id
+        assert live.plan.roles["gaze"].spec.source_id == gp.source_id
+        # The markers came from the prefetched look: no "waiting for ... markers" line.
+        assert not any("waiting for streams for: markers" in line for line in lines)
+    finally:
+        if live is not None:
+            live.stop()
+        del marker_out, gaze_out
+
+
 @pytest.mark.timeout(120)
 def test_session_records_and_logs_the_trial_cut_before_its_device_appeared(uid, tmp_path):
     """Through ``LiveSession``: the early onset becomes a logged prediction with gaze missing,

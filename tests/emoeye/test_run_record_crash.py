@@ -14,13 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pylsl
 import pytest
+from process_lines import Lines
 
 from acquisition.aligner import TrialEvent
 from acquisition.config import AcquisitionConfig
@@ -34,22 +34,6 @@ pytestmark = pytest.mark.lsl
 
 DURATION = 5.0
 """Trial window, s."""
-
-
-class Lines(threading.Thread):
-    """Collects a pipe's lines as they come, so the test never blocks on a read."""
-
-    def __init__(self, pipe) -> None:
-        super().__init__(daemon=True)
-        self.pipe = pipe
-        self.lines: list[str] = []
-
-    def run(self) -> None:
-        for line in self.pipe:
-            self.lines.append(line.rstrip("\n"))
-
-    def count(self, prefix: str) -> int:
-        return sum(x.startswith(prefix) for x in list(self.lines))
 
 
 def wait_until(cond, timeout: float) -> bool:

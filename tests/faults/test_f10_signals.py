@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import pylsl
 import pytest
 import pyxdf
 from fault_rig import read_jsonl, record, uncounted_losses, wait_until
+from process_lines import Lines
 
 from acquisition.sim.simulator import Simulation, SimulationConfig
 from acquisition.xdf.player import LslPlayer
@@ -44,23 +44,6 @@ LEAD_IN = 1.5
 """Seconds of data before the first onset."""
 STOPPING = "stopping: cutting pending trials and finishing predictions..."
 """What ``emoeye run`` prints when a signal stops it."""
-
-
-class Lines(threading.Thread):
-    """Collects a pipe's lines as they come, so the test never blocks on a read."""
-
-    def __init__(self, pipe) -> None:
-        super().__init__(daemon=True)
-        self.pipe = pipe
-        self.lines: list[str] = []
-
-    def run(self) -> None:
-        for line in self.pipe:
-            self.lines.append(line.rstrip("\n"))
-
-    def has(self, prefix: str) -> bool:
-        """True once a line starting with ``prefix`` was printed."""
-        return any(x.startswith(prefix) for x in list(self.lines))
 
 
 @dataclass
