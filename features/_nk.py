@@ -1,0 +1,23 @@
+"""neurokit2, imported on first use (it costs seconds) and quiet about short signals."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+
+def nk():
+    """The neurokit2 module."""
+    import neurokit2
+
+    return neurokit2
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence neurokit2's warnings about short or low-rate signals (the table says what was
+    computed and what not). Feature code runs in one thread, so catch_warnings is safe here."""
+    with warnings.catch_warnings(), __import__("numpy").errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
