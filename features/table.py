@@ -187,6 +187,8 @@ def recording_features(
     path = Path(path)
     config = options.config or AcquisitionConfig()
     source = open_recording(path, None, options.dejitter)
+    if config.participant is None and source.participant:
+        config.participant = source.participant  # trial ids as replay's ("P01-3")
     rec = Recording(path, warnings=list(source.warnings))
     rec.seconds = float(getattr(source, "duration", 0.0) or 0.0)
     binding = bind_offline(source, config, check=False)
