@@ -156,3 +156,33 @@ def test_batch_features_is_byte_identical_on_processes_and_dask(recs, tmp_path, 
             "gp.xdf",
             "lab.xdf",
         }
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("predict", [False, True])
+def test_an_onset_whose_cut_fails_still_gets_its_row(recs, tmp_path, checkpoint, monkeypatch,
+                                                     predict):  # fmt: skip
+    import acquisition.aligner as aligner_module
+
+    real, calls = aligner_module.cut_trial, [0]
+
+    def cut_trial(*args, **kwargs):  # the second onset's cut raises (a fault, as in tests/faults)
+        calls[0] += 1
+        if calls[0] == 2:
+            raise RuntimeError("injected cut failure")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aligner_module, "cut_trial", cut_trial)
+    out = tmp_path / "f.csv"
+    extra = ["--checkpoint", str(checkpoint)] if predict else []
+    assert main(["features", str(recs["gp"]), "--out", str(out), "--quiet", *extra]) == 0
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    failed = rows[1]
+    assert "cut failed" in failed["note"] and failed["quality"] == "0"
+    assert failed["trial_id"] and failed["stimulus_id"] and failed["onset"]
+    assert failed["scr_count"] == failed["fixation_count"] == failed["pupil_dilation"] == ""
+    if predict:
+        assert failed["pred_status"] == "not_predicted" and rows[0]["pred_status"] == "predicted"
+    else:
+        assert "injected cut failure" in failed["note"]
