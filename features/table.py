@@ -265,7 +265,7 @@ def recording_features(
     else:
         _run_trials(feed, config, binding, take, ratings, errors, schedule)
     rows = [_row(c, ratings, predictions, rec.predicted, options) for c in cells.values()]
-    rows += [_error_row(path, e, rec.predicted, options) for e in errors.values()]
+    rows += [_error_row(path, e, ratings, rec.predicted, options) for e in errors.values()]
     rows.sort(key=lambda r: (r["onset"], r["trial_id"]))
     rec.rows = rows
     return rec
@@ -325,7 +325,8 @@ def _row(values: dict, ratings: dict, predictions: dict, predicted: bool, option
     return row
 
 
-def _error_row(path: Path, e: dict, predicted: bool, options: Options) -> dict:
+def _error_row(path: Path, e: dict, ratings: dict, predicted: bool, options: Options) -> dict:
+    a, v = ratings.get(e["trial_id"], (math.nan, math.nan))
     row = dict.fromkeys(columns_of(options), math.nan)
     row.update(
         file=path.name,
@@ -338,6 +339,8 @@ def _error_row(path: Path, e: dict, predicted: bool, options: Options) -> dict:
         quality=0.0,
         complete=0.0,
         pred_status="not_predicted" if predicted else "",
+        rated_arousal=a,
+        rated_valence=v,
     )
     return row
 
