@@ -45,6 +45,16 @@ def test_a_long_enough_ecg_gives_neurokit2s_rmssd():
     assert f["hrv_rmssd"] == pytest.approx(expected, rel=1e-9) and f["hrv_note"] == ""
 
 
+def test_a_ppg_gives_pulse_peaks_and_rate():
+    rate = 64.0
+    ppg = nk.ppg_simulate(duration=6, sampling_rate=int(rate), heart_rate=70, random_state=3)
+    t = np.arange(len(ppg)) / rate - 1.0
+    f, note = cardiac.wave_features(t, ppg, rate, "ppg")
+    _, info = nk.ppg_process(ppg, sampling_rate=rate)
+    assert note == "" and f["wave_kind"] == "ppg" and f["wave_beats"] == len(info["PPG_Peaks"])
+    assert 5 <= f["wave_beats"] <= 8 and f["wave_hr_mean"] == pytest.approx(70, abs=5)
+
+
 def test_a_flat_or_too_short_waveform_is_nan_with_a_reason():
     f, note = cardiac.wave_features(np.arange(100) / 130.0, np.zeros(100), 130.0, "ppg")
     assert np.isnan(f["wave_beats"]) and "under 2 s" in note
