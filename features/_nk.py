@@ -17,7 +17,11 @@ def nk():
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Silence neurokit2's warnings about short or low-rate signals (the table says what was
-    computed and what not). Feature code runs in one thread, so catch_warnings is safe here."""
+    computed and what not).
+
+    ``catch_warnings`` swaps the process-wide filters: feature code runs in one thread, and the
+    only other thread that can run meanwhile (the model's worker under ``--predict``) changes no
+    filters, so at worst one of its warnings goes unshown while neurokit2 runs."""
     with warnings.catch_warnings(), __import__("numpy").errstate(all="ignore"):
         warnings.simplefilter("ignore")
         yield
