@@ -254,7 +254,7 @@ def recording_features(
                     "participant": row.get("participant") or "",
                     "stimulus_id": row["stimulus_id"],
                     "onset": row["onset"],
-                    "reason": "cut failed (see the predictions log)",
+                    "reason": row.get("error") or "cut failed",
                 }
 
         summary = replay_fast(feed, config, options.checkpoint, use_model=True,
