@@ -11,8 +11,10 @@ literature, and above the noise of a 1200 Hz tracker once velocity is taken over
 A sample's velocity is the distance between the samples about :data:`VELOCITY_SPAN` apart around
 it, divided by their time difference (one sample each side at 60 Hz). Samples below the
 threshold are fixation samples, the others saccade samples; an invalid (NaN) sample ends either.
-A fixation is a run of fixation samples lasting at least :data:`MIN_FIXATION`; a saccade any run
-of saccade samples. No merging of nearby fixations.
+A run of saccade samples shorter than :data:`MIN_SACCADE` between two fixation samples is noise
+crossing the threshold and joins the fixation. A fixation is a run of fixation samples lasting
+at least :data:`MIN_FIXATION`; a saccade any other run of saccade samples. No merging of nearby
+fixations.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ VELOCITY_SPAN = 0.02
 
 MIN_FIXATION = 0.1
 """Shortest fixation counted, seconds."""
+
+MIN_SACCADE = 0.01
+"""Fast runs between two fixation samples shorter than this (s) are noise, kept in the fixation."""
 
 COLUMNS = (
     "fixation_count",
@@ -114,6 +119,11 @@ def ivt(
     valid = np.isfinite(x) & np.isfinite(y)
     slow = valid & np.isfinite(v) & (v < threshold)
     fast = valid & np.isfinite(v) & (v >= threshold)
+    # A run of fast samples shorter than MIN_SACCADE between slow ones is noise crossing the
+    # threshold (single samples of a 1200 Hz tracker), not a saccade: it stays in the fixation.
+    for a, b in _runs(fast):
+        if a > 0 and b < len(t) and slow[a - 1] and slow[b] and t[b] - t[a] < MIN_SACCADE:
+            fast[a:b], slow[a:b] = False, True
     fixations = []
     for a, b in _runs(slow):
         start, end = t[a], t[b - 1] + period

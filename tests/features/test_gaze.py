@@ -63,6 +63,16 @@ def test_trial_figures_clip_fixations_to_the_window():
     assert all(np.isnan(v) for v in f.values())
 
 
+def test_single_noisy_samples_over_the_threshold_do_not_split_a_fixation():
+    t, x, y = trace(1200.0)
+    spikes = [300, 900, 1500]  # single samples inside the first three fixations
+    x[spikes] += 0.01  # 0.01 screen units for 1 sample over a 20-ms span: 0.5 units/s each side
+    fixations, saccades = gaze.ivt(t, x, y, threshold=0.4)
+    assert len(fixations) == len(FIXATIONS) and len(saccades) == len(FIXATIONS) - 1
+    fixations, saccades = gaze.ivt(t, x, y, threshold=0.4, min_fixation=0.0)
+    assert len(saccades) == len(FIXATIONS) - 1
+
+
 def test_threshold_is_in_screen_units_per_second():
     t, x, y = trace(60.0)
     slow_pursuit = 0.2 + 0.5 * t / 3.0  # 0.17 screen units/s
