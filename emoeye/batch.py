@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-COMMANDS = {"replay": (), "export": ("bids",), "dataset": ("build",)}
+COMMANDS = {"replay": (), "export": ("bids",), "dataset": ("build",), "features": ()}
 """Batchable commands and the action word each needs."""
 
 MANIFEST = "batch-manifest.json"
@@ -118,7 +118,8 @@ def make_tasks(command: str, files: list[Path], out: Path, extra: list[str]) -> 
 
     - ``replay``: ``replay FILE --fast --quiet --json --out OUT/<name>.csv EXTRA``;
     - ``export bids``: ``export bids FILE --out OUT --json EXTRA`` (one dataset);
-    - ``dataset build``: ``dataset build FILE --out OUT/<name> --json --quiet --overwrite EXTRA``.
+    - ``dataset build``: ``dataset build FILE --out OUT/<name> --json --quiet --overwrite EXTRA``;
+    - ``features``: ``features FILE --out OUT/<name>.csv --json EXTRA``.
     """
     # Absolute paths: a Dask worker on another machine runs in another folder.
     files = [f.absolute() for f in files]
@@ -138,6 +139,10 @@ def make_tasks(command: str, files: list[Path], out: Path, extra: list[str]) -> 
             argv = ["dataset", "build", str(f), "--out", str(folder), "--json", "--quiet",
                     "--overwrite", *extra]  # fmt: skip
             tasks.append(Task(str(f), argv, [str(folder)]))
+        elif command == "features":
+            table = out / f"{names[f]}.csv"
+            argv = ["features", str(f), "--out", str(table), "--json", *extra]
+            tasks.append(Task(str(f), argv, [str(table)]))
         else:
             raise BatchError(f"unknown batch command {command!r}; known: {', '.join(COMMANDS)}")
     return tasks

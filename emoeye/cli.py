@@ -31,6 +31,7 @@ COMMANDS = (
     "export",
     "batch",
     "report",
+    "features",
 )
 """Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
 

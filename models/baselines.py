@@ -4,14 +4,16 @@
 * **lookup**: picture -> mean training rating (rounded); for a picture the training never showed,
   its normative rating when the dataset gives norms (``stimulus_norms``), else not applicable.
 * **physiology**: a multinomial logistic regression (L2, class-balanced) on hand-made features:
-  SCR amplitude and count, baseline-corrected pupil dilation, heart-rate change, fixation count
-  and mean fixation duration (:func:`physiology_features`).
+  SCR amplitude and count (neurokit2), baseline-corrected pupil dilation, heart-rate change,
+  fixation count and mean fixation duration (I-VT) (:func:`physiology_features`, the code of
+  ``emoeye features``'s table).
 * **oracle**: the simulator's felt state rounded through the participant's scale use (stored in
   simulated datasets as ``oracle_*``), the best any per-trial model can do.
 
 Everything fitted (majority class, lookup table, regression weights) is fitted on the training
 trials only and stored in the checkpoint's ``config.json`` under ``baselines``, so an evaluation
-on another dataset uses exactly what the network's training saw. Plain numpy/torch.
+on another dataset uses exactly what the network's training saw. numpy/torch; the features
+neurokit2 (:mod:`features`).
 """
 
 from __future__ import annotations
@@ -21,41 +23,42 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import signal as sps
 
-FEATURES = (
-    "scr_amplitude",
-    "scr_count",
-    "pupil_dilation",
-    "hr_change",
-    "fixation_count",
-    "fixation_duration",
-)
-"""Hand-made features of :func:`physiology_features`, in column order."""
+from features.trial import BASELINE_FEATURES, Grid, baseline_features
 
-SACCADE_SPEED = 1.5
-"""Gaze speed (screen widths per second) above which a sample belongs to a saccade."""
-
-MIN_FIXATION = 0.1
-"""Shortest fixation counted, seconds."""
+FEATURES = BASELINE_FEATURES
+"""The features of :func:`physiology_features`, in column order (shared with the table of
+``emoeye features``: :data:`features.trial.BASELINE_FEATURES`)."""
 
 
 def dataset_features(ds, idx: np.ndarray) -> np.ndarray:
     """:func:`physiology_features` of a dataset's trials ``idx`` (its grid rate and baseline)."""
     spec = ds.spec
-    raw = ds.arrays(idx, ("signals", "baseline"))
+    raw = ds.arrays(idx, ("signals", "mask", "baseline"))
     return physiology_features(
         raw["signals"],
         raw["baseline"],
         spec.n_baseline if spec else 60,
         spec.grid_rate if spec else 60.0,
+        raw["mask"],
+        spec.duration if spec else None,
     )
 
 
 def physiology_features(
-    signals: np.ndarray, baseline: np.ndarray, n_baseline: int, rate: float
+    signals: np.ndarray,
+    baseline: np.ndarray,
+    n_baseline: int,
+    rate: float,
+    mask: np.ndarray | None = None,
+    duration: float | None = None,
 ) -> np.ndarray:
-    """Hand-made features (N, 6) of raw trial arrays (channels x, y, pupil, gsr, hr).
+    """The features (N, 6) of raw trial arrays (channels x, y, pupil, gsr, hr).
+
+    The same code as the per-trial table of ``emoeye features`` on the same grid
+    (:func:`features.trial.baseline_features`): neurokit2's SCRs starting 1-5 s after onset
+    (largest amplitude, 0 when none; count), pupil dilation and heart-rate change (mean from
+    0.5 s minus the baseline), I-VT fixation count and mean duration.
 
     Parameters
     ----------
@@ -65,6 +68,10 @@ def physiology_features(
         (N, 5) pre-onset means.
     n_baseline, rate
         Baseline samples and grid rate (Hz) of the trial spec.
+    mask
+        (N, 5, T) True where the grid point had data (None: everywhere).
+    duration
+        Window length, s (None: the rest of the grid).
 
     Returns
     -------
@@ -78,41 +85,12 @@ def physiology_features(
     out = np.zeros((n, len(FEATURES)))
     if n == 0:
         return out
-    w = s[:, :, n_baseline:]
-    t = np.arange(w.shape[-1]) / rate
-    late, post = t >= 1.0, t >= 0.5
-    with np.errstate(all="ignore"):
-        gsr = w[:, 3]
-        onset_gsr = np.where(np.isfinite(gsr[:, 0]), gsr[:, 0], b[:, 3])
-        out[:, 0] = _nanmax(gsr[:, late]) - onset_gsr
-        out[:, 2] = _nanmean(w[:, 2, post]) - b[:, 2]
-        out[:, 3] = _nanmean(w[:, 4, post]) - b[:, 4]
-    min_len = max(int(round(MIN_FIXATION * rate)), 1)
+    if duration is None:
+        duration = (s.shape[-1] - n_baseline) / rate
+    grid = Grid(float(rate), int(n_baseline), float(duration))
     for i in range(n):
-        g = gsr[i]
-        if np.isfinite(g).sum() > 3:
-            g = np.interp(t, t[np.isfinite(g)], g[np.isfinite(g)])
-            peaks, _ = sps.find_peaks(g, prominence=0.02)
-            out[i, 1] = len(peaks)
-        x, y = w[i, 0], w[i, 1]
-        speed = np.hypot(np.diff(x), np.diff(y)) * rate
-        still = np.concatenate([[False], np.nan_to_num(speed, nan=np.inf) < SACCADE_SPEED, [False]])
-        edges = np.flatnonzero(np.diff(still.astype(np.int8)))
-        runs = edges[1::2] - edges[::2]
-        runs = runs[runs >= min_len]
-        out[i, 4] = len(runs)
-        out[i, 5] = runs.mean() / rate if len(runs) else 0.0
-    out[~np.isfinite(out)] = 0.0
+        out[i] = baseline_features(s[i], None if mask is None else mask[i], b[i], grid)
     return out
-
-
-def _nanmean(a: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(a)
-    return np.where(ok.any(axis=1), np.where(ok, a, 0).sum(axis=1) / np.maximum(ok.sum(1), 1), 0)
-
-
-def _nanmax(a: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(a), a, -np.inf).max(axis=1)
 
 
 class LogisticBaseline:

@@ -22,18 +22,19 @@ BATCH_OPTIONS = {
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "batch",
-        help="run replay, export bids or dataset build over many recordings",
+        help="run replay, features, export bids or dataset build over many recordings",
         description="Run a single-file command over a directory, a glob or a list file of XDF "
         "recordings, on local processes (--jobs N) or a Dask cluster (--scheduler ADDRESS, or "
         "local:N). Each file's outputs are those of the single-file command. Files that fail "
         "are listed with their reason; the batch goes on. A re-run skips files done before "
         "(unchanged, outputs present) unless --force. Options the batch does not know go to "
         "the command (e.g. --no-model, --task emotion, --config lab.toml).",
-        usage="emoeye batch {replay,export bids,dataset build} INPUT... --out DIR "
+        usage="emoeye batch {replay,features,export bids,dataset build} INPUT... --out DIR "
         "[--jobs N | --scheduler ADDRESS|local:N] [--force] [--manifest FILE] [--quiet] "
         "[command options]",
     )
-    p.add_argument("command", choices=("replay", "export", "dataset"), help="the command")
+    p.add_argument("command", choices=("replay", "features", "export", "dataset"),
+                   help="the command")  # fmt: skip
     p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 

@@ -266,6 +266,7 @@ def _row_of_record(pred) -> dict:
         "stimulus_id": pred.stimulus_id,
         "onset": pred.onset,
         "quality": {"complete": False, "score": 0.0},
+        "error": getattr(pred, "error", None),
     }
 
 
