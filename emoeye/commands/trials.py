@@ -27,8 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def format_trial(summary: dict) -> str:
-    """One human line for a trial summary."""
+    """One human line for a trial summary (an onset whose cut failed says why instead)."""
     q = summary["quality"]
+    if "coverage" not in q:  # no trial: its record holds the error
+        return (
+            f"trial {summary['trial_id']:>4}  {summary['stimulus_id']:<20.20} onset "
+            f"{summary['onset']:.3f}  [FAILED] {summary.get('error') or 'no trial was cut'}"
+        )
     cov = " ".join(f"{k} {100 * v:3.0f}%" for k, v in q["coverage"].items())
     state = "complete" if q["complete"] else "INCOMPLETE"
     extra = f"  ({'; '.join(q['notes'])})" if q["notes"] else ""

@@ -84,3 +84,23 @@ def test_internal_error_exits_1_with_its_traceback(tmp_path):
     assert (
         proc.returncode == 2 and proc.stderr.strip() == f"emoeye: error: {tmp_path} is not a file"
     )
+
+
+def test_replay_line_of_an_onset_whose_cut_failed_gives_its_error():
+    """`replay --fast` prints one line per onset; a failed cut's row has no coverage (it used to
+    raise KeyError: 'coverage' and end the replay)."""
+    from types import SimpleNamespace
+
+    from emoeye.commands.replay import _row_of_record
+    from emoeye.commands.trials import format_trial
+
+    record = SimpleNamespace(
+        trial_id="P01-3",
+        participant="P01",
+        stimulus_id="coffee",
+        onset=12.5,
+        error="ValueError: cut failed",
+    )
+    line = format_trial(_row_of_record(record))
+    assert "P01-3" in line and "coffee" in line
+    assert "[FAILED] ValueError: cut failed" in line
