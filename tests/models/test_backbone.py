@@ -245,3 +245,39 @@ def test_cli_train_caches_in_the_user_cache_dir_and_evaluate_checks_the_hash(
     )  # fmt: skip
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().count("\n") == 0 and f"expected sha256 {sha}" in r.stderr
+
+
+def test_replay_runs_a_vgg16_checkpoint_and_refuses_the_wrong_backbone(
+    weights, tmp_path, monkeypatch, capsys
+):
+    """The live/replay path (inference worker, Predictor) embeds pictures through the frozen
+    backbone at the checkpoint's image size; the weights file comes from the recorded path or
+    $EMOEYE_BACKBONE_WEIGHTS."""
+    from acquisition.sim.simulator import Simulation, SimulationConfig
+    from acquisition.xdf.writer import record_simulation
+    from emoeye.cli import main
+    from models.checkpoint import save_checkpoint
+    from models.preprocess import NormStats
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(ENV_WEIGHTS, raising=False)
+    sim = Simulation(
+        SimulationConfig(device_set="gazepoint", n_trials=4, isi=7.0, lead_in=1.5, seed=7)
+    )
+    record_simulation(sim, tmp_path / "r.xdf", progress=False)
+    torch.manual_seed(0)
+    model = EmoEyeNet(ModelConfig(stimulus_backbone="vgg16", image_size=SIZE))
+    model.attach_backbone(FrozenVGG16(weights["st"], SIZE))
+    ck = save_checkpoint(tmp_path / "ck", model.eval(), NormStats.identity())
+    table = tmp_path / "t.csv"
+    argv = ["replay", str(tmp_path / "r.xdf"), "--fast", "--checkpoint", str(ck), "--quiet"]
+    assert main([*argv, "--out", str(table)]) == 0
+    rows = table.read_text().splitlines()[1:]
+    assert len(rows) == 4 and all(",predicted," in r for r in rows)
+    cached = tmp_path / "xdg" / "emoeye" / "vgg16-features" / file_sha256(weights["st"])[:16]
+    assert len(list(cached.rglob("*.npy"))) >= 4  # the four pictures (and a neutral one)
+    capsys.readouterr()
+    monkeypatch.setenv(ENV_WEIGHTS, str(weights["pth"]))
+    assert main([*argv, "--out", str(tmp_path / "t2.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "expected sha256" in err, err
