@@ -145,13 +145,15 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--stimuli", type=Path, default=None, help="folder of stimulus images (default: bundled)"
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
-    _add_backbone_flag(p)
+    add_backbone_flag(p)
     _add_branch_flags(p, "ablate (zero the features of)")
     p.set_defaults(func=cmd_evaluate)
     return p
 
 
-def _add_backbone_flag(p: argparse.ArgumentParser) -> None:
+def add_backbone_flag(p: argparse.ArgumentParser) -> None:
+    """``--backbone-weights FILE`` for commands that load a checkpoint (see
+    :func:`use_backbone_flag`)."""
     p.add_argument(
         "--backbone-weights",
         type=Path,

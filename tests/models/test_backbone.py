@@ -251,8 +251,8 @@ def test_replay_runs_a_vgg16_checkpoint_and_refuses_the_wrong_backbone(
     weights, tmp_path, monkeypatch, capsys
 ):
     """The live/replay path (inference worker, Predictor) embeds pictures through the frozen
-    backbone at the checkpoint's image size; the weights file comes from the recorded path or
-    $EMOEYE_BACKBONE_WEIGHTS."""
+    backbone at the checkpoint's image size; the weights file comes from --backbone-weights,
+    $EMOEYE_BACKBONE_WEIGHTS or the recorded path."""
     from acquisition.sim.simulator import Simulation, SimulationConfig
     from acquisition.xdf.writer import record_simulation
     from emoeye.cli import main
@@ -281,3 +281,5 @@ def test_replay_runs_a_vgg16_checkpoint_and_refuses_the_wrong_backbone(
     assert main([*argv, "--out", str(tmp_path / "t2.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "expected sha256" in err, err
+    # --backbone-weights wins over the environment.
+    assert main([*argv, "--out", str(table), "--backbone-weights", str(weights["st"])]) == 0
