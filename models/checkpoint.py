@@ -257,6 +257,9 @@ def load_checkpoint(
                 f"{weights} does not match the sha256 recorded in {config_path}: corrupt or "
                 "replaced weights"
             )
+    frozen = None
+    if cfg.use_stimulus and cfg.stimulus_backbone == "vgg16":
+        frozen = _load_backbone(meta, config_path, cfg, backbone, device)
     state = read_state_dict(weights)
     model = EmoEyeNet(cfg)
     expected = model.state_dict()
@@ -279,8 +282,8 @@ def load_checkpoint(
                 f"network expects {tuple(expected[key].shape)} (config.json and weights disagree)"
             )
     model.load_state_dict(state)
-    if cfg.use_stimulus and cfg.stimulus_backbone == "vgg16":
-        model.attach_backbone(_load_backbone(meta, config_path, cfg, backbone, device))
+    if frozen is not None:
+        model.attach_backbone(frozen)
     model.to(device).eval()
     meta["stats"] = stats
     meta["model_config"] = cfg

@@ -283,3 +283,14 @@ def test_replay_runs_a_vgg16_checkpoint_and_refuses_the_wrong_backbone(
     assert len(err.splitlines()) == 1 and "expected sha256" in err, err
     # --backbone-weights wins over the environment.
     assert main([*argv, "--out", str(table), "--backbone-weights", str(weights["st"])]) == 0
+
+
+def test_a_checkpoint_with_the_whole_vgg16_inside_is_refused_with_advice(tmp_path):
+    from models.checkpoint import save_checkpoint
+    from models.preprocess import NormStats
+
+    model = EmoEyeNet(ModelConfig(stimulus_backbone="vgg16", image_size=SIZE))
+    ck = save_checkpoint(tmp_path / "old", model, NormStats.identity())  # no backbone attached
+    assert "backbone" not in json.loads((ck / "config.json").read_text())
+    with pytest.raises(CheckpointError, match="records no backbone sha256 .*retrain"):
+        load_checkpoint(ck)
