@@ -8,10 +8,7 @@ keep VGG16 on a CPU fast.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -216,35 +213,42 @@ def test_unattached_vgg_branch_says_what_is_missing():
         ModelConfig(stimulus_backbone="vgg16", image_size=16)
 
 
-def test_cli_train_caches_in_the_user_cache_dir_and_evaluate_checks_the_hash(
-    weights, small_ds, tmp_path
-):
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    env.pop(ENV_WEIGHTS, None)
+def test_cli_train_caches_features_in_the_user_cache_dir(weights, small_ds, tmp_path, monkeypatch):
+    from emoeye.cli import main
 
-    def emoeye(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "emoeye", *args], capture_output=True, text=True,
-            timeout=100, env=env,
-        )  # fmt: skip
-
-    r = emoeye(
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(ENV_WEIGHTS, raising=False)
+    rc = main([
         "train", "--data", str(small_ds), "--out", str(tmp_path / "m"), "--epochs", "1",
         "--backbone-weights", str(weights["st"]), "--image-size", str(SIZE), "--no-progress",
         "--threads", "1", "--device", "cpu", "--hold-out-stimuli", "0",
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    ])  # fmt: skip
+    assert rc == 0
     sha = file_sha256(weights["st"])
     cached = tmp_path / "xdg" / "emoeye" / "vgg16-features" / sha[:16] / f"{SIZE}px"
     assert len(list(cached.glob("*.npy"))) == 16
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     assert meta["model"]["stimulus_backbone"] == "vgg16" and meta["model"]["image_size"] == SIZE
-    r = emoeye(
-        "evaluate", "--data", str(small_ds), "--checkpoint", str(tmp_path / "m"),
+    assert meta["backbone"]["sha256"] == sha
+
+
+def test_cli_evaluate_refuses_another_weights_file_in_one_line(
+    trained_vgg, weights, small_ds, tmp_path, monkeypatch, capsys
+):
+    from emoeye.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(ENV_WEIGHTS, raising=False)
+    result = trained_vgg[0]
+    capsys.readouterr()
+    rc = main([
+        "evaluate", "--data", str(small_ds), "--checkpoint", str(result.checkpoint),
         "--split", "all", "--bootstrap", "10", "--backbone-weights", str(weights["pth"]),
-    )  # fmt: skip
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.strip().count("\n") == 0 and f"expected sha256 {sha}" in r.stderr
+    ])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    sha = file_sha256(weights["st"])
+    assert err.count("\n") == 0 and f"expected sha256 {sha}" in err, err
 
 
 def test_replay_runs_a_vgg16_checkpoint_and_refuses_the_wrong_backbone(
