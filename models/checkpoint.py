@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from acquisition.trials.types import CHANNELS
+from models.backbone import ENV_WEIGHTS, FrozenVGG16
 from models.network import EmoEyeNet, ModelConfig
 from models.preprocess import NormStats
 from models.weights import CheckpointError, _check_safetensors, read_state_dict
@@ -114,6 +116,9 @@ def save_checkpoint(
         "history": history or [],
         "weights": {"file": WEIGHTS, "sha256": _sha256(weights)},
     }
+    if model.backbone is not None:
+        # The frozen convolutions are not stored: only which file they come from.
+        config["backbone"] = model.backbone.describe()
     (out / CONFIG).write_text(json.dumps(config, indent=2, default=_json_default))
     if history:
         plot_training_curve(history, out / CURVE)
@@ -187,6 +192,7 @@ def load_checkpoint(
     path: str | Path | None = None,
     device: str | torch.device = "cpu",
     expect: ModelConfig | None = None,
+    backbone: str | Path | None = None,
 ) -> tuple[EmoEyeNet, dict[str, Any]]:
     """Load a checkpoint into a fresh :class:`EmoEyeNet` in eval mode.
 
@@ -200,6 +206,9 @@ def load_checkpoint(
     expect
         When given, the shapes the caller will feed (e.g. built from its trial spec); any
         difference in input shapes is refused.
+    backbone
+        For a VGG16 checkpoint: the backbone weights file. Default: ``$EMOEYE_BACKBONE_WEIGHTS``,
+        else the file recorded at training time. Its SHA-256 must be the recorded one.
 
     Returns
     -------
@@ -248,6 +257,9 @@ def load_checkpoint(
                 f"{weights} does not match the sha256 recorded in {config_path}: corrupt or "
                 "replaced weights"
             )
+    frozen = None
+    if cfg.use_stimulus and cfg.stimulus_backbone == "vgg16":
+        frozen = _load_backbone(meta, config_path, cfg, backbone, device)
     state = read_state_dict(weights)
     model = EmoEyeNet(cfg)
     expected = model.state_dict()
@@ -270,9 +282,38 @@ def load_checkpoint(
                 f"network expects {tuple(expected[key].shape)} (config.json and weights disagree)"
             )
     model.load_state_dict(state)
+    if frozen is not None:
+        model.attach_backbone(frozen)
     model.to(device).eval()
     meta["stats"] = stats
     meta["model_config"] = cfg
     meta["path"] = str(path)
     meta.setdefault("channels", list(CHANNELS))
     return model, meta
+
+
+def _load_backbone(
+    meta: dict[str, Any],
+    config_path: Path,
+    cfg: ModelConfig,
+    given: str | Path | None,
+    device: str | torch.device,
+) -> FrozenVGG16:
+    """The frozen VGG16 a checkpoint needs: the given file, ``$EMOEYE_BACKBONE_WEIGHTS`` or the
+    recorded one, refused unless its SHA-256 is the recorded one."""
+    rec = meta.get("backbone") or {}
+    sha = rec.get("sha256")
+    if not sha:
+        raise CheckpointError(
+            f"{config_path} describes a VGG16 model but records no backbone sha256 (written "
+            "before frozen-backbone checkpoints): retrain it"
+        )
+    env = os.environ.get(ENV_WEIGHTS)
+    path = given or env or rec.get("file")
+    how = "given" if given else (f"from ${ENV_WEIGHTS}" if env else "recorded at training")
+    if not path or not Path(path).is_file():
+        raise CheckpointError(
+            f"this checkpoint needs its VGG16 backbone weights file (sha256 {sha}); {how} "
+            f"{path or '(none)'} does not exist: pass --backbone-weights FILE or set {ENV_WEIGHTS}"
+        )
+    return FrozenVGG16(path, cfg.image_size, device, expect_sha256=sha)

@@ -55,11 +55,15 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--stimuli", type=Path, default=None, help="folder of stimulus images (default: bundled)"
     )
     p.add_argument(
+        "--backbone-weights",
         "--vgg16",
+        dest="backbone_weights",
         type=Path,
         default=None,
         metavar="FILE",
-        help="local torchvision-layout VGG16 weights (.safetensors or .pt) for the stimulus branch",
+        help="use a frozen VGG16 stimulus backbone with these local torchvision-layout weights "
+        "(.safetensors or .pth); features are cached per picture, only a head trains, and the "
+        "checkpoint records the file's sha256 (docs/models.md)",
     )
     p.add_argument(
         "--hold-out-stimuli",
@@ -141,9 +145,32 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--stimuli", type=Path, default=None, help="folder of stimulus images (default: bundled)"
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    add_backbone_flag(p)
     _add_branch_flags(p, "ablate (zero the features of)")
     p.set_defaults(func=cmd_evaluate)
     return p
+
+
+def add_backbone_flag(p: argparse.ArgumentParser) -> None:
+    """``--backbone-weights FILE`` for commands that load a checkpoint (see
+    :func:`use_backbone_flag`)."""
+    p.add_argument(
+        "--backbone-weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a VGG16 checkpoint's backbone weights file (default: $EMOEYE_BACKBONE_WEIGHTS, "
+        "else the file recorded at training); its sha256 must match the checkpoint's",
+    )
+
+
+def use_backbone_flag(args: argparse.Namespace) -> None:
+    """``--backbone-weights FILE`` → ``$EMOEYE_BACKBONE_WEIGHTS`` for this process, which every
+    checkpoint load (:func:`models.checkpoint.load_checkpoint`) consults."""
+    import os
+
+    if getattr(args, "backbone_weights", None) is not None:
+        os.environ["EMOEYE_BACKBONE_WEIGHTS"] = str(args.backbone_weights)
 
 
 def _catalogue(folder: Path | None) -> Any:
@@ -167,9 +194,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = ModelConfig(
             n_time=ds.n_time,
             scanpath_size=ds.scanpath_size,
-            stimulus_backbone="vgg16" if getattr(args, "vgg16", None) else "small",
+            stimulus_backbone="vgg16" if args.backbone_weights else "small",
             ts_summary=getattr(args, "ts_summary", False),
-            image_size=args.image_size or (224 if getattr(args, "vgg16", None) else 64),
+            image_size=args.image_size or (224 if args.backbone_weights else 64),
             **branch_switches(args),
         )
     except (DatasetError, ValueError) as exc:
@@ -191,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         balance=args.balance,
         augment=getattr(args, "augment", False),
         catalogue=_catalogue(args.stimuli),
-        vgg_weights=getattr(args, "vgg16", None),
+        vgg_weights=args.backbone_weights,
         num_threads=args.threads,
         log=None if not args.no_progress else print,
     )
@@ -212,6 +239,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
 
     ablate = [b for b in BRANCHES if getattr(args, f"no_{b}", False)]
+    use_backbone_flag(args)
     try:
         report = evaluate_checkpoint(
             args.checkpoint,

@@ -9,21 +9,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from models.backbone import FEATURE_DIM, MIN_IMAGE_SIZE, VGG16, FrozenVGG16
+
+__all__ = ["BRANCHES", "VGG16", "EmoEyeNet", "ModelConfig", "count_parameters"]
+
 BRANCHES = ("timeseries", "scanpath", "stimulus")
 """Branch names, as used by ``use_*`` switches and ablations."""
-
-# torchvision's VGG16 "D" configuration; "M" is a 2x2 max-pool.
-_VGG16_CFG: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
-)  # fmt: skip
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -62,8 +58,9 @@ class ModelConfig:
     n_classes
         Classes per head (ratings 1..7).
     stimulus_backbone
-        ``"small"`` (a CNN from scratch) or ``"vgg16"`` (torchvision layout, weights from a local
-        file via :func:`load_vgg16_weights`; only its classifier layers train).
+        ``"small"`` (a CNN from scratch) or ``"vgg16"``: frozen VGG16 convolutions
+        (:class:`models.backbone.FrozenVGG16`, weights from a local file, attached with
+        :meth:`EmoEyeNet.attach_backbone`) and a small trainable head.
     """
 
     channels: int = 5
@@ -93,6 +90,11 @@ class ModelConfig:
         if self.stimulus_backbone not in ("small", "vgg16"):
             raise ValueError(
                 f"stimulus_backbone must be 'small' or 'vgg16', not {self.stimulus_backbone!r}"
+            )
+        if self.stimulus_backbone == "vgg16" and self.image_size < MIN_IMAGE_SIZE:
+            raise ValueError(
+                f"the VGG16 backbone needs images of at least {MIN_IMAGE_SIZE} px, not "
+                f"{self.image_size}"
             )
         if not (self.use_timeseries or self.use_scanpath or self.use_stimulus):
             raise ValueError("at least one branch (timeseries, scanpath, stimulus) must be used")
@@ -207,58 +209,40 @@ class SmallStimulusBranch(nn.Module):
         return self.net(x - 0.5)
 
 
-class VGG16(nn.Module):
-    """VGG16 in plain torch with torchvision's module layout, so its state dict keys
-    (``features.N.weight``, ``classifier.N.weight``) load unchanged; no torchvision import.
-
-    The 1000-way ImageNet layer (``classifier.6``) is left out: the branch uses the 4096-d
-    penultimate activations.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        in_ch = 3
-        for v in _VGG16_CFG:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(in_ch, int(v), 3, padding=1), nn.ReLU(inplace=True)]
-                in_ch = int(v)
-        self.features = nn.Sequential(*layers)
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W), ImageNet-normalised → (B, 4096)."""
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
-
-
 class VGGStimulusBranch(nn.Module):
-    """VGG16 backbone (convolutions frozen) + a trainable projection to ``embed_dim``."""
+    """The trainable head over frozen VGG16 features: layer norm, dropout, a projection.
+
+    The convolutions themselves (:class:`models.backbone.FrozenVGG16`) are attached, not owned:
+    they are no parameters of this module and no part of its state dict.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.backbone = VGG16()
-        self.proj = nn.Sequential(nn.Linear(4096, cfg.embed_dim), nn.ReLU())
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
-        # Only the top (classifier) layers train, as in the seed design's fine-tuning.
-        for p in self.backbone.features.parameters():
-            p.requires_grad_(False)
+        # VGG activations are unbounded and their scale depends on the weights file and the
+        # image size; a per-picture layer norm makes the head indifferent to both.
+        self.head = nn.Sequential(
+            nn.LayerNorm(FEATURE_DIM),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(FEATURE_DIM, cfg.embed_dim),
+            nn.ReLU(),
+        )
+        self.backbone: FrozenVGG16 | None = None
         self.out_dim = cfg.embed_dim
 
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) images in 0..1 → (B, FEATURE_DIM) frozen features (cached, no grad)."""
+        if self.backbone is None:
+            raise RuntimeError(
+                "this model's VGG16 backbone is not attached: load the checkpoint with its "
+                "backbone weights file (or call EmoEyeNet.attach_backbone)"
+            )
+        return self.backbone.features(images)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in 0..1 → (B, embed_dim)."""
-        return self.proj(self.backbone((x - self.mean) / self.std))
+        """Images (B, 3, H, W) in 0..1 or their frozen features (B, FEATURE_DIM) → (B, embed_dim)."""
+        if x.dim() == 4:
+            x = self.prepare(x)
+        return self.head(x)
 
 
 class EmoEyeNet(nn.Module):
@@ -302,13 +286,40 @@ class EmoEyeNet(nn.Module):
         # validation set (focal loss leaves probabilities too flat). Saved with the weights.
         self.register_buffer("temperature", torch.ones(2))
 
+    def attach_backbone(self, backbone: FrozenVGG16) -> None:
+        """Give a ``stimulus_backbone="vgg16"`` network its frozen convolutions."""
+        if not isinstance(self.stimulus, VGGStimulusBranch):
+            raise ValueError("the model's stimulus branch is not VGG16 (stimulus_backbone='vgg16')")
+        if backbone.image_size != self.config.image_size:
+            raise ValueError(
+                f"the backbone was set up for {backbone.image_size}px images, the model for "
+                f"{self.config.image_size}px"
+            )
+        self.stimulus.backbone = backbone
+
+    @property
+    def backbone(self) -> FrozenVGG16 | None:
+        """The attached frozen backbone, if the stimulus branch has one."""
+        return getattr(self.stimulus, "backbone", None)
+
+    def prepare_stimulus(self, images: torch.Tensor) -> torch.Tensor:
+        """What the trainable part of the stimulus branch takes: the images themselves (small
+        CNN) or their frozen VGG16 features, computed once per picture and cached.
+
+        Training calls it once for all pictures, so no epoch runs (or backpropagates through)
+        the frozen convolutions; :meth:`embed_stimulus` accepts either form.
+        """
+        if isinstance(self.stimulus, VGGStimulusBranch):
+            return self.stimulus.prepare(images if images.dim() == 4 else images.unsqueeze(0))
+        return images
+
     def embed_stimulus(self, image: torch.Tensor) -> torch.Tensor:
         """Stimulus embedding, computed once per stimulus (at onset) and reused.
 
         Parameters
         ----------
         image
-            (3, H, W) or (B, 3, H, W) RGB in 0..1.
+            (3, H, W) or (B, 3, H, W) RGB in 0..1, or what :meth:`prepare_stimulus` returned.
 
         Returns
         -------
@@ -387,48 +398,3 @@ class EmoEyeNet(nn.Module):
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (optionally only those that train)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def load_vgg16_weights(model: EmoEyeNet, path: str | Path) -> list[str]:
-    """Load a torchvision-layout VGG16 state dict from a local file into the stimulus branch.
-
-    Parameters
-    ----------
-    model
-        A network built with ``stimulus_backbone="vgg16"``.
-    path
-        ``.safetensors`` file, or a ``.pt``/``.pth`` state dict (read with ``weights_only=True``).
-        Keys may carry a ``vgg.`` / ``module.`` prefix; ``classifier.6`` (the ImageNet layer) is
-        ignored.
-
-    Returns
-    -------
-    list of str
-        The keys that were ignored.
-    """
-    from models.weights import read_state_dict
-
-    if not isinstance(model.stimulus, VGGStimulusBranch):
-        raise ValueError("the model's stimulus branch is not VGG16 (stimulus_backbone='vgg16')")
-    state = read_state_dict(Path(path))
-    target = model.stimulus.backbone.state_dict()
-    loaded: dict[str, torch.Tensor] = {}
-    ignored: list[str] = []
-    for key, value in state.items():
-        k = key
-        for prefix in ("module.", "vgg."):
-            k = k.removeprefix(prefix)
-        if k not in target:
-            ignored.append(key)
-            continue
-        if tuple(value.shape) != tuple(target[k].shape):
-            raise ValueError(
-                f"VGG16 weight {key} has shape {tuple(value.shape)} but the network expects "
-                f"{tuple(target[k].shape)}"
-            )
-        loaded[k] = value
-    missing = sorted(set(target) - set(loaded))
-    if missing:
-        raise ValueError(f"VGG16 weights in {path} lack {len(missing)} keys, e.g. {missing[:3]}")
-    model.stimulus.backbone.load_state_dict(loaded)
-    return ignored

@@ -47,6 +47,9 @@ class Predictor:
         a 2-core box stays free for acquisition and the dashboard. ``None`` leaves torch's setting.
     catalogue
         Stimulus images by id (``image(id, size)``) for :meth:`embedding_for`; bundled by default.
+    backbone
+        A VGG16 checkpoint's backbone weights file (see :func:`models.checkpoint.load_checkpoint`;
+        default ``$EMOEYE_BACKBONE_WEIGHTS`` or the file recorded at training).
 
     Examples
     --------
@@ -61,11 +64,12 @@ class Predictor:
         device: str | torch.device = "cpu",
         num_threads: int | None = 1,
         catalogue: Any = None,
+        backbone: str | Path | None = None,
     ) -> None:
         if num_threads is not None:
             torch.set_num_threads(max(1, int(num_threads)))
         self.device = torch.device(device)
-        self.model, self.meta = load_checkpoint(checkpoint, self.device)
+        self.model, self.meta = load_checkpoint(checkpoint, self.device, backbone=backbone)
         self.config = self.model.config
         self.stats = self.meta["stats"]
         self.catalogue = catalogue

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.backbone import FrozenVGG16
 from models.balancing import balanced_subset, sampled_marginals, sampler_weights
 from models.baselines import dataset_features, fit_baselines
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
 from models.losses import FocalLoss, balanced_class_weights, weights_from_counts
-from models.network import EmoEyeNet, ModelConfig, count_parameters, load_vgg16_weights
+from models.network import EmoEyeNet, ModelConfig, count_parameters
 from models.preprocess import Augment, StatsAccumulator
 
 BALANCE_MODES = ("both", "sampler", "subset", "weights", "none")
@@ -56,6 +57,7 @@ class TrainResult:
     val_report: dict[str, Any]
     trials_per_s: float
     info: dict[str, Any] = field(default_factory=dict)
+    model: EmoEyeNet | None = None
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -177,7 +179,8 @@ def train(
     augment: bool = False,
     steps_per_epoch: int | None = None,
     catalogue: Any = None,
-    vgg_weights: str | Path | None = None,
+    vgg_weights: str | Path | FrozenVGG16 | None = None,
+    feature_cache: str | Path | None = None,
     num_threads: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
@@ -226,7 +229,13 @@ def train(
     catalogue
         Stimulus catalogue (``image(id, size)``); the bundled one by default.
     vgg_weights
-        Local torchvision-layout VGG16 state dict, for ``stimulus_backbone="vgg16"``.
+        Local torchvision-layout VGG16 state dict (or a ready :class:`FrozenVGG16`), required by
+        ``stimulus_backbone="vgg16"``. Its convolutions stay frozen: every picture's features
+        are computed once (or read from the cache) before the first epoch, so training runs
+        the head only. The checkpoint records the file's SHA-256, not its weights.
+    feature_cache
+        Root of the disk cache of frozen features (default: the user cache directory, see
+        :mod:`models.backbone`).
     num_threads
         ``torch.set_num_threads`` for the run (process-wide; None leaves it).
     log
@@ -327,10 +336,21 @@ def train(
     val_loss_a, val_loss_v = FocalLoss(gamma, wa), FocalLoss(gamma, wv)
 
     model = EmoEyeNet(config)
-    if vgg_weights is not None:
-        load_vgg16_weights(model, vgg_weights)
+    backbone = _backbone(config, vgg_weights, dev, feature_cache)
+    if backbone is not None:
+        model.attach_backbone(backbone)
     model.to(dev)
-    images = torch.from_numpy(ds.stimulus_images()).to(dev) if config.use_stimulus else None
+    images = None
+    if config.use_stimulus:
+        t_feat = time.perf_counter()
+        # VGG16: frozen features of every picture, once (cached); the small CNN: the images.
+        images = model.prepare_stimulus(torch.from_numpy(ds.stimulus_images()).to(dev))
+        if backbone is not None:
+            say(
+                f"VGG16 features of {len(images)} pictures at {config.image_size}px: "
+                f"{backbone.computed} computed, {backbone.memory_hits + backbone.disk_hits} from "
+                f"the cache, {time.perf_counter() - t_feat:.1f} s"
+            )
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps = steps_per_epoch or max(1, -(-n_drawable // batch_size))
@@ -480,6 +500,7 @@ def train(
         "trials_per_s": round(tps, 1),
         "seconds": round(time.perf_counter() - t_start, 1),
         "parameters": count_parameters(model),
+        **({"backbone": backbone.describe()} if backbone is not None else {}),
         "val_macro_f1": best_f1,
         "test": _summary(test),
         "test_protocols": by_protocol,
@@ -490,7 +511,28 @@ def train(
     say(f"best epoch {best_epoch} (val macro-F1 {best_f1:.3f}); test participants:")
     say(format_report(test))
     say(f"checkpoint written to {out}")
-    return TrainResult(out, history, best_epoch, test, best_val, tps, info)
+    return TrainResult(out, history, best_epoch, test, best_val, tps, info, model)
+
+
+def _backbone(
+    config: ModelConfig,
+    weights: str | Path | FrozenVGG16 | None,
+    device: torch.device,
+    cache_dir: str | Path | None,
+) -> FrozenVGG16 | None:
+    """The frozen backbone a config needs (None for the small CNN), or a clear error."""
+    if not (config.use_stimulus and config.stimulus_backbone == "vgg16"):
+        if weights is not None and config.use_stimulus:
+            raise ValueError("VGG16 weights were given but the model's stimulus branch is 'small'")
+        return None
+    if weights is None:
+        raise ValueError(
+            "the VGG16 stimulus backbone needs a local weights file (--backbone-weights FILE); "
+            "nothing is downloaded (docs/models.md says how to make one)"
+        )
+    if isinstance(weights, FrozenVGG16):
+        return weights
+    return FrozenVGG16(weights, config.image_size, device, cache_dir=cache_dir)
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:

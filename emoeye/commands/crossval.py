@@ -30,20 +30,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     add_drop_branch(p)
+    p.add_argument(
+        "--backbone-weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="train every fold with a frozen VGG16 stimulus backbone from this local weights file "
+        "(features computed once per picture and cached; docs/models.md)",
+    )
+    p.add_argument("--image-size", type=int, default=None, metavar="PX", help="as for emoeye train")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.cli import use_backbone_flag
     from models.crossval import crossval, format_crossval
     from models.dataset import DatasetError, TrialDataset
     from models.network import ModelConfig
 
+    use_backbone_flag(args)  # the folds' checkpoints are reloaded with the same file
+    vgg = args.backbone_weights
     try:
         ds = TrialDataset(args.data)
         cfg = ModelConfig(
             n_time=ds.n_time,
             scanpath_size=ds.scanpath_size,
+            stimulus_backbone="vgg16" if vgg else "small",
+            image_size=args.image_size or (224 if vgg else 64),
             **branch_switches(args),
         )
         del ds
@@ -60,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             patience=args.patience,
             device=args.device,
             num_threads=args.threads,
+            vgg_weights=vgg,
         )
     except (DatasetError, ValueError) as exc:
         raise CliError(str(exc)) from None

@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--checkpoint", type=Path, default=None, help="model checkpoint (default: bundled model)"
     )
+    from models.cli import add_backbone_flag
+
+    add_backbone_flag(p)
     p.add_argument("--no-model", action="store_true", help="--fast: cut trials only, no model")
     p.add_argument("--out", type=Path, default=None, help="--fast: per-trial CSV table")
     p.add_argument("--log", type=Path, default=None, help="--fast: predictions log (.jsonl/.csv)")
@@ -304,6 +307,9 @@ def write_table(
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.cli import use_backbone_flag
+
+    use_backbone_flag(args)
     quiet_reader_log(args)
     if args.realtime:
         return _run_realtime(args)

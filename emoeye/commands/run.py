@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="model checkpoint directory (default: the bundled model)",
     )
+    from models.cli import add_backbone_flag
+
+    add_backbone_flag(p)
     p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
@@ -258,6 +261,9 @@ def _open_session(args: argparse.Namespace, config, log_path: Path):
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.cli import use_backbone_flag
+
+    use_backbone_flag(args)
     config = load_acq_config(args.config)
     log_path = args.log if args.log is not None else default_run_dir() / "predictions.jsonl"
     warm_trial_path()

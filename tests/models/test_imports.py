@@ -18,13 +18,20 @@ def test_models_import_no_lsl_or_qt() -> None:
 
 
 def test_checkpoint_and_network_do_not_import_each_other() -> None:
-    """checkpoint builds the network; network reads VGG16 files through models.weights."""
+    """checkpoint builds the network; the network's VGG16 backbone (models.backbone) reads its
+    weights file through models.weights, not through the checkpoint module."""
     import ast
     from pathlib import Path
 
-    tree = ast.parse((Path(__file__).resolve().parents[2] / "models" / "network.py").read_text())
-    mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert "models.checkpoint" not in mods and "models.weights" in mods
+    root = Path(__file__).resolve().parents[2] / "models"
+
+    def imports(name: str) -> set[str | None]:
+        tree = ast.parse((root / name).read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+
+    net, backbone = imports("network.py"), imports("backbone.py")
+    assert "models.checkpoint" not in net and "models.backbone" in net
+    assert "models.checkpoint" not in backbone and "models.weights" in backbone
 
 
 def test_building_the_cli_parser_does_not_import_torch() -> None:
