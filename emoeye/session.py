@@ -70,6 +70,9 @@ class SessionConfig:
         XDF recorder back end: ``"emoeye"`` (the default: crash-safe, flushed every second) or
         ``"labrecorder"`` (LabRecorder's engine; writes nothing to disk until stopped, cannot add
         streams later, so it starts only once the roles are bound and may miss early onsets).
+    continuous_step
+        Continuous mode: also predict the last window every this many seconds, with or without
+        markers (docs/continuous.md); None: trial mode only.
     switch_interval
         ``sys.setswitchinterval`` while the session runs (restored on stop); None leaves it.
         CPython's 5 ms lets a busy Python thread (the dashboard) hold the GIL that long each
@@ -88,6 +91,7 @@ class SessionConfig:
     wait: float = 10.0
     record_path: Path | str | None = None
     record_backend: str | None = None
+    continuous_step: float | None = None
     switch_interval: float | None = 0.001
 
     def worker_config(self) -> WorkerConfig:
@@ -200,6 +204,8 @@ class LiveSession:
         if self.session.csv_path:
             self.publisher.add(CsvSink(self.session.csv_path))
         self.trials_cut = 0
+        self.windows_cut = 0
+        """Continuous-mode windows cut (not counted in ``trials_cut``)."""
         self.ratings = 0
         self.last_trial = None
         """The newest cut trial (the headless view shows it)."""
@@ -239,7 +245,11 @@ class LiveSession:
                     from emoeye.live import open_live
 
                     self.live = open_live(
-                        self.config, self.session.wait, log=self.say, before_start=self._pre_start
+                        self.config,
+                        self.session.wait,
+                        log=self.say,
+                        before_start=self._pre_start,
+                        markers_required=self.session.continuous_step is None,
                     )
                 else:
                     self._pre_start(self.live)
@@ -262,6 +272,7 @@ class LiveSession:
                     "participant": self.config.participant,
                     "roles": {r: c.spec.name for r, c in list(self.live.plan.roles.items())},
                     "outlet": None if self.outlet is None else self.outlet.stream_name,
+                    "continuous_step": self.session.continuous_step,
                 }
             )
             if self._recorder is not None and self._recorder.recording:
@@ -296,6 +307,10 @@ class LiveSession:
         """Hand an event on; never raises, so no later event of the same poll is lost."""
         if isinstance(event, TrialEvent):
             hand_on(event, self.worker, self.failures)
+            item = event.trial if event.trial is not None else event.error
+            if item.mode == "continuous":
+                self.windows_cut += 1
+                return  # a window has no rating of its own
             if event.trial is not None:
                 self.trials_cut += 1
                 self.last_trial = event.trial
@@ -365,6 +380,7 @@ class LiveSession:
             "seconds": round(time.monotonic() - self.started_at, 2) if self.started_at else 0.0,
             **_trial_counts(onsets, self.worker),
             "trials_cut": self.trials_cut,
+            "windows_cut": self.windows_cut,
             "ratings": self.ratings,
             "predictions": self.store.count,
             "poll_errors": self.poll_errors,
@@ -373,6 +389,8 @@ class LiveSession:
         }
         if self.live is not None:
             out["aligner"] = self.live.core.aligner.stats.to_dict()
+            if self.live.core.continuous is not None:
+                out["continuous"] = self.live.core.continuous.stats()
             out["streams"] = {h.name: h.to_dict() for h in self.live.health.values()}
         return out
 
@@ -411,6 +429,9 @@ class LiveSession:
         """Before the first inlet opens: start ``session.record_path``'s recording (its log
         record follows the session's). LabRecorder's engine cannot add the streams that appear
         later, so with it the recording starts once the roles are bound (:meth:`start`)."""
+        if self.session.continuous_step is not None:
+            # A few windows of backlog at most: after a stall the newest windows matter.
+            live.core.enable_continuous(self.session.continuous_step, max_backlog=4)
         live.stream_listeners.append(self._record_new_stream)
         if self.session.record_path is not None and not self._records_late:
             self.start_recording(self.session.record_path, live=live, announce=False)
@@ -498,6 +519,21 @@ def summary_line(summary: dict) -> str:
         f"cut; {w.get('predicted', 0)} predicted ({w.get('flagged', 0)} flagged), "
         f"{w.get('failed', 0)} failed ({w.get('errors', 0)} model error(s)), "
         f"{w.get('no_data', 0)} without usable data, {w.get('overflowed', 0)} skipped{latency}"
+        + _continuous_part(summary)
+    )
+
+
+def _continuous_part(summary: dict) -> str:
+    """``; continuous: N window(s) (...)`` when the session ran in continuous mode."""
+    c = summary.get("continuous")
+    if not c:
+        return ""
+    by = (summary.get("worker") or {}).get("continuous") or {}
+    detail = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
+    return (
+        f"; continuous every {c['step']:g} s: {c['cut']} window(s)"
+        + (f" ({detail})" if detail else "")
+        + (f", {c['skipped']} skipped (backlog)" if c.get("skipped") else "")
     )
 
 
@@ -516,6 +552,7 @@ def predict_offline(
     on_prediction: Callable[[Prediction], Any] | None = None,
     predictor: Any = None,
     sinks: list[Sink] | None = None,
+    continuous_step: float | None = None,
 ) -> dict:
     """Cut every trial of an offline source and predict it, as fast as the CPU allows.
 
@@ -548,12 +585,17 @@ def predict_offline(
         An already loaded predictor (skips loading ``checkpoint``).
     sinks
         More sinks (e.g. a :class:`~inference.sinks.StoreSink`).
+    continuous_step
+        Continuous mode: also predict the last window every this many seconds of data, with or
+        without markers (``on_trial`` still sees trials only).
 
     Returns
     -------
     dict
-        ``predictions`` (list of :class:`~inference.prediction.Prediction`, data order),
-        ``aligner`` (its stats), ``worker`` (its stats), ``device``, ``checkpoint``.
+        ``predictions`` (list of :class:`~inference.prediction.Prediction`, data order,
+        continuous windows included: see ``mode``), ``aligner`` (its stats), ``worker`` (its
+        stats), ``device``, ``checkpoint``, and in continuous mode ``continuous`` (window
+        counters).
 
     Raises
     ------
@@ -564,7 +606,11 @@ def predict_offline(
 
     config = config or AcquisitionConfig()
     with as_cli_error(UnboundSourceError):
-        acq = offline_acquisition(source, config, "predict")
+        acq = offline_acquisition(
+            source, config, "predict", require_markers=continuous_step is None
+        )
+    if continuous_step is not None:
+        acq.enable_continuous(continuous_step)
     predictions: list[Prediction] = []
     publisher = Publisher([CallbackSink(predictions.append), *(sinks or [])])
     if on_prediction is not None:
@@ -595,6 +641,7 @@ def predict_offline(
             "checkpoint": str(meta.get("path", checkpoint or "bundled")),
             "device": worker.device,
             "quality_threshold": quality_threshold,
+            "continuous_step": continuous_step,
         }
     )
     if worker.predictor.uses_stimulus:
@@ -602,9 +649,10 @@ def predict_offline(
     try:
         for event in acq.run_offline(source, block_seconds):
             if isinstance(event, TrialEvent):
-                if on_trial is not None and event.trial is not None:
+                item = event.trial if event.trial is not None else event.error
+                if on_trial is not None and event.trial is not None and item.mode == "trial":
                     on_trial(event.trial)
-                worker.process(event.trial if event.trial is not None else event.error)
+                worker.process(item)
             record = rating_record(event)
             if record is not None:
                 worker.record(record)
@@ -615,11 +663,12 @@ def predict_offline(
                 **_trial_counts(acq.aligner.stats.onsets, worker),
                 "aligner": acq.aligner.stats.to_dict(),
                 "worker": worker.stats.to_dict(),
+                **({"continuous": acq.continuous.stats()} if acq.continuous else {}),
             }
         )
     finally:
         publisher.close()
-    return {
+    out = {
         "predictions": predictions,
         **_trial_counts(acq.aligner.stats.onsets, worker),
         "aligner": acq.aligner.stats.to_dict(),
@@ -627,6 +676,9 @@ def predict_offline(
         "device": worker.device,
         "checkpoint": str(meta.get("path", checkpoint or "bundled")),
     }
+    if acq.continuous is not None:
+        out["continuous"] = acq.continuous.stats()
+    return out
 
 
 def _trial_counts(onsets: int, worker: InferenceWorker) -> dict[str, int]:
