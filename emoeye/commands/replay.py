@@ -360,9 +360,8 @@ def _print_warnings(source) -> None:
 
 
 def _run_fast(args: argparse.Namespace) -> int:
-    from emoeye.commands.trials import format_trial
-
     from emoeye.commands.run import continuous_step
+    from emoeye.commands.trials import format_trial
 
     config = load_acq_config(args.config)
     if args.participant:
