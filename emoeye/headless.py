@@ -20,15 +20,16 @@ REFRESH_S = 0.25
 
 def format_prediction(p: Prediction) -> str:
     """One plain line for a prediction, or for a record that holds none (its reason)."""
+    unit = "window" if p.mode == "continuous" else "trial"
     if p.status != "predicted":
         what = "no usable data" if p.status == "no_data" else "ERROR"
-        return f"{what} trial {p.trial_id} {p.stimulus_id}: not predicted: {p.error}"
+        return f"{what} {unit} {p.trial_id} {p.stimulus_id}: not predicted: {p.error}"
     flag = f"  FLAGGED ({p.flag_reason})" if p.flagged else ""
     err = f"  ERROR {p.error}" if p.error else ""
     total = p.latency_ms.get("total", float("nan"))
     score = p.quality.get("score", float("nan"))
     return (
-        f"prediction trial {p.trial_id} {p.stimulus_id}: arousal {p.arousal:.2f} "
+        f"prediction {unit} {p.trial_id} {p.stimulus_id or '-'}: arousal {p.arousal:.2f} "
         f"(class {p.arousal_class}) valence {p.valence:.2f} (class {p.valence_class}) "
         f"quality {score:.2f} latency {total:.1f} ms{flag}{err}"
     )

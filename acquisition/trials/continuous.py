@@ -89,14 +89,15 @@ class ContinuousCutter:
 
     def note_onset(self, trial_id: str, onset: float, stimulus_id: str) -> None:
         """Onset listener (:attr:`acquisition.aligner.TrialAligner.onset_listeners`): a window
-        takes the stimulus of the newest onset at or before its end."""
+        takes the stimulus of the newest onset before its end."""
         self._onsets.append((onset, stimulus_id))
 
     def stimulus_at(self, end: float) -> str:
-        """Stimulus of the newest onset at or before ``end`` (:data:`NO_STIMULUS` if none)."""
+        """Stimulus of the newest onset before ``end`` (:data:`NO_STIMULUS` if none): the window
+        ``[end - duration, end)`` holds no sample of an onset at ``end`` itself."""
         best = None
         for t, sid in self._onsets:
-            if t <= end and (best is None or t >= best[0]):
+            if t < end and (best is None or t >= best[0]):
                 best = (t, sid)
         return NO_STIMULUS if best is None else best[1]
 

@@ -1,0 +1,186 @@
+"""Continuous mode: windows every ``step`` seconds through the one trial path, beside the trials,
+offline and live over real LSL."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from acquisition.config import AcquisitionConfig
+from acquisition.lsl.live import LiveAcquisition, discover
+from acquisition.offline_acquisition import offline_acquisition
+from acquisition.sim.simulator import Simulation, SimulationConfig
+from acquisition.trials.continuous import NO_STIMULUS, StepTooSmallError, check_step
+from acquisition.trials.cut import cut_trial
+from acquisition.trials.types import TrialSpec
+from acquisition.xdf.player import LslPlayer
+from emoeye.errors import CliError
+from emoeye.session import LiveSession, SessionConfig, predict_offline, summary_line
+from inference.sinks import IDS_OUTLET_TYPE, CsvSink
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_step_below_the_grid_period_is_refused():
+    spec = TrialSpec(grid_rate=60.0)
+    assert check_step(1 / 60, spec) == pytest.approx(1 / 60)
+    assert check_step(0.5, spec) == 0.5
+    for bad in (0.01, 0.0, -1.0, float("nan")):
+        with pytest.raises(StepTooSmallError) as exc:
+            check_step(bad, spec)
+        assert "\n" not in str(exc.value)
+    assert "grid period" in str(pytest.raises(StepTooSmallError, check_step, 0.01, spec).value)
+
+
+def test_windows_are_cut_trials_on_the_step_grid():
+    """Every window is exactly what cut_trial gives for onset = end - duration (the one trial
+    path), ends lie on multiples of the step, and the stimulus is the newest onset's."""
+    sim = Simulation(SimulationConfig(n_trials=3, isi=6, lead_in=8.0, seed=5))
+    config = AcquisitionConfig()
+    acq = offline_acquisition(sim, config, "test")
+    acq.enable_continuous(0.5)
+    events = list(acq.run_offline(sim, 1.0))
+    windows = [e.trial for e in events if e.trial is not None and e.trial.mode == "continuous"]
+    trials = [e.trial for e in events if e.trial is not None and e.trial.mode == "trial"]
+    assert len(trials) == 3
+    spec = config.trial
+    ends = np.array([w.onset + spec.duration for w in windows])
+    assert np.allclose(ends / 0.5, np.round(ends / 0.5))
+    assert np.allclose(np.diff(ends), 0.5)
+    # From one window length after the first data to the end of the data.
+    assert ends[0] == pytest.approx(sim.start_time + 1.0 + spec.duration)
+    assert ends[-1] == pytest.approx(sim.end_time)
+    onsets = [g["onset"] for g in sim.ground_truth()]
+    stims = [g["stimulus_id"] for g in sim.ground_truth()]
+    for w in windows:
+        end = w.onset + spec.duration
+        before = [s for t, s in zip(onsets, stims, strict=True) if t < end]
+        assert w.stimulus_id == (before[-1] if before else NO_STIMULUS)
+    assert windows[0].stimulus_id == NO_STIMULUS
+    assert any("neutral stimulus embedding" in n for n in windows[0].quality.notes)
+    # The same data cut directly gives the same arrays.
+    acq2 = offline_acquisition(sim, config, "test")
+    for block in sim.iter_blocks(1.0):
+        for chunk in block.chunks:
+            acq2.write(chunk)
+    w = windows[7]
+    ref = cut_trial(w.trial_id, w.onset, w.stimulus_id, acq2.roles, spec, complete=True)
+    assert np.array_equal(ref.signals, w.signals) and np.array_equal(ref.mask, w.mask)
+    assert np.array_equal(ref.scanpath, w.scanpath)
+
+
+def test_predict_offline_continuous_beside_trials(checkpoint, tmp_path):
+    sim = Simulation(SimulationConfig(n_trials=3, isi=6, lead_in=7.0, seed=2))
+    seen = []
+    old_csv = tmp_path / "old.csv"  # a log started by an older version: no mode column
+    old_csv.write_text("event,trial_id,onset\nprediction,0,1.0\n")
+    result = predict_offline(
+        sim,
+        AcquisitionConfig(),
+        checkpoint,
+        tmp_path / "p.jsonl",
+        csv_path=tmp_path / "p.csv",
+        on_trial=seen.append,
+        continuous_step=1.0,
+        sinks=[CsvSink(old_csv)],
+    )
+    preds = result["predictions"]
+    trials = [p for p in preds if p.mode == "trial"]
+    windows = [p for p in preds if p.mode == "continuous"]
+    assert len(trials) == 3 == len(seen) and all(t.mode == "trial" for t in seen)
+    assert len(windows) == result["continuous"]["cut"] == int(sim.duration - 1 - 5) + 1
+    assert result["worker"]["predicted"] == 3  # the trial counters stay one per onset
+    assert result["worker"]["continuous"] == {"predicted": len(windows)}
+    assert result["worker"]["embeds_late"] == 0
+    assert all(w.trial_id.startswith("c") or "-c" in w.trial_id for w in windows)
+    assert not windows[0].stimulus_id and not windows[0].flagged
+    records = read_jsonl(tmp_path / "p.jsonl")
+    logged = [r for r in records if r["event"] == "prediction"]
+    assert sorted(r["mode"] for r in logged) == sorted(
+        ["trial"] * 3 + ["continuous"] * len(windows)
+    )
+    assert records[0]["continuous_step"] == 1.0
+    assert records[-1]["continuous"]["cut"] == len(windows)
+    with open(tmp_path / "p.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["event"] == "prediction"]
+    assert [r["mode"] for r in rows].count("continuous") == len(windows)
+    assert [r["mode"] for r in rows].count("trial") == 3
+    # Appending to an older log keeps its header: every row has its columns, no more.
+    with open(old_csv, newline="") as fh:
+        old_rows = list(csv.reader(fh))
+    assert old_rows[0] == ["event", "trial_id", "onset"]
+    assert len(old_rows) == 2 + len(preds) + 3 and {len(r) for r in old_rows} == {3}  # + ratings
+
+
+def test_continuous_runs_without_markers(checkpoint):
+    sim = Simulation(SimulationConfig(n_trials=2, isi=6, seed=3))
+    sim.streams = [s for s in sim.streams if s.type != "Markers"]
+    with pytest.raises(CliError, match="markers"):
+        predict_offline(sim, AcquisitionConfig(), checkpoint)
+    result = predict_offline(sim, AcquisitionConfig(), checkpoint, continuous_step=2.0)
+    preds = result["predictions"]
+    assert preds and all(p.mode == "continuous" and p.status == "predicted" for p in preds)
+    assert all(p.stimulus_id == NO_STIMULUS for p in preds)
+    assert result["onsets"] == 0
+
+
+@pytest.mark.lsl
+@pytest.mark.timeout(90)
+def test_live_session_continuous_over_lsl(checkpoint, tmp_path, uid):
+    """Live: windows every 0.5 s and the trials at onsets, both in the log and on the outlet."""
+    sim = Simulation(
+        SimulationConfig(device_set="gazepoint", n_trials=2, isi=5, lead_in=1.0, source_tag=uid)
+    )
+    player = LslPlayer(sim, speed=1.0, wait_consumers=15.0)
+    config = AcquisitionConfig()
+    live = LiveAcquisition(config, streams=discover(5.0, [s.source_id for s in sim.streams]))
+    session = LiveSession(
+        config,
+        SessionConfig(
+            checkpoint=checkpoint,
+            log_path=tmp_path / "p.jsonl",
+            outlet_source_id=f"pred-{uid}",
+            continuous_step=0.5,
+        ),
+        live=live,
+        say=lambda *_: None,
+    )
+    inlet = None
+    ids = []
+    try:
+        session.start()
+        infos = pylsl.resolve_byprop("source_id", f"pred-{uid}-ids", minimum=1, timeout=5.0)
+        assert infos and infos[0].type() == IDS_OUTLET_TYPE
+        inlet = pylsl.StreamInlet(infos[0])
+        inlet.open_stream(timeout=5.0)
+        player.start()
+        deadline = time.monotonic() + sim.duration + 15
+        while session.trials_cut < 2 and time.monotonic() < deadline:
+            chunk, _ = inlet.pull_chunk(timeout=0.2)
+            ids += [json.loads(s[0]) for s in chunk]
+        time.sleep(0.5)
+        chunk, _ = inlet.pull_chunk(timeout=0.5)
+        ids += [json.loads(s[0]) for s in chunk]
+    finally:
+        del inlet  # inlets before outlets
+        summary = session.stop()
+        player.close()
+    assert player.error is None
+    assert summary["trials_cut"] == 2
+    c = summary["continuous"]
+    assert c["step"] == 0.5 and c["cut"] >= 8 and c["failed"] == 0
+    assert summary["windows_cut"] == c["cut"]
+    records = read_jsonl(tmp_path / "p.jsonl")
+    modes = [r["mode"] for r in records if r["event"] in ("prediction", "no_data", "error")]
+    assert modes.count("trial") == 2 and modes.count("continuous") == c["cut"]
+    ends = [r["onset"] + 5.0 for r in records if r.get("mode") == "continuous"]
+    assert np.allclose(np.diff(ends), 0.5, atol=1e-6)
+    assert {"trial", "continuous"} <= {m["mode"] for m in ids}
+    assert "continuous every 0.5 s" in summary_line(summary)
