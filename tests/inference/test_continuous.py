@@ -184,3 +184,64 @@ def test_live_session_continuous_over_lsl(checkpoint, tmp_path, uid):
     assert np.allclose(np.diff(ends), 0.5, atol=1e-6)
     assert {"trial", "continuous"} <= {m["mode"] for m in ids}
     assert "continuous every 0.5 s" in summary_line(summary)
+
+
+class _DataOnly:
+    """An offline source without its marker (and annotation) streams: a lab without markers."""
+
+    def __init__(self, sim) -> None:
+        self.sim = sim
+        self.streams = [s for s in sim.streams if s.type not in ("Markers", "Annotation")]
+        self.start_time = sim.start_time
+        self.duration = sim.duration
+
+    def iter_blocks(self, block_seconds: float = 0.5):
+        from acquisition.offline_acquisition import Block
+
+        keys = {s.key for s in self.streams}
+        for block in self.sim.iter_blocks(block_seconds):
+            yield Block(block.t_end, [c for c in block.chunks if c.stream.key in keys])
+
+
+@pytest.mark.lsl
+@pytest.mark.timeout(120)
+def test_emoeye_run_continuous_without_markers_over_lsl(checkpoint, tmp_path, uid):
+    """``emoeye run --continuous`` starts with no marker stream at all (trial mode would refuse)
+    and prints a line per window; the video condition's devices over real LSL."""
+    import os
+    import subprocess
+    import sys
+
+    from acquisition.sim.video import VideoModel, VideoSimulation
+
+    sim = VideoSimulation(
+        SimulationConfig(n_trials=1, lead_in=2.0, source_tag=uid), VideoModel(clip_seconds=12.0)
+    )
+    player = LslPlayer(_DataOnly(sim), speed=1.0, wait_consumers=60.0).start()
+    log = tmp_path / "run.jsonl"
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    cmd = [sys.executable, "-m", "emoeye", "run", "--checkpoint", str(checkpoint), "--log"]
+    cmd += [str(log), "--wait", "20", "--no-outlet", "--headless", "--continuous"]
+    cmd += ["--step", "0.5", "--seconds", "14"]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=100)
+    finally:
+        player.close()
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert "continuous mode: a prediction every 0.5 s" in out
+    windows = [x for x in out if x.startswith("prediction window")]
+    assert len(windows) >= 8, "\n".join(out)
+    assert all(" -: arousal " in x for x in windows)  # no stimulus: neutral embedding
+    assert not [x for x in out if x.startswith("prediction trial")]
+    (last,) = [x for x in out if x.startswith("stopped:")]
+    assert (
+        last.startswith("stopped: 0 onset(s), 0 trial(s) cut") and "continuous every 0.5 s" in last
+    )
+    records = read_jsonl(log)
+    assert records[0]["continuous_step"] == 0.5 and "markers" not in records[0]["roles"]
+    preds = [r for r in records if r["event"] == "prediction"]
+    assert {r["mode"] for r in preds} == {"continuous"} and len(preds) == len(windows)
+    assert all(r["stimulus_id"] == "" for r in preds)
