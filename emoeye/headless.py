@@ -125,7 +125,10 @@ class HeadlessView:
         preds = Table(title="Last predictions", expand=True, title_justify="left")
         for col in ("trial", "stimulus", "arousal", "valence", "quality", "latency ms", "flag"):
             preds.add_column(col)
-        for p in reversed(s.store.latest(self.history)):
+        recent = s.store.latest(self.history * 20)  # windows (continuous mode) are listed apart
+        trials = [p for p in recent if p.mode != "continuous"][-self.history :]
+        window = next((p for p in reversed(recent) if p.mode == "continuous"), None)
+        for p in reversed(trials):
             if p.status != "predicted":  # an error or no-data record: no values to show
                 kind = "[red]error[/]" if p.status == "failed" else "[yellow]no data[/]"
                 preds.add_row(p.trial_id, p.stimulus_id, "-", "-", "-", "-", f"{kind} {p.error}")
@@ -151,7 +154,22 @@ class HeadlessView:
             + "\nCtrl-C to stop",
             style="dim",
         )
-        return Group(streams, Text("Current trial", style="bold"), current, preds, footer)
+        parts = [streams, Text("Current trial", style="bold"), current, preds]
+        if window is not None:
+            values = (
+                f"arousal {window.arousal:.2f}  valence {window.valence:.2f}"
+                if window.status == "predicted"
+                else f"not predicted: {window.error}"
+            )
+            parts.append(
+                Text(
+                    f"Continuous: window {window.trial_id} ending at "
+                    f"{window.onset + duration:.1f}  {window.stimulus_id or 'no stimulus'}  "
+                    f"{values}",
+                    style="bold",
+                )
+            )
+        return Group(*parts, footer)
 
     # ------------------------------------------------------------------ loop
 

@@ -135,3 +135,22 @@ def test_continuous_refusals(video_xdf, checkpoint, tmp_path, capsys):
     two = ["--predictions", str(empty), "--predictions", str(empty)]
     assert main(["evaluate-continuous", str(path), *two]) == 2
     assert "one log per file" in capsys.readouterr().err
+
+
+def test_simulate_video_condition_cli(tmp_path, capsys):
+    from acquisition.xdf.source import XdfSource
+
+    path = tmp_path / "v.xdf"
+    argv = ["simulate", "--condition", "video", "--clip-seconds", "10", "--trials", "1"]
+    assert main([*argv, "--record", str(path), "--ground-truth", str(tmp_path / "g.json")]) == 0
+    types = sorted(s.spec.type for s in XdfSource(path).xdf_streams)
+    assert types == ["Annotation", "Gaze", "Markers"]
+    (clip,) = json.loads((tmp_path / "g.json").read_text())
+    assert clip["clip"] == "clip-01" and 1 <= clip["felt_arousal"] <= 7
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    info = capsys.readouterr().out
+    assert "'ContinuousRating' (Annotation)" in info and "own output" not in info
+    assert main([*argv[:-4], "--clip-seconds", "5", "--record", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "clip_seconds must be >= 10" in err[0]

@@ -4,12 +4,15 @@ offline and live over real LSL."""
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 import time
 
 import numpy as np
 import pylsl
 import pytest
+from rich.console import Console
 
 from acquisition.config import AcquisitionConfig
 from acquisition.lsl.live import LiveAcquisition, discover
@@ -20,6 +23,7 @@ from acquisition.trials.cut import cut_trial
 from acquisition.trials.types import TrialSpec
 from acquisition.xdf.player import LslPlayer
 from emoeye.errors import CliError
+from emoeye.headless import HeadlessView
 from emoeye.session import LiveSession, SessionConfig, predict_offline, summary_line
 from inference.sinks import IDS_OUTLET_TYPE, CsvSink
 
@@ -168,6 +172,10 @@ def test_live_session_continuous_over_lsl(checkpoint, tmp_path, uid):
         time.sleep(0.5)
         chunk, _ = inlet.pull_chunk(timeout=0.5)
         ids += [json.loads(s[0]) for s in chunk]
+        # The terminal's rich view lists trials, and the newest window on a line of its own.
+        console = Console(file=io.StringIO(), width=160)
+        console.print(HeadlessView(session, out=io.StringIO(), rich_view=True).render())
+        shown = console.file.getvalue()
     finally:
         del inlet  # inlets before outlets
         summary = session.stop()
@@ -184,6 +192,11 @@ def test_live_session_continuous_over_lsl(checkpoint, tmp_path, uid):
     assert np.allclose(np.diff(ends), 0.5, atol=1e-6)
     assert {"trial", "continuous"} <= {m["mode"] for m in ids}
     assert "continuous every 0.5 s" in summary_line(summary)
+    table, line = shown.split("Continuous: window ")
+    assert not re.search(r"\bc\d+\b", table)  # no window among the trial rows
+    assert re.match(r"c\d+ ending at ", line)
+    stims = [p.stimulus_id for p in session.store.latest(100) if p.mode == "trial"]
+    assert len(stims) == 2 and all(sid in table for sid in stims)
 
 
 class _DataOnly:
