@@ -10,6 +10,7 @@ end (its watermark), or ``TrialSpec.grace`` seconds later anyway, exactly like a
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -18,8 +19,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from acquisition.aligner import TrialEvent
+from acquisition.reporting import FailureLog
 from acquisition.trials.cut import RoleReader, cut_trial
 from acquisition.trials.types import Trial, TrialError, TrialSpec
+
+log = logging.getLogger(__name__)
 
 NO_STIMULUS = ""
 """``stimulus_id`` of a window with no onset before it: the model gets the neutral embedding."""
@@ -83,6 +87,8 @@ class ContinuousCutter:
         self.max_backlog = max_backlog
         self.next_end: float | None = None
         """End time of the next window; set from the first data seen."""
+        self.failures = FailureLog(log)
+        """Failed cuts: the first logged with its traceback, then at milestones."""
         self.cut = 0
         self.failed = 0
         self.skipped = 0
@@ -170,6 +176,7 @@ class ContinuousCutter:
             )
         except Exception as exc:  # as the aligner: a record, never a lost window
             self.failed += 1
+            self.failures.report(exc, "cut", trial_id)
             error = TrialError.from_exception(
                 exc, "cut", trial_id, onset, stimulus, self.participant, notes
             )

@@ -258,3 +258,29 @@ def test_emoeye_run_continuous_without_markers_over_lsl(checkpoint, tmp_path, ui
     preds = [r for r in records if r["event"] == "prediction"]
     assert {r["mode"] for r in preds} == {"continuous"} and len(preds) == len(windows)
     assert all(r["stimulus_id"] == "" for r in preds)
+
+
+def test_a_window_whose_cut_fails_is_an_error_record(caplog):
+    """As for trials: a reading that raises gives the window's error record (logged once),
+    and the next windows are cut."""
+    sim = Simulation(SimulationConfig(n_trials=1, isi=6, lead_in=6.0, seed=4))
+    acq = offline_acquisition(sim, AcquisitionConfig(), "test")
+    cutter = acq.enable_continuous(1.0)
+    gsr = acq.roles["gsr"]
+    real = gsr.read
+    calls = {"n": 0}
+
+    def flaky(t0, t1):
+        calls["n"] += 1
+        if calls["n"] in (3, 4):
+            raise KeyError("gsr column")
+        return real(t0, t1)
+
+    gsr.read = flaky
+    events = [e for e in acq.run_offline(sim, 1.0) if (e.trial or e.error).mode == "continuous"]
+    errors = [e.error for e in events if e.error is not None]
+    assert len(errors) == 2 == cutter.failed and cutter.cut == len(events)
+    assert errors[0].mode == "continuous" and errors[0].role == "gsr"
+    assert errors[0].reason.startswith("cut failed: KeyError")
+    assert sum("cut failed: KeyError" in r.getMessage() for r in caplog.records) == 1
+    assert events[-1].trial is not None
