@@ -73,6 +73,9 @@ class SessionConfig:
     continuous_step
         Continuous mode: also predict the last window every this many seconds, with or without
         markers (docs/continuous.md); None: trial mode only.
+    continuous_checkpoint
+        A model trained for continuous use: it predicts the windows (in a worker of its own)
+        while ``checkpoint`` predicts the trials. None: ``checkpoint`` predicts both.
     switch_interval
         ``sys.setswitchinterval`` while the session runs (restored on stop); None leaves it.
         CPython's 5 ms lets a busy Python thread (the dashboard) hold the GIL that long each
@@ -92,6 +95,7 @@ class SessionConfig:
     record_path: Path | str | None = None
     record_backend: str | None = None
     continuous_step: float | None = None
+    continuous_checkpoint: Path | str | None = None
     switch_interval: float | None = 0.001
 
     def worker_config(self) -> WorkerConfig:
@@ -190,6 +194,14 @@ class LiveSession:
             self.publisher,
             catalogue=self.catalogue,
         )
+        self.window_worker = _window_worker(
+            self.session.continuous_checkpoint,
+            self.worker,
+            self.session.worker_config(),
+            self.publisher,
+            self.catalogue,
+        )
+        """The worker of the continuous model (None: :attr:`worker` predicts windows too)."""
         self.outlet: LslPredictionSink | None = None
         if self.session.outlet:
             self.outlet = LslPredictionSink(
@@ -240,6 +252,8 @@ class LiveSession:
                 self._switch_interval = sys.getswitchinterval()
                 sys.setswitchinterval(self.session.switch_interval)
             self.worker.start()
+            if self.window_worker is not None:
+                self.window_worker.start()
             try:
                 if self.live is None:
                     from emoeye.live import open_live
@@ -261,6 +275,9 @@ class LiveSession:
             self.catalogue = self.live.core.catalogue
             self.worker.catalogue = self.catalogue
             self.live.core.aligner.onset_listeners.append(self.worker.on_onset)
+            if self.window_worker is not None:
+                self.window_worker.catalogue = self.catalogue
+                self.live.core.aligner.onset_listeners.append(self.window_worker.on_onset)
             self.worker.record(
                 {
                     "event": "session",
@@ -273,6 +290,7 @@ class LiveSession:
                     "roles": {r: c.spec.name for r, c in list(self.live.plan.roles.items())},
                     "outlet": None if self.outlet is None else self.outlet.stream_name,
                     "continuous_step": self.session.continuous_step,
+                    "continuous_checkpoint": _model_path(self.window_worker),
                 }
             )
             if self._recorder is not None and self._recorder.recording:
@@ -306,9 +324,11 @@ class LiveSession:
     def _on_event(self, event: Any) -> None:
         """Hand an event on; never raises, so no later event of the same poll is lost."""
         if isinstance(event, TrialEvent):
-            hand_on(event, self.worker, self.failures)
             item = event.trial if event.trial is not None else event.error
-            if item.mode == "continuous":
+            window = item.mode == "continuous"
+            worker = self.window_worker if window and self.window_worker else self.worker
+            hand_on(event, worker, self.failures)
+            if window:
                 self.windows_cut += 1
                 return  # a window has no rating of its own
             if event.trial is not None:
@@ -355,6 +375,8 @@ class LiveSession:
             if self.live is not None:
                 self.live.stop()
             drained = self.worker.stop(timeout)
+            if self.window_worker is not None:
+                drained = self.window_worker.stop(timeout) and drained
             recording = None
             if self._recorder is not None:
                 try:
@@ -387,6 +409,9 @@ class LiveSession:
             "worker": self.worker.stats.to_dict(),
             "sink_errors": {s.name: s.errors for s in self.publisher.sinks if s.errors},
         }
+        if self.window_worker is not None:  # the windows' counters where readers look for them
+            out["window_worker"] = self.window_worker.stats.to_dict()
+            out["worker"]["continuous"] = dict(self.window_worker.stats.continuous)
         if self.live is not None:
             out["aligner"] = self.live.core.aligner.stats.to_dict()
             if self.live.core.continuous is not None:
@@ -553,6 +578,7 @@ def predict_offline(
     predictor: Any = None,
     sinks: list[Sink] | None = None,
     continuous_step: float | None = None,
+    continuous_checkpoint: Path | str | None = None,
 ) -> dict:
     """Cut every trial of an offline source and predict it, as fast as the CPU allows.
 
@@ -588,6 +614,9 @@ def predict_offline(
     continuous_step
         Continuous mode: also predict the last window every this many seconds of data, with or
         without markers (``on_trial`` still sees trials only).
+    continuous_checkpoint
+        A model trained for continuous use, to predict the windows (``checkpoint`` then
+        predicts the trials only).
 
     Returns
     -------
@@ -630,8 +659,17 @@ def predict_offline(
         publisher,
         catalogue=acq.catalogue,
     )
+    window_worker = _window_worker(
+        continuous_checkpoint if continuous_step is not None else None,
+        worker,
+        worker.config,
+        publisher,
+        acq.catalogue,
+    )
     meta = getattr(worker.predictor, "meta", None) or {}
     worker.warm_up()
+    if window_worker is not None:
+        window_worker.warm_up()
     worker.record(
         {
             "event": "session",
@@ -642,17 +680,22 @@ def predict_offline(
             "device": worker.device,
             "quality_threshold": quality_threshold,
             "continuous_step": continuous_step,
+            "continuous_checkpoint": _model_path(window_worker),
         }
     )
-    if worker.predictor.uses_stimulus:
-        acq.aligner.onset_listeners.append(lambda _tid, _t, sid: worker.prepare(sid))
+    for w in (worker, window_worker):
+        if w is not None and w.predictor.uses_stimulus:
+            acq.aligner.onset_listeners.append(lambda _tid, _t, sid, w=w: w.prepare(sid))
     try:
         for event in acq.run_offline(source, block_seconds):
             if isinstance(event, TrialEvent):
                 item = event.trial if event.trial is not None else event.error
                 if on_trial is not None and event.trial is not None and item.mode == "trial":
                     on_trial(event.trial)
-                worker.process(item)
+                if item.mode == "continuous" and window_worker is not None:
+                    window_worker.process(item)
+                else:
+                    worker.process(item)
             record = rating_record(event)
             if record is not None:
                 worker.record(record)
@@ -678,7 +721,39 @@ def predict_offline(
     }
     if acq.continuous is not None:
         out["continuous"] = acq.continuous.stats()
+    if window_worker is not None:
+        out["window_worker"] = window_worker.stats.to_dict()
+        out["worker"]["continuous"] = dict(window_worker.stats.continuous)
+        out["continuous_checkpoint"] = _model_path(window_worker)
     return out
+
+
+def _window_worker(
+    checkpoint: Path | str | None,
+    main: InferenceWorker,
+    config: WorkerConfig,
+    publisher: Publisher,
+    catalogue: Any,
+) -> InferenceWorker | None:
+    """The worker of a model trained for continuous use (None when none is given). It
+    publishes through the same sinks; its classes must match the main model's (one outlet)."""
+    if checkpoint is None:
+        return None
+    worker = InferenceWorker(None, checkpoint, config, publisher, catalogue=catalogue)
+    if worker.n_classes != main.n_classes:
+        from models.checkpoint import CheckpointError
+
+        raise CheckpointError(
+            f"continuous model {checkpoint} has {worker.n_classes} classes per head, the "
+            f"trial model {main.n_classes}: both must match (one outlet, one log format)"
+        )
+    return worker
+
+
+def _model_path(worker: InferenceWorker | None) -> str | None:
+    if worker is None:
+        return None
+    return str((getattr(worker.predictor, "meta", None) or {}).get("path", "?"))
 
 
 def _trial_counts(onsets: int, worker: InferenceWorker) -> dict[str, int]:

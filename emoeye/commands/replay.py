@@ -118,6 +118,7 @@ def replay_fast(
     on_trial: Callable[[object], None] | None = None,
     on_row: Callable[[dict, object | None], None] | None = None,
     continuous_step: float | None = None,
+    continuous_checkpoint: Path | None = None,
 ) -> dict:
     """Cut (and predict) every trial of an offline source as fast as possible.
 
@@ -148,6 +149,8 @@ def replay_fast(
     continuous_step
         Continuous mode: also predict the last window every this many seconds (needs the
         model; the windows go to the predictions log, not to the per-trial rows).
+    continuous_checkpoint
+        A model trained for continuous use, to predict the windows.
 
     Returns
     -------
@@ -212,10 +215,12 @@ def replay_fast(
                 block_seconds=block_seconds,
                 on_trial=take,
                 continuous_step=continuous_step,
+                continuous_checkpoint=continuous_checkpoint,
             )
         except Exception as exc:
             # No model to load (none bundled yet, torch missing): cut trials only, say why.
-            if checkpoint is not None or rows or type(exc).__name__ not in _NO_MODEL_ERRORS:
+            named = checkpoint is not None or continuous_checkpoint is not None
+            if named or rows or type(exc).__name__ not in _NO_MODEL_ERRORS:
                 raise
             stats["model_error"] = f"{type(exc).__name__}: {exc}"
             predict_offline = None
@@ -402,6 +407,7 @@ def _run_fast(args: argparse.Namespace) -> int:
             progress=progress,
             on_row=on_row,
             continuous_step=step,
+            continuous_checkpoint=args.continuous_checkpoint,
         )
     summary["file"] = str(args.file)
     summary["warnings"] = list(source.warnings)

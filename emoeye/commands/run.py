@@ -92,6 +92,14 @@ def add_continuous_args(p: argparse.ArgumentParser, what: str = "") -> None:
         default=1.0,
         help="--continuous: seconds between windows (default 1; at least the grid period)",
     )
+    p.add_argument(
+        "--continuous-checkpoint",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="--continuous: a model trained for continuous use, to predict the windows "
+        "(default: the trial model predicts them too)",
+    )
 
 
 def continuous_step(args: argparse.Namespace, config) -> float | None:
@@ -273,6 +281,7 @@ def _open_session(args: argparse.Namespace, config, log_path: Path, step: float 
         record_path=args.record,
         record_backend=args.record_backend,
         continuous_step=step,
+        continuous_checkpoint=args.continuous_checkpoint if step is not None else None,
     )
     try:
         return LiveSession(config, session_config)

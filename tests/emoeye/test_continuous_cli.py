@@ -126,6 +126,14 @@ def test_continuous_refusals(video_xdf, checkpoint, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "below the trial grid period" in err[0]
     assert not (tmp_path / "x.jsonl").exists()
+    nope = str(tmp_path / "nope")
+    for argv in (
+        ["replay", str(path), "--fast", "--continuous", "--continuous-checkpoint", nope],
+        ["run", "--continuous", "--continuous-checkpoint", nope, "--log", str(tmp_path / "y.j")],
+    ):
+        assert main([*argv, "--checkpoint", str(checkpoint)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "nope" in err[0], err
     assert main(["replay", str(path), "--fast", "--continuous", "--no-model"]) == 2
     assert "--no-model" in capsys.readouterr().err
     empty = tmp_path / "trials.jsonl"

@@ -137,8 +137,9 @@ def test_continuous_runs_without_markers(checkpoint):
 
 @pytest.mark.lsl
 @pytest.mark.timeout(90)
-def test_live_session_continuous_over_lsl(checkpoint, tmp_path, uid):
-    """Live: windows every 0.5 s and the trials at onsets, both in the log and on the outlet."""
+def test_live_session_continuous_over_lsl(checkpoint, other_checkpoint, tmp_path, uid):
+    """Live: windows every 0.5 s (by a model of their own) and the trials at onsets, both in
+    the log and on the outlet."""
     sim = Simulation(
         SimulationConfig(device_set="gazepoint", n_trials=2, isi=5, lead_in=1.0, source_tag=uid)
     )
@@ -152,6 +153,7 @@ def test_live_session_continuous_over_lsl(checkpoint, tmp_path, uid):
             log_path=tmp_path / "p.jsonl",
             outlet_source_id=f"pred-{uid}",
             continuous_step=0.5,
+            continuous_checkpoint=other_checkpoint,
         ),
         live=live,
         say=lambda *_: None,
@@ -185,6 +187,9 @@ def test_live_session_continuous_over_lsl(checkpoint, tmp_path, uid):
     c = summary["continuous"]
     assert c["step"] == 0.5 and c["cut"] >= 8 and c["failed"] == 0
     assert summary["windows_cut"] == c["cut"]
+    assert sum(summary["worker"]["continuous"].values()) == c["cut"]
+    assert session.worker.stats.continuous == {} and summary["worker"]["predicted"] == 2
+    assert summary["window_worker"]["predicted"] == 0 and summary["drained"]
     records = read_jsonl(tmp_path / "p.jsonl")
     modes = [r["mode"] for r in records if r["event"] in ("prediction", "no_data", "error")]
     assert modes.count("trial") == 2 and modes.count("continuous") == c["cut"]
@@ -284,3 +289,42 @@ def test_a_window_whose_cut_fails_is_an_error_record(caplog):
     assert errors[0].reason.startswith("cut failed: KeyError")
     assert sum("cut failed: KeyError" in r.getMessage() for r in caplog.records) == 1
     assert events[-1].trial is not None
+
+
+@pytest.fixture(scope="module")
+def other_checkpoint(tmp_path_factory):
+    """A second model (other weights), standing for one trained for continuous use."""
+    import torch
+
+    from models.checkpoint import save_checkpoint
+    from models.network import EmoEyeNet
+    from models.preprocess import NormStats
+
+    torch.manual_seed(1)
+    out = tmp_path_factory.mktemp("ckpt2") / "model"
+    return save_checkpoint(out, EmoEyeNet().eval(), NormStats.identity())
+
+
+def test_a_continuous_model_predicts_the_windows(checkpoint, other_checkpoint, tmp_path):
+    sim = Simulation(SimulationConfig(n_trials=2, isi=6, seed=6))
+    both = predict_offline(
+        sim,
+        AcquisitionConfig(),
+        checkpoint,
+        tmp_path / "p.jsonl",
+        continuous_step=1.0,
+        continuous_checkpoint=other_checkpoint,
+    )
+    trial_only = predict_offline(sim, AcquisitionConfig(), checkpoint, continuous_step=1.0)
+    windows_only = predict_offline(sim, AcquisitionConfig(), other_checkpoint, continuous_step=1.0)
+
+    def probs(result, mode):
+        return np.array([p.arousal_probs for p in result["predictions"] if p.mode == mode])
+
+    assert np.allclose(probs(both, "trial"), probs(trial_only, "trial"), atol=1e-6)
+    assert np.allclose(probs(both, "continuous"), probs(windows_only, "continuous"), atol=1e-6)
+    assert not np.allclose(probs(both, "continuous"), probs(trial_only, "continuous"), atol=1e-3)
+    assert both["worker"]["predicted"] == 2 and both["window_worker"]["predicted"] == 0
+    assert both["worker"]["continuous"] == {"predicted": both["continuous"]["cut"]}
+    header = read_jsonl(tmp_path / "p.jsonl")[0]
+    assert header["continuous_checkpoint"] == str(other_checkpoint)
