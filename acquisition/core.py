@@ -14,6 +14,7 @@ from acquisition.lsl.binding import BindingPlan, BoundRole, Candidate
 from acquisition.ringbuffer import RingBuffer
 from acquisition.stimulus_catalogue import StimulusCatalogue
 from acquisition.streams import Chunk, StreamSpec
+from acquisition.trials.continuous import ContinuousCutter
 
 Event = TrialEvent | RatingEvent
 
@@ -64,6 +65,15 @@ class Acquisition:
     strict
         Raise :class:`MissingRoleError` when a required role is unbound (live use); offline
         use may pass False to cut what is there.
+    require_markers
+        Count the marker stream as required (with ``strict``). Continuous mode without markers
+        passes False.
+
+    Attributes
+    ----------
+    continuous
+        The :class:`~acquisition.trials.continuous.ContinuousCutter` once
+        :meth:`enable_continuous` was called (None: trial mode only).
     """
 
     def __init__(
@@ -72,13 +82,15 @@ class Acquisition:
         config: AcquisitionConfig | None = None,
         catalogue: StimulusCatalogue | None = None,
         strict: bool = True,
+        require_markers: bool = True,
     ) -> None:
         self.config = config or AcquisitionConfig()
         self.plan = plan
         spec = self.config.trial
         # Markers are required too (no onsets, no trials), so the report must say so rather
         # than call the role optional.
-        required = tuple(dict.fromkeys((*spec.required_roles, "markers")))
+        markers = ("markers",) if require_markers else ()
+        required = tuple(dict.fromkeys((*spec.required_roles, *markers)))
         missing = plan.missing(required)
         if missing and strict:
             raise MissingRoleError(missing, plan.explain(required), plan.visible)
@@ -102,6 +114,26 @@ class Acquisition:
         )
         self.data_arrived = threading.Event()
         """Set by writers after each write, so a poll loop can wake on data instead of a timer."""
+        self.continuous: ContinuousCutter | None = None
+
+    def enable_continuous(self, step: float, max_backlog: int | None = None) -> ContinuousCutter:
+        """Also cut the last window every ``step`` seconds (continuous mode), beside the trials.
+
+        Raises :class:`~acquisition.trials.continuous.StepTooSmallError` (one line) for a step
+        below the grid period. ``max_backlog``: see
+        :class:`~acquisition.trials.continuous.ContinuousCutter` (live: a few; offline: None).
+        """
+        self.continuous = ContinuousCutter(
+            self.config.trial,
+            self.roles,
+            self.watermark,
+            step,
+            participant=self.config.participant,
+            id_prefix=self.aligner.id_prefix,
+            max_backlog=max_backlog,
+        )
+        self.aligner.onset_listeners.append(self.continuous.note_onset)
+        return self.continuous
 
     def _attach(self, role: str, cand: Candidate) -> None:
         """Point ``role`` at ``cand``'s stream, giving the stream a buffer if it has none."""
@@ -166,12 +198,19 @@ class Acquisition:
                 self._marker_seq = seq
         if ts is not None and len(ts):
             self.aligner.add_markers(ts, values)
-        return self.aligner.poll(now)
+        events = self.aligner.poll(now)
+        if self.continuous is not None:
+            events += self.continuous.poll(now)
+        return events
 
     def flush(self) -> list[Event]:
-        """Cut every pending trial now (end of data or shutdown)."""
+        """Cut every pending trial now (end of data or shutdown), and in continuous mode the
+        windows up to the end of the data."""
         events = self.poll(-np.inf)
-        return events + self.aligner.flush()
+        events += self.aligner.flush()
+        if self.continuous is not None:
+            events += self.continuous.flush()
+        return events
 
     def run_offline(self, source, block_seconds: float = 0.5) -> Iterator[Event]:
         """Feed an offline source (simulation, XDF) block by block in data time.

@@ -24,6 +24,9 @@ DEFAULT_RATING = (
 PRESENTER_PREFIX = "presenter:"
 """Markers ``emoeye present`` sends about itself (``presenter:abort``): skipped silently."""
 
+VIDEO_PREFIX = "video:"
+"""Markers of the simulator's video condition (``video:start:clip-01``): skipped silently."""
+
 
 @dataclass(frozen=True)
 class Onset:
@@ -107,7 +110,7 @@ class MarkerParser:
             return Rating(float(m.group("arousal")), float(m.group("valence")))
         if self._ignore is not None and self._ignore.search(text):
             return None
-        if text.startswith(PRESENTER_PREFIX):  # emoeye present's own status (start, abort)
+        if text.startswith((PRESENTER_PREFIX, VIDEO_PREFIX)):  # status, not stimuli
             return None
         return self._unknown(text)
 

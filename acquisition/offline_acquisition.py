@@ -464,7 +464,11 @@ def missing_roles_message(summary: str, source: object, what: str = "", hint: st
 
 
 def offline_acquisition(
-    source, config: AcquisitionConfig, verb: str, binding: OfflineBinding | None = None
+    source,
+    config: AcquisitionConfig,
+    verb: str,
+    binding: OfflineBinding | None = None,
+    require_markers: bool = True,
 ) -> Acquisition:
     """Bind ``source``'s streams by ``config``'s rules and build the acquisition core.
 
@@ -479,6 +483,8 @@ def offline_acquisition(
         line starts with the missing roles (the caller names the source).
     binding
         The binding already made (:func:`bind_offline`); made here when None.
+    require_markers
+        False in continuous mode: a source without a marker stream is cut all the same.
 
     Raises
     ------
@@ -490,7 +496,13 @@ def offline_acquisition(
     try:
         # A simulation knows its generated pictures (genN-K ids); files use the config's folder.
         catalogue = getattr(source, "catalogue", None)
-        return Acquisition(binding.plan, config, strict=True, catalogue=catalogue)
+        return Acquisition(
+            binding.plan,
+            config,
+            strict=True,
+            catalogue=catalogue,
+            require_markers=require_markers,
+        )
     except MissingRoleError as exc:
         # One line (the full binding report is what `emoeye info` prints).
         what = f"cannot {verb} {getattr(source, 'path', 'the source')}" if verb else ""

@@ -3,8 +3,10 @@
 Gaze 1200 Hz + GSR 128 Hz + ECG 130 Hz + markers (one onset every 8 s) are played by a child
 process (so its CPU is not counted) while this process runs the live acquisition: inlet threads,
 ring buffers, the aligner and trial cutting. Prints one JSON object as its last line.
+``--continuous-step S`` also cuts a continuous-mode window every S seconds (docs/continuous.md).
 
     python bench/acquisition.py --seconds 600
+    python bench/acquisition.py --seconds 600 --continuous-step 0.5
 """
 
 from __future__ import annotations
@@ -54,6 +56,13 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=10.0, help="seconds before RSS/CPU baseline"
     )
+    parser.add_argument(
+        "--continuous-step",
+        type=float,
+        default=None,
+        metavar="S",
+        help="continuous mode: also cut the last window every S seconds",
+    )
     parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.player:
@@ -89,6 +98,8 @@ def main() -> None:
     # Heart rate from the 130 Hz ECG (R-peak detection), the heaviest HR path.
     config = AcquisitionConfig(rules=[RoleRule("hr", type="ECG")])
     live = LiveAcquisition(config, streams=visible)
+    if args.continuous_step is not None:
+        live.core.enable_continuous(args.continuous_step, max_backlog=4)  # as emoeye run
     # (newest stamp, arrival time) of recent chunks per stream, for the cut latency: bounded,
     # so the benchmark's own bookkeeping does not show up as RSS growth.
     arrivals: dict[str, deque[tuple[float, float]]] = {
@@ -113,17 +124,24 @@ def main() -> None:
     ]
     trials: list[bool] = []
     latencies: list[float] = []
+    windows: list[bool] = []
+    window_latencies: list[float] = []
 
     def on_trial(trial) -> None:
         # From the arrival of the chunk that completed the last required stream's window to the
         # cut (regular streams: irregular ones complete by the clock, not by data).
-        trials.append(trial.quality.complete)
+        if trial is None:  # a cut that failed: counted by the aligner / the cutter
+            return
+        done, lat = (
+            (windows, window_latencies) if trial.mode == "continuous" else (trials, latencies)
+        )
+        done.append(trial.quality.complete)
         if not trial.quality.complete:
             return
         end_t = trial.onset + trial.spec.duration
         ready = [next((a for t, a in arrivals[k] if t >= end_t), None) for k in required]
         if None not in ready:
-            latencies.append((trial.cut_time - max(ready)) * 1000)
+            lat.append((trial.cut_time - max(ready)) * 1000)
 
     started = time.perf_counter()
     warm = None
@@ -169,6 +187,18 @@ def main() -> None:
         "trials": len(trials),
         "pylsl": pylsl.__version__,
     }
+    if live.core.continuous is not None:
+        wl = np.array(window_latencies) if window_latencies else np.array([np.nan])
+        out["continuous"] = {
+            **live.core.continuous.stats(),
+            "windows_complete": int(sum(windows)),
+            "window_cut_latency_ms": {
+                "p50": round(float(np.percentile(wl, 50)), 3),
+                "p99": round(float(np.percentile(wl, 99)), 3),
+                "max": round(float(np.max(wl)), 3),
+                "over_20ms": int((wl > 20).sum()),
+            },
+        }
     print(json.dumps(out))
 
 

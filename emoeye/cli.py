@@ -26,6 +26,7 @@ COMMANDS = (
     "dataset",
     "train",
     "evaluate",
+    "evaluate-continuous",
     "present",
     "crossval",
     "export",
@@ -33,7 +34,8 @@ COMMANDS = (
     "report",
     "features",
 )
-"""Subcommand modules in emoeye.commands, in --help order (a missing module is skipped)."""
+"""Subcommands in --help order; each is a module of emoeye.commands (``-`` read as ``_``; a
+missing module is skipped)."""
 
 
 REFUSALS = (
@@ -114,9 +116,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS if only is None else (only,):
         try:
-            module = importlib.import_module(f"emoeye.commands.{name}")
+            module_name = f"emoeye.commands.{name.replace('-', '_')}"
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == f"emoeye.commands.{name}":
+            if exc.name == module_name:
                 continue
             raise
         module.register(sub)

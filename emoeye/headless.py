@@ -20,15 +20,16 @@ REFRESH_S = 0.25
 
 def format_prediction(p: Prediction) -> str:
     """One plain line for a prediction, or for a record that holds none (its reason)."""
+    unit = "window" if p.mode == "continuous" else "trial"
     if p.status != "predicted":
         what = "no usable data" if p.status == "no_data" else "ERROR"
-        return f"{what} trial {p.trial_id} {p.stimulus_id}: not predicted: {p.error}"
+        return f"{what} {unit} {p.trial_id} {p.stimulus_id}: not predicted: {p.error}"
     flag = f"  FLAGGED ({p.flag_reason})" if p.flagged else ""
     err = f"  ERROR {p.error}" if p.error else ""
     total = p.latency_ms.get("total", float("nan"))
     score = p.quality.get("score", float("nan"))
     return (
-        f"prediction trial {p.trial_id} {p.stimulus_id}: arousal {p.arousal:.2f} "
+        f"prediction {unit} {p.trial_id} {p.stimulus_id or '-'}: arousal {p.arousal:.2f} "
         f"(class {p.arousal_class}) valence {p.valence:.2f} (class {p.valence_class}) "
         f"quality {score:.2f} latency {total:.1f} ms{flag}{err}"
     )
@@ -124,7 +125,10 @@ class HeadlessView:
         preds = Table(title="Last predictions", expand=True, title_justify="left")
         for col in ("trial", "stimulus", "arousal", "valence", "quality", "latency ms", "flag"):
             preds.add_column(col)
-        for p in reversed(s.store.latest(self.history)):
+        recent = s.store.latest(self.history * 20)  # windows (continuous mode) are listed apart
+        trials = [p for p in recent if p.mode != "continuous"][-self.history :]
+        window = next((p for p in reversed(recent) if p.mode == "continuous"), None)
+        for p in reversed(trials):
             if p.status != "predicted":  # an error or no-data record: no values to show
                 kind = "[red]error[/]" if p.status == "failed" else "[yellow]no data[/]"
                 preds.add_row(p.trial_id, p.stimulus_id, "-", "-", "-", "-", f"{kind} {p.error}")
@@ -150,7 +154,22 @@ class HeadlessView:
             + "\nCtrl-C to stop",
             style="dim",
         )
-        return Group(streams, Text("Current trial", style="bold"), current, preds, footer)
+        parts = [streams, Text("Current trial", style="bold"), current, preds]
+        if window is not None:
+            values = (
+                f"arousal {window.arousal:.2f}  valence {window.valence:.2f}"
+                if window.status == "predicted"
+                else f"not predicted: {window.error}"
+            )
+            parts.append(
+                Text(
+                    f"Continuous: window {window.trial_id} ending at "
+                    f"{window.onset + duration:.1f}  {window.stimulus_id or 'no stimulus'}  "
+                    f"{values}",
+                    style="bold",
+                )
+            )
+        return Group(*parts, footer)
 
     # ------------------------------------------------------------------ loop
 

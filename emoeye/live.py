@@ -44,6 +44,7 @@ def open_live(
     log: Callable[[str], Any] = print,
     before_start: Callable[[Any], Any] | None = None,
     prefetched: list | None = None,
+    markers_required: bool = True,
 ):
     """Open the live input as soon as a marker stream is visible; bind the rest as it appears.
 
@@ -69,6 +70,10 @@ def open_live(
         (the session starts its recording there, so the file holds every trial).
     prefetched
         Streams already found (:class:`StreamPrefetch`); looked for here when None.
+    markers_required
+        False in continuous mode: the session starts as soon as the marker stream *or* every
+        required role is visible (after ``wait``, with whatever role is there); a marker stream
+        that appears later is bound late.
 
     Returns
     -------
@@ -85,7 +90,8 @@ def open_live(
     from acquisition.lsl.binding import bind_roles
     from acquisition.lsl.live import RESOLVE_S, LiveAcquisition, discover, discover_infos
 
-    required = list(dict.fromkeys([*config.trial.required_roles, "markers"]))
+    data_roles = list(config.trial.required_roles)
+    required = list(dict.fromkeys([*data_roles, "markers"]))
     deadline = time.monotonic() + wait
     said = False
     found = prefetched if prefetched is not None else discover(RESOLVE_S)
@@ -95,6 +101,11 @@ def open_live(
         plan = bind_roles([s for s, _ in visible], config.rules)
         if "markers" in plan.roles:
             break
+        if not markers_required and (
+            not plan.missing(data_roles)
+            or (time.monotonic() > deadline and set(plan.roles) & set(data_roles))
+        ):
+            break  # continuous mode cuts windows without onsets
         if time.monotonic() > deadline:
             raise CliError(
                 "cannot start: no stream for role(s) "
@@ -121,10 +132,13 @@ def open_live(
             before_start(live)
         live.start()
         if live.plan.missing(required):
+            opened = "marker stream open; " if "markers" in live.plan.roles else ""
             log(
-                f"marker stream open; waiting for streams for: "
+                f"{opened}waiting for streams for: "
                 f"{', '.join(live.plan.missing(required))} (each opens as it appears)..."
             )
+        if not markers_required:
+            required = data_roles  # a marker stream is bound late if it comes, not waited for
         while live.plan.missing(required) and time.monotonic() < deadline:
             time.sleep(0.05)
         if live.plan.missing(required):

@@ -70,6 +70,12 @@ class SessionConfig:
         XDF recorder back end: ``"emoeye"`` (the default: crash-safe, flushed every second) or
         ``"labrecorder"`` (LabRecorder's engine; writes nothing to disk until stopped, cannot add
         streams later, so it starts only once the roles are bound and may miss early onsets).
+    continuous_step
+        Continuous mode: also predict the last window every this many seconds, with or without
+        markers (docs/continuous.md); None: trial mode only.
+    continuous_checkpoint
+        A model trained for continuous use: it predicts the windows (in a worker of its own)
+        while ``checkpoint`` predicts the trials. None: ``checkpoint`` predicts both.
     switch_interval
         ``sys.setswitchinterval`` while the session runs (restored on stop); None leaves it.
         CPython's 5 ms lets a busy Python thread (the dashboard) hold the GIL that long each
@@ -88,6 +94,8 @@ class SessionConfig:
     wait: float = 10.0
     record_path: Path | str | None = None
     record_backend: str | None = None
+    continuous_step: float | None = None
+    continuous_checkpoint: Path | str | None = None
     switch_interval: float | None = 0.001
 
     def worker_config(self) -> WorkerConfig:
@@ -186,6 +194,14 @@ class LiveSession:
             self.publisher,
             catalogue=self.catalogue,
         )
+        self.window_worker = _window_worker(
+            self.session.continuous_checkpoint,
+            self.worker,
+            self.session.worker_config(),
+            self.publisher,
+            self.catalogue,
+        )
+        """The worker of the continuous model (None: :attr:`worker` predicts windows too)."""
         self.outlet: LslPredictionSink | None = None
         if self.session.outlet:
             self.outlet = LslPredictionSink(
@@ -200,6 +216,8 @@ class LiveSession:
         if self.session.csv_path:
             self.publisher.add(CsvSink(self.session.csv_path))
         self.trials_cut = 0
+        self.windows_cut = 0
+        """Continuous-mode windows cut (not counted in ``trials_cut``)."""
         self.ratings = 0
         self.last_trial = None
         """The newest cut trial (the headless view shows it)."""
@@ -238,6 +256,8 @@ class LiveSession:
                 self._switch_interval = sys.getswitchinterval()
                 sys.setswitchinterval(self.session.switch_interval)
             self.worker.start()
+            if self.window_worker is not None:
+                self.window_worker.start()
             try:
                 if self.live is None:
                     from emoeye.live import open_live
@@ -248,6 +268,7 @@ class LiveSession:
                         log=self.say,
                         before_start=self._pre_start,
                         prefetched=prefetched,
+                        markers_required=self.session.continuous_step is None,
                     )
                 else:
                     self._pre_start(self.live)
@@ -259,6 +280,9 @@ class LiveSession:
             self.catalogue = self.live.core.catalogue
             self.worker.catalogue = self.catalogue
             self.live.core.aligner.onset_listeners.append(self.worker.on_onset)
+            if self.window_worker is not None:
+                self.window_worker.catalogue = self.catalogue
+                self.live.core.aligner.onset_listeners.append(self.window_worker.on_onset)
             self.worker.record(
                 {
                     "event": "session",
@@ -270,6 +294,8 @@ class LiveSession:
                     "participant": self.config.participant,
                     "roles": {r: c.spec.name for r, c in list(self.live.plan.roles.items())},
                     "outlet": None if self.outlet is None else self.outlet.stream_name,
+                    "continuous_step": self.session.continuous_step,
+                    "continuous_checkpoint": _model_path(self.window_worker),
                 }
             )
             if self._recorder is not None and self._recorder.recording:
@@ -303,7 +329,13 @@ class LiveSession:
     def _on_event(self, event: Any) -> None:
         """Hand an event on; never raises, so no later event of the same poll is lost."""
         if isinstance(event, TrialEvent):
-            hand_on(event, self.worker, self.failures)
+            item = event.trial if event.trial is not None else event.error
+            window = item.mode == "continuous"
+            worker = self.window_worker if window and self.window_worker else self.worker
+            hand_on(event, worker, self.failures)
+            if window:
+                self.windows_cut += 1
+                return  # a window has no rating of its own
             if event.trial is not None:
                 self.trials_cut += 1
                 self.last_trial = event.trial
@@ -348,6 +380,8 @@ class LiveSession:
             if self.live is not None:
                 self.live.stop()
             drained = self.worker.stop(timeout)
+            if self.window_worker is not None:
+                drained = self.window_worker.stop(timeout) and drained
             recording = None
             if self._recorder is not None:
                 try:
@@ -373,14 +407,20 @@ class LiveSession:
             "seconds": round(time.monotonic() - self.started_at, 2) if self.started_at else 0.0,
             **_trial_counts(onsets, self.worker),
             "trials_cut": self.trials_cut,
+            "windows_cut": self.windows_cut,
             "ratings": self.ratings,
             "predictions": self.store.count,
             "poll_errors": self.poll_errors,
             "worker": self.worker.stats.to_dict(),
             "sink_errors": {s.name: s.errors for s in self.publisher.sinks if s.errors},
         }
+        if self.window_worker is not None:  # the windows' counters where readers look for them
+            out["window_worker"] = self.window_worker.stats.to_dict()
+            out["worker"]["continuous"] = dict(self.window_worker.stats.continuous)
         if self.live is not None:
             out["aligner"] = self.live.core.aligner.stats.to_dict()
+            if self.live.core.continuous is not None:
+                out["continuous"] = self.live.core.continuous.stats()
             out["streams"] = {h.name: h.to_dict() for h in self.live.health.values()}
         return out
 
@@ -419,6 +459,9 @@ class LiveSession:
         """Before the first inlet opens: start ``session.record_path``'s recording (its log
         record follows the session's). LabRecorder's engine cannot add the streams that appear
         later, so with it the recording starts once the roles are bound (:meth:`start`)."""
+        if self.session.continuous_step is not None:
+            # A few windows of backlog at most: after a stall the newest windows matter.
+            live.core.enable_continuous(self.session.continuous_step, max_backlog=4)
         live.stream_listeners.append(self._record_new_stream)
         if self.session.record_path is not None and not self._records_late:
             self.start_recording(self.session.record_path, live=live, announce=False)
@@ -506,6 +549,21 @@ def summary_line(summary: dict) -> str:
         f"cut; {w.get('predicted', 0)} predicted ({w.get('flagged', 0)} flagged), "
         f"{w.get('failed', 0)} failed ({w.get('errors', 0)} model error(s)), "
         f"{w.get('no_data', 0)} without usable data, {w.get('overflowed', 0)} skipped{latency}"
+        + _continuous_part(summary)
+    )
+
+
+def _continuous_part(summary: dict) -> str:
+    """``; continuous: N window(s) (...)`` when the session ran in continuous mode."""
+    c = summary.get("continuous")
+    if not c:
+        return ""
+    by = (summary.get("worker") or {}).get("continuous") or {}
+    detail = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
+    return (
+        f"; continuous every {c['step']:g} s: {c['cut']} window(s)"
+        + (f" ({detail})" if detail else "")
+        + (f", {c['skipped']} skipped (backlog)" if c.get("skipped") else "")
     )
 
 
@@ -524,6 +582,8 @@ def predict_offline(
     on_prediction: Callable[[Prediction], Any] | None = None,
     predictor: Any = None,
     sinks: list[Sink] | None = None,
+    continuous_step: float | None = None,
+    continuous_checkpoint: Path | str | None = None,
 ) -> dict:
     """Cut every trial of an offline source and predict it, as fast as the CPU allows.
 
@@ -556,12 +616,20 @@ def predict_offline(
         An already loaded predictor (skips loading ``checkpoint``).
     sinks
         More sinks (e.g. a :class:`~inference.sinks.StoreSink`).
+    continuous_step
+        Continuous mode: also predict the last window every this many seconds of data, with or
+        without markers (``on_trial`` still sees trials only).
+    continuous_checkpoint
+        A model trained for continuous use, to predict the windows (``checkpoint`` then
+        predicts the trials only).
 
     Returns
     -------
     dict
-        ``predictions`` (list of :class:`~inference.prediction.Prediction`, data order),
-        ``aligner`` (its stats), ``worker`` (its stats), ``device``, ``checkpoint``.
+        ``predictions`` (list of :class:`~inference.prediction.Prediction`, data order,
+        continuous windows included: see ``mode``), ``aligner`` (its stats), ``worker`` (its
+        stats), ``device``, ``checkpoint``, and in continuous mode ``continuous`` (window
+        counters).
 
     Raises
     ------
@@ -572,7 +640,11 @@ def predict_offline(
 
     config = config or AcquisitionConfig()
     with as_cli_error(UnboundSourceError):
-        acq = offline_acquisition(source, config, "predict")
+        acq = offline_acquisition(
+            source, config, "predict", require_markers=continuous_step is None
+        )
+    if continuous_step is not None:
+        acq.enable_continuous(continuous_step)
     predictions: list[Prediction] = []
     publisher = Publisher([CallbackSink(predictions.append), *(sinks or [])])
     if on_prediction is not None:
@@ -592,8 +664,17 @@ def predict_offline(
         publisher,
         catalogue=acq.catalogue,
     )
+    window_worker = _window_worker(
+        continuous_checkpoint if continuous_step is not None else None,
+        worker,
+        worker.config,
+        publisher,
+        acq.catalogue,
+    )
     meta = getattr(worker.predictor, "meta", None) or {}
     worker.warm_up()
+    if window_worker is not None:
+        window_worker.warm_up()
     worker.record(
         {
             "event": "session",
@@ -603,16 +684,23 @@ def predict_offline(
             "checkpoint": str(meta.get("path", checkpoint or "bundled")),
             "device": worker.device,
             "quality_threshold": quality_threshold,
+            "continuous_step": continuous_step,
+            "continuous_checkpoint": _model_path(window_worker),
         }
     )
-    if worker.predictor.uses_stimulus:
-        acq.aligner.onset_listeners.append(lambda _tid, _t, sid: worker.prepare(sid))
+    for w in (worker, window_worker):
+        if w is not None and w.predictor.uses_stimulus:
+            acq.aligner.onset_listeners.append(lambda _tid, _t, sid, w=w: w.prepare(sid))
     try:
         for event in acq.run_offline(source, block_seconds):
             if isinstance(event, TrialEvent):
-                if on_trial is not None and event.trial is not None:
+                item = event.trial if event.trial is not None else event.error
+                if on_trial is not None and event.trial is not None and item.mode == "trial":
                     on_trial(event.trial)
-                worker.process(event.trial if event.trial is not None else event.error)
+                if item.mode == "continuous" and window_worker is not None:
+                    window_worker.process(item)
+                else:
+                    worker.process(item)
             record = rating_record(event)
             if record is not None:
                 worker.record(record)
@@ -623,11 +711,12 @@ def predict_offline(
                 **_trial_counts(acq.aligner.stats.onsets, worker),
                 "aligner": acq.aligner.stats.to_dict(),
                 "worker": worker.stats.to_dict(),
+                **({"continuous": acq.continuous.stats()} if acq.continuous else {}),
             }
         )
     finally:
         publisher.close()
-    return {
+    out = {
         "predictions": predictions,
         **_trial_counts(acq.aligner.stats.onsets, worker),
         "aligner": acq.aligner.stats.to_dict(),
@@ -635,6 +724,41 @@ def predict_offline(
         "device": worker.device,
         "checkpoint": str(meta.get("path", checkpoint or "bundled")),
     }
+    if acq.continuous is not None:
+        out["continuous"] = acq.continuous.stats()
+    if window_worker is not None:
+        out["window_worker"] = window_worker.stats.to_dict()
+        out["worker"]["continuous"] = dict(window_worker.stats.continuous)
+        out["continuous_checkpoint"] = _model_path(window_worker)
+    return out
+
+
+def _window_worker(
+    checkpoint: Path | str | None,
+    main: InferenceWorker,
+    config: WorkerConfig,
+    publisher: Publisher,
+    catalogue: Any,
+) -> InferenceWorker | None:
+    """The worker of a model trained for continuous use (None when none is given). It
+    publishes through the same sinks; its classes must match the main model's (one outlet)."""
+    if checkpoint is None:
+        return None
+    worker = InferenceWorker(None, checkpoint, config, publisher, catalogue=catalogue)
+    if worker.n_classes != main.n_classes:
+        from models.checkpoint import CheckpointError
+
+        raise CheckpointError(
+            f"continuous model {checkpoint} has {worker.n_classes} classes per head, the "
+            f"trial model {main.n_classes}: both must match (one outlet, one log format)"
+        )
+    return worker
+
+
+def _model_path(worker: InferenceWorker | None) -> str | None:
+    if worker is None:
+        return None
+    return str((getattr(worker.predictor, "meta", None) or {}).get("path", "?"))
 
 
 def _trial_counts(onsets: int, worker: InferenceWorker) -> dict[str, int]:

@@ -49,7 +49,11 @@ class TrialLog:
         self.maxlen = maxlen
         self.trials: OrderedDict[str, TrialMark] = OrderedDict()
         self.predictions: deque[Any] = deque(maxlen=maxlen)
+        self.continuous: deque[Any] = deque(maxlen=2000)
+        """Continuous-mode records, apart: they are no trials (the continuous panel draws them)."""
+        self.continuous_version = 0
         self._seq = 0
+        self._count = 0  # trial records seen (the history's x: windows do not count)
         self._last_onset: tuple | None = None
         self.version = 0
         """Bumped whenever something shown changed (panels redraw only then)."""
@@ -72,6 +76,12 @@ class TrialLog:
         new: list[Any] = []
         if store is not None:
             new, self._seq = store.since(self._seq)
+        windows = [p for p in new if getattr(p, "mode", "trial") == "continuous"]
+        if windows:
+            self.continuous.extend(windows)
+            self.continuous_version += 1
+            new = [p for p in new if getattr(p, "mode", "trial") != "continuous"]
+        self._count += len(new)
         for p in new:
             mark = self.trials.get(p.trial_id)
             if mark is None:
@@ -104,7 +114,7 @@ class TrialLog:
         """The newest ``n`` predictions as arrays: seq (1-based arrival order), arousal, valence,
         quality score, flagged."""
         items = list(self.predictions)[-n:]
-        first = self._seq - len(items) + 1 if items else 1
+        first = self._count - len(items) + 1 if items else 1
         return {
             "seq": np.arange(first, first + len(items), dtype=np.float64),
             "arousal": np.array([p.arousal for p in items], dtype=np.float64),

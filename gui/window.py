@@ -94,12 +94,21 @@ class DashboardWindow(QtWidgets.QMainWindow):
         font.setPointSize(9)
         self.setFont(font)
         self._build()
-        self.resize(1340, 680)
+        self.resize(1340, 740 if self.continuous is not None else 680)
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
         self.timer.timeout.connect(self.tick)
         self.timer.start(max(int(1000.0 / fps), 1))
         self._slow_update()
+
+    @property
+    def continuous_mode(self) -> bool:
+        """True when the session predicts continuous windows (its acquisition core cuts them, or
+        its configuration asks for them)."""
+        if getattr(self.core, "continuous", None) is not None:
+            return True
+        config = getattr(self.session, "session", None)
+        return getattr(config, "continuous_step", None) is not None
 
     # ----------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -172,6 +181,11 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.timeline = TimelinePanel()
         self.plane = PlanePanel()
         self.values = ValuesPanel()
+        self.continuous = None
+        if self.continuous_mode:
+            from gui.panels.continuous import ContinuousPanel
+
+            self.continuous = ContinuousPanel(self.trial_duration)
         self.health = HealthTable()
 
         def column(upper: QtWidgets.QWidget, lower: QtWidgets.QWidget, sizes: list[int]):
@@ -188,11 +202,15 @@ class DashboardWindow(QtWidgets.QMainWindow):
         top.setSizes([530, 340, 470])
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.addWidget(top)
+        sizes = [500]
+        if self.continuous is not None:  # time courses want the full width: a strip of their own
+            split.addWidget(self.continuous)
+            sizes = [330, 190]
         split.addWidget(self.health)
         self.health.setMinimumHeight(self.health.preferred_height())
-        split.setSizes([500, self.health.preferred_height()])
+        split.setSizes([*sizes, self.health.preferred_height()])
         split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 0)
+        split.setStretchFactor(split.count() - 1, 0)  # the health table keeps its height
         split.setChildrenCollapsible(False)
         outer.addWidget(split, 1)
         self.setCentralWidget(central)
@@ -336,6 +354,8 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.plane.update_view(self.log)
         self.values.update_view(self.log)
         self.timeline.update_view(self.log)
+        if self.continuous is not None:
+            self.continuous.update_view(self.log, self.origin, t_end)
 
     def _slow_update(self) -> None:
         self._last_slow = time.monotonic()

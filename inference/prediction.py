@@ -40,6 +40,9 @@ class Prediction:
     status
         ``"predicted"``; ``"failed"`` (the trial's cut, quality or prediction raised) or
         ``"no_data"`` (a required role without usable data, so the model was not run).
+    mode
+        ``"trial"`` (a trial cut at an onset) or ``"continuous"`` (a continuous-mode window
+        ending at ``onset + duration``; docs/continuous.md).
     """
 
     trial_id: str
@@ -54,6 +57,7 @@ class Prediction:
     latency_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     status: str = "predicted"
+    mode: str = "trial"
 
     @property
     def event(self) -> str:
@@ -99,6 +103,7 @@ class Prediction:
             "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
             "error": self.error,
             "status": self.status,
+            "mode": self.mode,
         }
 
 

@@ -176,6 +176,7 @@ CSV_COLUMNS = (
     "rated_arousal",
     "rated_valence",
     "reason",
+    "mode",
 )
 """Columns of the CSV log (7-class probabilities; other class counts fill what fits)."""
 
@@ -184,7 +185,8 @@ class CsvSink(Sink):
     """One CSV row per prediction (and per rating / skipped trial), flushed as written.
 
     ``event`` is ``prediction``, ``error`` or ``no_data`` for trial records (``reason`` and
-    ``error`` then say why), ``rating`` or ``skipped`` for the others.
+    ``error`` then say why), ``rating`` or ``skipped`` for the others; ``mode`` is ``trial`` or
+    ``continuous`` on trial records.
 
     Appends to an existing file; the header is written when the file is new or empty.
     """
@@ -196,8 +198,13 @@ class CsvSink(Sink):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0
+        columns = CSV_COLUMNS
+        if not new:  # appending: keep the file's own header (an older one lacks ``mode``)
+            with self.path.open(newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), None)
+            columns = tuple(header) if header else CSV_COLUMNS
         self._fh = self.path.open("a", newline="", encoding="utf-8")
-        self._w = csv.DictWriter(self._fh, CSV_COLUMNS, extrasaction="ignore")
+        self._w = csv.DictWriter(self._fh, columns, extrasaction="ignore")
         if new:
             self._w.writeheader()
             self._fh.flush()
@@ -227,6 +234,7 @@ class CsvSink(Sink):
             "reason": p.error or "",
             "latency_total_ms": f"{p.latency_ms.get('total', float('nan')):.3f}",
             "latency_model_ms": f"{p.latency_ms.get('model', float('nan')):.3f}",
+            "mode": p.mode,
         }
         for i, v in enumerate(p.arousal_probs[:7], 1):
             row[f"p_arousal_{i}"] = f"{float(v):.5f}"
@@ -257,8 +265,9 @@ class LslPredictionSink(Sink):
     ``EmoEye-Predictions``: type ``EmoEyePredictions``, irregular rate, float32 channels
     :func:`outlet_labels`. ``EmoEye-PredictionIds``: type ``EmoEyePredictionIds``, one string
     channel holding a JSON object (``trial_id``, ``stimulus_id``, ``participant``,
-    ``sequence``, ``flag_reason``, ``error``, ``status``). Both samples of a prediction carry the same
-    timestamp: the trial's onset on this machine's LSL clock, so a recording lines each
+    ``sequence``, ``flag_reason``, ``error``, ``status``, ``mode``). Both samples of a
+    prediction carry the same timestamp: the trial's onset (a continuous window's start) on
+    this machine's LSL clock, so a recording lines each
     prediction up with the stimulus it describes (how late it came is the ``latency_ms``
     channel). ``sequence`` pairs the two samples.
 
@@ -373,6 +382,7 @@ class LslPredictionSink(Sink):
                         "flag_reason": prediction.flag_reason,
                         "error": prediction.error,
                         "status": prediction.status,
+                        "mode": prediction.mode,
                     }
                 )
             ],

@@ -134,6 +134,8 @@ class WorkerStats:
     prediction raised: an error record), ``no_data`` (a required role without usable data:
     never fed to the model) or ``overflowed`` (pushed out of a full queue). ``errors`` counts
     the model's own failures among ``failed``; ``flagged`` the predictions that were flagged.
+    Continuous-mode windows are counted apart, by status, in ``continuous`` (so the trial
+    counters stay one per onset).
     """
 
     submitted: int = 0
@@ -143,6 +145,7 @@ class WorkerStats:
     failed: int = 0
     no_data: int = 0
     overflowed: int = 0
+    continuous: dict = field(default_factory=dict)
     unknown_stimuli: int = 0
     embeds_at_onset: int = 0
     embeds_late: int = 0
@@ -156,6 +159,7 @@ class WorkerStats:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict, with latency percentiles of recent trials (cut → published)."""
         out = {k: v for k, v in self.__dict__.items() if k not in ("latencies_ms", "embed_ms")}
+        out["continuous"] = dict(self.continuous)
         lat = np.asarray(self.latencies_ms, dtype=float)
         out["warm_up_ms"] = None if math.isnan(self.warm_up_ms) else round(self.warm_up_ms, 2)
         out["latency_ms"] = (
@@ -376,6 +380,7 @@ class InferenceWorker:
                 "stimulus_id": trial.stimulus_id,
                 "participant": trial.participant,
                 "reason": reason,
+                "mode": getattr(trial, "mode", "trial"),
             }
         )
 
@@ -472,6 +477,8 @@ class InferenceWorker:
         """
         if not self.predictor.uses_stimulus:
             return None, None
+        if not stimulus_id:  # a continuous window with no onset before it: by design, no note
+            return self._neutral_embedding(), None
         with self._cache_lock:
             hit = self._cache.get(stimulus_id)
             if hit is not None:
@@ -537,7 +544,7 @@ class InferenceWorker:
         """Run the model on a trial: its prediction and when the model was done (a model error
         gives a ``failed`` record and None)."""
         reasons: list[str] = []
-        cached = trial.stimulus_id in self._cache
+        cached = not trial.stimulus_id or trial.stimulus_id in self._cache
         t_embed = t_model = time.perf_counter()
         try:
             emb, note = self.embed(trial.stimulus_id)
@@ -579,6 +586,7 @@ class InferenceWorker:
                 "embed": (t_model - t_embed) * 1e3,
                 "model": (t_done - t_model) * 1e3,
             },
+            mode=trial.mode,
         )
         return prediction, t_done
 
@@ -622,12 +630,19 @@ class InferenceWorker:
             latency_ms={"queue": (taken - cut) * 1e3, "embed": 0.0, "model": 0.0},
             error=reason,
             status=status,
+            mode=getattr(item, "mode", "trial"),
         )
 
     def _publish(self, prediction: Prediction, cut: float, done: float) -> None:
         """Hand the record to the sinks and count it by status."""
         self.publisher.publish(prediction, cut, done)
-        if prediction.status == "predicted":
+        if prediction.mode == "continuous":
+            self.stats.continuous[prediction.status] = (
+                self.stats.continuous.get(prediction.status, 0) + 1
+            )
+            if prediction.status == "predicted":
+                self.stats.latencies_ms.append(prediction.latency_ms["total"])
+        elif prediction.status == "predicted":
             self.stats.predicted += 1
             self.stats.flagged += prediction.flagged
             self.stats.latencies_ms.append(prediction.latency_ms["total"])

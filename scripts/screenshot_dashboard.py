@@ -7,7 +7,9 @@ on an X display at 1366×768 and saves the window:
 
 - ``docs/img/dashboard.png``: the Gazepoint set (one 60 Hz stream with gaze, pupil, GSR, HR), a
   few trials in, one of them flagged for a gaze dropout;
-- ``docs/img/dashboard-missing-role.png``: the lab set with no heart-rate stream visible.
+- ``docs/img/dashboard-missing-role.png``: the lab set with no heart-rate stream visible;
+- ``docs/img/dashboard_continuous.png``: continuous mode (a window every 0.5 s beside the
+  trials): arousal and valence time courses with their probabilities.
 
 Without a DISPLAY it re-runs itself under ``xvfb-run`` (Debian package ``xvfb``); ``--offscreen``
 renders with Qt's offscreen platform instead.
@@ -56,6 +58,7 @@ def capture(
     exclude_types: tuple[str, ...] = (),
     required: tuple[str, ...] | None = None,
     dropouts: list | None = None,
+    continuous_step: float | None = None,
 ) -> Path:
     """Run one simulated session for ``seconds`` of wall time and save the window."""
     bench = _bench_module()
@@ -74,8 +77,10 @@ def capture(
     config = AcquisitionConfig(trial=trial)
     session = None
     if not stand_in:
-        session = _live_session(visible, config)
+        session = _live_session(visible, config, continuous_step)
     if session is None:
+        if continuous_step is not None:
+            sys.exit("continuous mode needs the real model (LiveSession); none could be made")
         live = LiveAcquisition(config, streams=visible)
         live.start()
         live.wait_connected(10.0)
@@ -93,7 +98,7 @@ def capture(
     loop.exec_()
     path = out / name
     window.grab().save(str(path))
-    for p in session.store.latest(50):
+    for p in [q for q in session.store.latest(200) if q.mode == "trial"]:
         score = p.quality.get("score", float("nan"))
         flag = f" flagged ({p.flag_reason})" if p.flagged else ""
         print(f"  trial {p.trial_id} {p.stimulus_id}: quality {score:.2f}{flag}", file=sys.stderr)
@@ -106,7 +111,7 @@ def capture(
     return path
 
 
-def _live_session(visible, config):
+def _live_session(visible, config, continuous_step: float | None = None):
     """``emoeye.session.LiveSession`` (the real model) over the given streams, or None when it
     cannot be made here (no model yet, no torch)."""
     try:
@@ -117,7 +122,7 @@ def _live_session(visible, config):
         # Flag below 0.7 (default 0.5) so the trial with the gaze dropout shows as flagged.
         return LiveSession(
             config,
-            SessionConfig(outlet=False, quality_threshold=0.7),
+            SessionConfig(outlet=False, quality_threshold=0.7, continuous_step=continuous_step),
             live=live,
             say=lambda _: None,
         )
@@ -132,7 +137,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=31.0, help="wall seconds per screenshot")
     parser.add_argument("--offscreen", action="store_true", help="Qt offscreen, no X display")
     parser.add_argument("--stand-in", action="store_true", help="never use the real model")
-    parser.add_argument("--only", choices=("main", "missing"), default=None)
+    parser.add_argument("--only", choices=("main", "missing", "continuous"), default=None)
     args = parser.parse_args()
     if args.offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -167,6 +172,17 @@ def main() -> None:
                 args.stand_in,
                 exclude_types=("ECG", "RR", "PPG"),
                 required=("gaze", "gsr"),
+            )
+        )
+    if args.only in (None, "continuous"):
+        shots.append(
+            capture(
+                "dashboard_continuous.png",
+                "gazepoint",
+                max(args.seconds, 40.0),
+                args.out,
+                args.stand_in,
+                continuous_step=0.5,
             )
         )
     for path in shots:

@@ -205,6 +205,9 @@ class Trial:
     participant: str | None = None
     cut_time: float = float("nan")
     """``time.perf_counter()`` when the trial was cut (latency figures downstream)."""
+    mode: str = "trial"
+    """``"trial"`` (cut at an onset) or ``"continuous"`` (a window of continuous mode,
+    :mod:`acquisition.trials.continuous`)."""
 
     @property
     def predictable(self) -> bool:
@@ -262,6 +265,8 @@ class TrialError:
     notes: list[str] = field(default_factory=list)
     ratings: Ratings | None = None
     role: str | None = None
+    mode: str = "trial"
+    """As :attr:`Trial.mode`."""
 
     @classmethod
     def from_exception(

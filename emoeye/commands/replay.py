@@ -87,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--block-seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no per-trial lines")
+    from emoeye.commands.run import add_continuous_args
+
+    add_continuous_args(p, "--fast: ")
     p.set_defaults(func=run)
 
 
@@ -117,6 +120,8 @@ def replay_fast(
     progress: Callable[[float], None] | None = None,
     on_trial: Callable[[object], None] | None = None,
     on_row: Callable[[dict, object | None], None] | None = None,
+    continuous_step: float | None = None,
+    continuous_checkpoint: Path | None = None,
 ) -> dict:
     """Cut (and predict) every trial of an offline source as fast as possible.
 
@@ -144,6 +149,11 @@ def replay_fast(
         Called with each :class:`~acquisition.trials.types.Trial` as it is cut (before prediction).
     on_row
         Called at the end with each trial's summary row and its prediction (or None).
+    continuous_step
+        Continuous mode: also predict the last window every this many seconds (needs the
+        model; the windows go to the predictions log, not to the per-trial rows).
+    continuous_checkpoint
+        A model trained for continuous use, to predict the windows.
 
     Returns
     -------
@@ -193,23 +203,36 @@ def replay_fast(
             settle(*recent.popleft())
 
     binding = bind_offline(source, config)
+    markers = continuous_step is None  # continuous mode runs without markers too
     with as_cli_error(UnboundSourceError):  # refuse before the model loads
-        offline_acquisition(source, config, "replay", binding)
+        offline_acquisition(source, config, "replay", binding, require_markers=markers)
     # Only now: importing torch and loading the model cost seconds and ~200 MB.
     predict_offline = _load_predict_offline() if use_model else None
     if predict_offline is not None:
         try:
             result = predict_offline(
-                feed, config, checkpoint, log_path, block_seconds=block_seconds, on_trial=take
+                feed,
+                config,
+                checkpoint,
+                log_path,
+                block_seconds=block_seconds,
+                on_trial=take,
+                continuous_step=continuous_step,
+                continuous_checkpoint=continuous_checkpoint,
             )
         except Exception as exc:
             # No model to load (none bundled yet, torch missing): cut trials only, say why.
-            if checkpoint is not None or rows or type(exc).__name__ not in _NO_MODEL_ERRORS:
+            named = checkpoint is not None or continuous_checkpoint is not None
+            if named or rows or type(exc).__name__ not in _NO_MODEL_ERRORS:
                 raise
             stats["model_error"] = f"{type(exc).__name__}: {exc}"
             predict_offline = None
+    windows = 0
     if result is not None:
         for pred in result.get("predictions", []):
+            if pred.mode == "continuous":  # in the log; the rows are one per onset
+                windows += 1
+                continue
             records[pred.trial_id] = pred
             if pred.status == "predicted":  # error / no-data records hold no values
                 predictions[pred.trial_id] = pred
@@ -220,6 +243,8 @@ def replay_fast(
         rows.sort(key=lambda row: row["onset"])
         stats.update({k: v for k, v in result.items() if k != "predictions"})
     else:
+        if continuous_step is not None:
+            raise CliError("--continuous needs the model (no model could be loaded)")
         with as_cli_error(UnboundSourceError):
             acq = offline_acquisition(source, config, "replay", binding)
         for event in acq.run_offline(feed, block_seconds):
@@ -235,7 +260,7 @@ def replay_fast(
         write_table(out_csv, rows, predictions, records)
     duration = float(getattr(source, "duration", 0.0) or 0.0)
     aligner = stats.get("aligner") or {}
-    markers = AlignerStats(**aligner).marker_problems() if aligner else ""
+    marker_problems = AlignerStats(**aligner).marker_problems() if aligner else ""
     return {
         "trials": len(rows),
         "predictions": len(predictions),
@@ -244,8 +269,9 @@ def replay_fast(
         "model": predict_offline is not None,
         "seconds": round(duration, 3),
         "wall_s": round(time.perf_counter() - started, 3),
-        "marker_problems": markers,
+        "marker_problems": marker_problems,
         "notes": list(binding.notes),
+        **({"windows": windows} if continuous_step is not None else {}),
         **stats,
     }
 
@@ -311,6 +337,10 @@ def run(args: argparse.Namespace) -> int:
 
     use_backbone_flag(args)
     quiet_reader_log(args)
+    if args.realtime and args.continuous:
+        raise CliError(
+            "--continuous works with --fast; with --realtime run `emoeye run --continuous`"
+        )
     if args.realtime:
         return _run_realtime(args)
     return _run_fast(args)
@@ -342,11 +372,15 @@ def _print_warnings(source) -> None:
 
 
 def _run_fast(args: argparse.Namespace) -> int:
+    from emoeye.commands.run import continuous_step
     from emoeye.commands.trials import format_trial
 
     config = load_acq_config(args.config)
     if args.participant:
         config.participant = args.participant
+    step = continuous_step(args, config)
+    if step is not None and args.no_model:
+        raise CliError("--continuous predicts windows: it cannot run with --no-model")
     source = _open(args.file, args.participant, args.dejitter)
     quiet = args.quiet or args.json
     if not quiet:
@@ -379,6 +413,8 @@ def _run_fast(args: argparse.Namespace) -> int:
             args.block_seconds,
             progress=progress,
             on_row=on_row,
+            continuous_step=step,
+            continuous_checkpoint=args.continuous_checkpoint,
         )
     summary["file"] = str(args.file)
     summary["warnings"] = list(source.warnings)
@@ -394,6 +430,7 @@ def _run_fast(args: argparse.Namespace) -> int:
         f"({summary['realtime_factor']:g}x real time): {summary['trials']} trial(s), "
         f"{summary['rated']} rated, {summary['incomplete']} incomplete, "
         f"{summary['predictions']} prediction(s){model}"
+        + (f"; {summary['windows']} continuous window(s)" if "windows" in summary else "")
     )
     if summary.get("marker_problems"):
         print(summary["marker_problems"])

@@ -77,7 +77,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(pip install 'emoeye[record]'; writes nothing to disk until stopped)",
     )
     p.add_argument("--no-outlet", action="store_true", help="do not publish predictions over LSL")
+    add_continuous_args(p)
     p.set_defaults(func=run)
+
+
+def add_continuous_args(p: argparse.ArgumentParser, what: str = "") -> None:
+    """``--continuous`` and ``--step`` (``emoeye run``, ``emoeye replay --fast``)."""
+    p.add_argument(
+        "--continuous",
+        action="store_true",
+        help=f"{what}continuous mode: also predict the last 5-s window every --step seconds, with "
+        "or without markers (records marked mode=continuous; docs/continuous.md)",
+    )
+    p.add_argument(
+        "--step",
+        type=float,
+        default=1.0,
+        help="--continuous: seconds between windows (default 1; at least the grid period)",
+    )
+    p.add_argument(
+        "--continuous-checkpoint",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="--continuous: a model trained for continuous use, to predict the windows "
+        "(default: the trial model predicts them too)",
+    )
+
+
+def continuous_step(args: argparse.Namespace, config) -> float | None:
+    """The continuous step the options ask for (None: trial mode only); a step below the grid
+    period is a one-line :class:`CliError`."""
+    if not getattr(args, "continuous", False):
+        return None
+    from acquisition.trials.continuous import StepTooSmallError, check_step
+
+    try:
+        return check_step(args.step, config.trial)
+    except StepTooSmallError as exc:
+        raise CliError(f"--step: {exc}") from None
 
 
 def add_view_args(p: argparse.ArgumentParser) -> None:
@@ -225,7 +263,7 @@ def _patient_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _open_session(args: argparse.Namespace, config, log_path: Path):
+def _open_session(args: argparse.Namespace, config, log_path: Path, step: float | None = None):
     from emoeye.session import LiveSession, SessionConfig
     from inference.worker import DeviceUnavailableError
     from models.checkpoint import CheckpointError, default_checkpoint_dir
@@ -245,6 +283,8 @@ def _open_session(args: argparse.Namespace, config, log_path: Path):
         wait=args.wait,
         record_path=args.record,
         record_backend=args.record_backend,
+        continuous_step=step,
+        continuous_checkpoint=args.continuous_checkpoint if step is not None else None,
     )
     try:
         return LiveSession(config, session_config)
@@ -265,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
 
     use_backbone_flag(args)
     config = load_acq_config(args.config)
+    step = continuous_step(args, config)  # a bad step is refused before anything starts
     log_path = args.log if args.log is not None else default_run_dir() / "predictions.jsonl"
     warm_trial_path()
     run_dashboard = choose_view(args)  # before the model loads: a --gui error comes first
@@ -279,7 +320,9 @@ def run(args: argparse.Namespace) -> int:
     from emoeye.live import StreamPrefetch
 
     prefetch = StreamPrefetch()  # looks for streams while the model loads
-    session = _open_session(args, config, log_path)
+    session = _open_session(args, config, log_path, step)
+    if step is not None:
+        print(f"continuous mode: a prediction every {step:g} s", flush=True)
     print(
         f"model: {session.checkpoint_name} on {session.worker.device}; predictions log: {log_path}",
         flush=True,

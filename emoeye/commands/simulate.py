@@ -39,6 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="trials per participant (default: one per stimulus)",
     )
     p.add_argument("--isi", type=float, default=8.0, help="onset-to-onset interval, s (default 8)")
+    p.add_argument(
+        "--condition",
+        choices=("pictures", "video"),
+        default="pictures",
+        help="pictures (default): 5-s pictures with onset and rating markers; video: clips with "
+        "a slowly varying felt state and a continuous 2-axis rating stream (type Annotation, "
+        "20 Hz), no onsets (docs/continuous.md)",
+    )
+    p.add_argument(
+        "--clip-seconds",
+        type=float,
+        default=60.0,
+        help="--condition video: seconds per clip (default 60); --trials is clips per "
+        "participant (default 2)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_stimulus_args(p)
     p.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1)")
@@ -90,6 +105,18 @@ def make_simulation(args: argparse.Namespace, seed: int | None = None):
     from acquisition.sim.simulator import Simulation, SimulationConfig
 
     try:
+        if getattr(args, "condition", "pictures") == "video":
+            from acquisition.sim.video import VideoModel, VideoSimulation
+
+            return VideoSimulation(
+                SimulationConfig(
+                    device_set=args.device_set,
+                    participants=args.participants,
+                    n_trials=args.trials,
+                    seed=args.seed if seed is None else seed,
+                ),
+                VideoModel(clip_seconds=args.clip_seconds),
+            )
         return Simulation(
             SimulationConfig(
                 device_set=args.device_set,

@@ -32,6 +32,7 @@ def fake_prediction(trial, flagged: bool = False) -> Prediction:
         quality=trial.quality.to_dict(),
         flagged=flagged,
         flag_reason="gaze valid 40 % < 60 %" if flagged else "",
+        mode=trial.mode,
     )
 
 
