@@ -237,7 +237,7 @@ def read_behaviour(
             non_trial += 1  # instructions, breaks: no picture, no trial
             continue
         row = BehaviourRow(line, 0, stim, None, None)
-        at = row.where(path).replace(" (trial 0,", " (")
+        at = f"{path} line {line} (stimulus {stim!r})"
         row.arousal = _number(cells.get(cols["arousal"], ""), at, "arousal")
         row.valence = _number(cells.get(cols["valence"], ""), at, "valence")
         if "onset" in cols:
