@@ -10,7 +10,6 @@ with their reason in ``meta.json`` and ``skipped.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from collections import Counter
@@ -137,39 +136,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _no_action(p: argparse.ArgumentParser) -> int:
     p.print_help()
     return 2
-
-
-def parse_participant_map(text: str | None) -> dict[str, str]:
-    """File → participant from a CSV file (columns ``file,participant``) or ``F=P,...`` text.
-
-    Keys are kept as given and also by file name, so either matches.
-    """
-    if not text:
-        return {}
-    out: dict[str, str] = {}
-    path = Path(text)
-    if path.suffix.lower() == ".csv" or (path.is_file() and "=" not in text):
-        if not path.is_file():
-            raise CliError(f"--participant-map: {path} does not exist")
-        with path.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or not {"file", "participant"} <= set(rows[0]):
-            raise CliError(f"--participant-map: {path} needs columns 'file' and 'participant'")
-        pairs = [(r["file"].strip(), r["participant"].strip()) for r in rows]
-    else:
-        pairs = []
-        for item in text.split(","):
-            if "=" not in item:
-                raise CliError(
-                    f"--participant-map: expected FILE=PARTICIPANT, got {item!r} "
-                    "(or give a .csv with columns file,participant)"
-                )
-            f, p = item.split("=", 1)
-            pairs.append((f.strip(), p.strip()))
-    for f, p in pairs:
-        out[f] = p
-        out[Path(f).name] = p
-    return out
 
 
 def _participant_schedule(text: str | None) -> list[tuple[float, str]]:
@@ -571,8 +537,6 @@ def plan_recordings(args: argparse.Namespace, config) -> list[RecordingPlan]:
     plans = []
     for i, path in enumerate(args.files):
         entry = smap.lookup(path) if smap is not None else None
-        if smap is not None and entry is None:
-            raise CliError(str(_map_refusal(smap, path)))
         plan = RecordingPlan(path, norms=norms)
         if entry is not None:
             plan.participant, plan.session = entry.participant, entry.session
@@ -592,7 +556,7 @@ def plan_recordings(args: argparse.Namespace, config) -> list[RecordingPlan]:
         except CliError:
             continue  # the build reports the unreadable file in its own line
         if entry is None and not source.file.header_value("participant_schedule"):
-            raise CliError(str(_map_refusal(None, path)))
+            raise CliError(str(_map_refusal(smap, path)))  # a simulator's file names its own
         try:
             onsets = recording_onsets(source, config)
             if onsets is None:

@@ -54,7 +54,10 @@ def test_order_column_sorts_rows_and_custom_columns(tmp_path, capsys, recording)
     """Rows written out of order are put back by their trial number; columns are named by
     --behaviour-columns when they are not PsychoPy's."""
     rows = [
-        [k + 1, s, a, v] for k, (s, (a, v)) in enumerate(zip(recording.stimuli, recording.ratings, strict=True))  # fmt: skip
+        [k + 1, s, a, v]
+        for k, (s, (a, v)) in enumerate(
+            zip(recording.stimuli, recording.ratings, strict=True)
+        )  # fmt: skip
     ][::-1]
     beh = tmp_path / "b.tsv"
     with beh.open("w", newline="") as fh:
@@ -76,7 +79,9 @@ def test_order_column_sorts_rows_and_custom_columns(tmp_path, capsys, recording)
 def _bad_rows(rec: Recording, case: str) -> list[list[object]]:
     rows = [
         [k, f"stimuli/{s}.png", round(12.0 + t - rec.onsets[0], 4), a, v]
-        for k, (s, t, (a, v)) in enumerate(zip(rec.stimuli, rec.onsets, rec.ratings, strict=True))  # fmt: skip
+        for k, (s, t, (a, v)) in enumerate(
+            zip(rec.stimuli, rec.onsets, rec.ratings, strict=True)
+        )  # fmt: skip
     ]
     if case == "missing":
         del rows[2]
@@ -169,7 +174,9 @@ def test_in_stream_markers_alone_still_work(tmp_path, capsys, uid):
     rc, out = build(capsys, str(rec.path), "--out", str(tmp_path / "ds"), "--participant-map", "r.xdf=P09")  # fmt: skip
     assert rc == 0, out
     got = ratings_of(tmp_path / "ds")
-    assert [got[f"P09-r-{k}"] for k in range(1, 5)] == [(float(a), float(v)) for a, v in rec.ratings]
+    assert [got[f"P09-r-{k}"] for k in range(1, 5)] == [
+        (float(a), float(v)) for a, v in rec.ratings
+    ]
 
 
 def test_in_stream_and_file_must_agree(tmp_path, capsys, uid):
