@@ -517,6 +517,11 @@ def plan_recordings(args: argparse.Namespace, config) -> list[RecordingPlan]:
     from models.sessions import read_session_map
 
     given = [t for t in (args.participants, args.participant_map) if t]
+    if args.participants and args.participants.strip().isdigit():
+        raise CliError(
+            f"--participants {args.participants}: with FILE.xdf it is the participant map "
+            "(a CSV with columns file,participant[,session]), not a count"
+        )
     if len(given) > 1:
         raise CliError("give the participant map once: --participants or --participant-map")
     strict = args.scale is not None
