@@ -2,6 +2,9 @@
 
 Both paths cut trials with :meth:`acquisition.core.Acquisition.run_offline`, the same code that
 cuts them live, and write every *rated* trial with :class:`models.dataset.DatasetWriter`.
+Recordings are checked first (:func:`plan_recordings`): each needs its participant from the map
+(:mod:`models.sessions`), its behavioural file must match its onsets (:mod:`models.behaviour`) and
+norms (:mod:`models.norms`) must cover its pictures; a refusal writes nothing.
 Trials without ratings are skipped and counted; trials without usable data for a required role
 (``trial.min_coverage``) and onsets whose cut failed are left out too, counted, and recorded
 with their reason in ``meta.json`` and ``skipped.csv``.
