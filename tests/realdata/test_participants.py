@@ -95,3 +95,17 @@ def test_two_sessions_of_one_person_stay_on_one_side(tmp_path, capsys, uid):
         assert len(te) and not (anna[tr].any() and anna[te].any())
         parts = split_three_ways(ds.participants, 0.34, 0.34, seed)
         assert sum(anna[p].any() for p in parts) == 1  # both sessions in one of the three
+
+
+def test_behaviour_from_the_map_missing_or_given_twice(tmp_path, capsys, uid):
+    rec = write_recording(tmp_path / "a.xdf", uid)
+    m = tmp_path / "map.csv"
+    m.write_text("file,participant,behaviour\na.xdf,P01,beh/a.csv\n")
+    rc, out = build(capsys, str(rec.path), "--out", str(tmp_path / "ds"), "--participants", str(m))  # fmt: skip
+    assert rc == 2 and out == f"emoeye: error: ratings: {tmp_path / 'beh' / 'a.csv'} does not exist"
+    beh = write_behaviour(tmp_path / "b.csv", rec)
+    rc, out = build(
+        capsys, str(rec.path), "--out", str(tmp_path / "ds"), "--participants", str(m),
+        "--behaviour", str(beh),
+    )  # fmt: skip
+    assert rc == 2 and "a behavioural file from both --behaviour and the participant map" in out
