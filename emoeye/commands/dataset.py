@@ -509,12 +509,12 @@ def plan_recordings(args: argparse.Namespace, config) -> list[RecordingPlan]:
     CliError
         One line naming the recording, row or trial at fault.
     """
+    from acquisition.onsets import recording_onsets
     from models.behaviour import (
         BehaviourError,
         merge_ratings,
         parse_columns,
         read_behaviour,
-        recording_onsets,
     )
     from models.norms import read_norms
     from models.sessions import read_session_map
