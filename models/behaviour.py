@@ -16,6 +16,7 @@ scale), else the build is refused (:func:`merge_ratings`).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -139,13 +140,20 @@ def read_table(path: Path | str, what: str) -> tuple[list[str], list[tuple[int, 
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise BehaviourError(f"{what}: {path} is unreadable ({exc})") from None
-    reader = csv.reader(text.splitlines(), _sniff(path, text))
-    lines = list(reader)
-    if not lines or not any(c.strip() for c in lines[0]):
+    reader = csv.reader(io.StringIO(text, newline=""), _sniff(path, text))
+    records = []  # (first line of the record, cells): a quoted cell may span lines
+    start = 1
+    try:
+        for cells in reader:
+            records.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise BehaviourError(f"{what}: {path} line {start}: {exc}") from None
+    if not records or not any(c.strip() for c in records[0][1]):
         raise BehaviourError(f"{what}: {path} is empty (expected a header row)")
-    header = [c.strip() for c in lines[0]]
+    header = [c.strip() for c in records[0][1]]
     rows = []
-    for n, cells in enumerate(lines[1:], start=2):
+    for n, cells in records[1:]:
         if not any(c.strip() for c in cells):
             continue
         rows.append((n, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}))  # fmt: skip

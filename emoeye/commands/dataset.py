@@ -573,6 +573,12 @@ def plan_recordings(args: argparse.Namespace, config) -> list[RecordingPlan]:
             merged = merge_ratings(onsets, behaviour, str(path), scale, strict)
             if norms is not None:
                 plan.shown_norms = norms.for_stimuli((o.stimulus for o in onsets), str(path))
+                plan.notes.append(
+                    f"norms: {len(plan.shown_norms)} shown picture(s) from {norms.path} "
+                    f"({norms.format}, scale {norms.scale[0]:g}..{norms.scale[1]:g}); "
+                    f"{len(norms.values) - len(plan.shown_norms)} of its {len(norms.values)} "
+                    "id(s) not shown in this recording"
+                )
         except BehaviourError as exc:
             raise CliError(str(exc)) from None
         plan.ratings = {

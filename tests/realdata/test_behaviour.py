@@ -254,3 +254,22 @@ def test_bad_scale_is_refused(tmp_path, capsys, recording):
         "--participant-map", f"{recording.path.name}=P01",
     )  # fmt: skip
     assert rc == 2 and "--scale: expected LOW < HIGH, got 9 1" in out
+
+
+def test_a_quoted_cell_spanning_lines_keeps_line_numbers(tmp_path, capsys, recording):
+    """PsychoPy quotes free-text answers, which may hold line breaks: the rows stay whole and
+    errors name the line the row starts on."""
+    rows = _bad_rows(recording, "none")
+    beh = tmp_path / "b.csv"
+    lines = ["trials.thisN,image_file,comment,arousal_slider.response,valence_slider.response"]
+    for k, r in enumerate(rows):
+        comment = '"felt\nodd"' if k == 0 else "ok"
+        a = "x" if k == 2 else r[3]
+        lines.append(f"{r[0]},{r[1]},{comment},{a},{r[4]}")
+    beh.write_text("\n".join(lines) + "\n")
+    rc, out = build(
+        capsys, str(recording.path), "--out", str(tmp_path / "ds"),
+        "--participant-map", f"{recording.path.name}=P01", "--behaviour", str(beh),
+    )  # fmt: skip
+    assert rc == 2
+    assert f"{beh} line 5 (stimulus 'stimuli/{recording.stimuli[2]}.png'): arousal 'x'" in out, out

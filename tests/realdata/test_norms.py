@@ -88,9 +88,12 @@ def _norms_for(rec, path, skip: str | None = None):
 def test_build_stores_norms_of_shown_pictures(tmp_path, capsys, uid):
     rec = write_recording(tmp_path / "r.xdf", uid, keep_ratings=True)
     norms = _norms_for(rec, tmp_path / "norms.csv")
-    rc = main(["dataset", "build", str(rec.path), "--out", str(tmp_path / "ds"), "--quiet",
+    rc = main(["dataset", "build", str(rec.path), "--out", str(tmp_path / "ds"), "--json",
                "--participant-map", "r.xdf=P01", "--norms", str(norms), "--norms-scale", "1", "9"])  # fmt: skip
-    assert rc == 0, capsys.readouterr()
+    assert rc == 0
+    notes = json.loads(capsys.readouterr().out)["sources"][0]["notes"]
+    n = len(set(rec.stimuli))
+    assert f"norms: {n} shown picture(s) from {norms} (plain, scale 1..9); 1 of its {n + 1} id(s) not shown in this recording" in notes  # fmt: skip
     from models.dataset import TrialDataset
 
     ds = TrialDataset(tmp_path / "ds")
