@@ -95,6 +95,13 @@ def test_two_sessions_of_one_person_stay_on_one_side(tmp_path, capsys, uid):
         assert len(te) and not (anna[tr].any() and anna[te].any())
         parts = split_three_ways(ds.participants, 0.34, 0.34, seed)
         assert sum(anna[p].any() for p in parts) == 1  # both sessions in one of the three
+    from models.crossval import fold_indices, grouped_folds
+
+    folds = grouped_folds(ds.participants, 3)  # leave one participant out: 3, not 4 files
+    assert len(folds) == 3
+    for fold in folds:
+        sides = fold_indices(ds, fold, "participant", 0.5, 0)
+        assert sum(anna[idx].any() for idx in sides.values()) == 1
 
 
 def test_behaviour_from_the_map_missing_or_given_twice(tmp_path, capsys, uid):
