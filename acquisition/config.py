@@ -45,6 +45,10 @@ class AcquisitionConfig:
     buffer_seconds: float = 30.0
     participant: str | None = None
     stimulus_folder: Path | None = None
+    stimulus_norms: Path | None = None
+    """Normative ratings table (``[stimuli] norms``; see :mod:`models.norms`)."""
+    norms_scale: tuple[float, float] | None = None
+    """The norms' scale when the table does not say it (``[stimuli] norms_scale``)."""
 
 
 def _expect(cond: bool, key: str, msg: str, value: Any) -> None:
@@ -289,13 +293,30 @@ def parse_config(data: dict) -> AcquisitionConfig:
         cfg.participant = str(data["participant"])
     if "stimuli" in data:
         st = data["stimuli"]
-        _expect(
-            isinstance(st, dict) and isinstance(st.get("folder"), str),
-            "stimuli.folder",
-            "expected a folder path string",
-            st,
-        )
-        cfg.stimulus_folder = Path(st["folder"]).expanduser()
+        _expect(isinstance(st, dict), "stimuli", "expected a table", st)
+        for key, value in st.items():
+            if key in ("folder", "norms"):
+                _expect(isinstance(value, str), f"stimuli.{key}", "expected a path string", value)
+            elif key == "norms_scale":
+                _expect(
+                    isinstance(value, list)
+                    and len(value) == 2
+                    and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+                    and value[0] < value[1],
+                    "stimuli.norms_scale",
+                    "expected [low, high]",
+                    value,
+                )
+            else:
+                raise ConfigError(
+                    f"config key 'stimuli.{key}': unknown key (known: folder, norms, norms_scale)"
+                )
+        if "folder" in st:
+            cfg.stimulus_folder = Path(st["folder"]).expanduser()
+        if "norms" in st:
+            cfg.stimulus_norms = Path(st["norms"]).expanduser()
+        if "norms_scale" in st:
+            cfg.norms_scale = (float(st["norms_scale"][0]), float(st["norms_scale"][1]))
     return cfg
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from acquisition.trials.scale import axis_class
 from features.trial import BASELINE_FEATURES, Grid, baseline_features
 
 FEATURES = BASELINE_FEATURES
@@ -169,15 +170,16 @@ def lookup_predict(
     norms: dict[str, float] | None,
     n_classes: int = 7,
 ) -> np.ndarray:
-    """0-based class per trial from the lookup table, else the picture's norm (a 1..n rating),
-    else -1 (not applicable)."""
+    """0-based class per trial from the lookup table, else the picture's norm (a position on the
+    model's 1..n axis, see :func:`acquisition.trials.scale.model_axis`), else -1 (not
+    applicable)."""
     out = np.full(len(stimulus_ids), -1, np.int64)
     for i, sid in enumerate(stimulus_ids):
         sid = str(sid)
         if sid in table:
             out[i] = int(np.clip(np.round(table[sid]), 0, n_classes - 1))
         elif norms and sid in norms and np.isfinite(norms[sid]):
-            out[i] = int(np.clip(np.round(norms[sid]) - 1, 0, n_classes - 1))
+            out[i] = axis_class(norms[sid], n_classes)  # a 1..n position, half up
     return out
 
 

@@ -146,6 +146,22 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     add_backbone_flag(p)
+    p.add_argument(
+        "--norms",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="normative picture ratings (OASIS, IAPS, NAPS or id,valence,arousal): the lookup "
+        "baseline for pictures the training never showed (default: the dataset's own norms)",
+    )
+    p.add_argument(
+        "--norms-scale",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="the norms' scale when the table does not say it",
+    )
     _add_branch_flags(p, "ablate (zero the features of)")
     p.set_defaults(func=cmd_evaluate)
     return p
@@ -240,6 +256,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     ablate = [b for b in BRANCHES if getattr(args, f"no_{b}", False)]
     use_backbone_flag(args)
+    norms = None
+    if getattr(args, "norms", None) is not None:
+        from models.norms import NormsError, read_norms
+
+        try:
+            norms = read_norms(args.norms, tuple(args.norms_scale) if args.norms_scale else None)
+        except NormsError as exc:
+            raise CliError(str(exc)) from None
     try:
         report = evaluate_checkpoint(
             args.checkpoint,
@@ -251,6 +275,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             catalogue=_catalogue(args.stimuli),
             protocol=args.protocol,
             n_boot=args.bootstrap,
+            norms=norms,
         )
     except (EvaluationError, DatasetError, CheckpointError) as exc:
         raise CliError(str(exc)) from None

@@ -457,6 +457,7 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     protocol: str | None = None,
     n_boot: int = 2000,
+    norms: Any = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset directory; write ``evaluation.json`` and a PNG.
 
@@ -480,6 +481,10 @@ def evaluate_checkpoint(
     oracle
         Oracle classes (pair of arrays aligned with the evaluated trials, or a callable taking the
         dataset and the indices); by default the dataset's ``oracle_*`` arrays where present.
+    norms
+        A :class:`models.norms.Norms` table replacing the dataset's ``stimulus_norms``: the lookup
+        baseline's ratings for pictures the training never showed. Every evaluated picture
+        needs a row (else :class:`EvaluationError`).
 
     Returns
     -------
@@ -498,6 +503,13 @@ def evaluate_checkpoint(
     check_shapes(ds.n_time, ds.scanpath_size, model.config.n_time, model.config.scanpath_size)
     training = meta.get("training", {})
     idx, used, same = select_trials(ds, training, protocol, split)
+    if norms is not None:
+        from models.norms import NormsError
+
+        try:
+            ds.stimulus_norms = norms.for_stimuli(np.unique(ds.stimulus_ids[idx]), str(dataset_dir))
+        except NormsError as exc:
+            raise EvaluationError(str(exc)) from None
     pa, pv = predict_dataset(model, ds, idx, batch_size, device, ablate)
     if oracle is None:
         oa, ov = ds.oracle_arousal[idx], ds.oracle_valence[idx]
@@ -535,6 +547,10 @@ def evaluate_checkpoint(
             "n_participants": int(len(np.unique(ds.participants[idx]))),
             "ablate": list(ablate),
             "branches": list(model.config.branches),
+            # Where the lookup baseline's ratings for pictures new to the training come from.
+            "lookup_norms": f"{norms.path} ({norms.format})"
+            if norms is not None
+            else ("dataset" if ds.stimulus_norms else None),
         }
     )
     if out_dir is not None:

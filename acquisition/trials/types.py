@@ -148,13 +148,13 @@ class Ratings:
     timestamp: float = float("nan")
 
     def classes(self, n_classes: int = 7) -> tuple[int, int]:
-        """0-based class indices after mapping the scale onto 1..n_classes."""
+        """0-based class indices: equal-width bins of the scale (:mod:`acquisition.trials.scale`)."""
+        from acquisition.trials.scale import rating_class
 
-        def to_class(v: float) -> int:
-            frac = (v - self.scale_min) / max(self.scale_max - self.scale_min, 1e-9)
-            return int(np.clip(round(frac * (n_classes - 1)), 0, n_classes - 1))
-
-        return to_class(self.arousal), to_class(self.valence)
+        lo, hi = self.scale_min, self.scale_max
+        return rating_class(self.arousal, lo, hi, n_classes), rating_class(
+            self.valence, lo, hi, n_classes
+        )
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 Both paths cut trials with :meth:`acquisition.core.Acquisition.run_offline`, the same code that
 cuts them live, and write every *rated* trial with :class:`models.dataset.DatasetWriter`.
+Recordings are checked first (:func:`plan_recordings`): each needs its participant from the map
+(:mod:`models.sessions`), its behavioural file must match its onsets (:mod:`models.behaviour`) and
+norms (:mod:`models.norms`) must cover its pictures; a refusal writes nothing.
 Trials without ratings are skipped and counted; trials without usable data for a required role
 (``trial.min_coverage``) and onsets whose cut failed are left out too, counted, and recorded
 with their reason in ``meta.json`` and ``skipped.csv``.
@@ -10,11 +13,11 @@ with their reason in ``meta.json`` and ``skipped.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from emoeye.commands.common import (
@@ -43,25 +46,76 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build",
         help="cut rated trials from XDF files (or a simulated experiment) into a dataset folder",
         description="Cut a trial at every stimulus onset of each recording (same trial code as "
-        "live), attach the rating markers that follow and write every rated trial to --out. "
-        "Participants come from --participant-map, else the file's metadata, else the file name. "
-        "With --simulate, the simulator's experiment is cut instead of files (no XDF needed).",
+        "live), attach its ratings (rating markers in the file and/or a behavioural CSV) and write "
+        "every rated trial to --out. Real recordings need a participant map (--participants "
+        "map.csv); ids are never guessed from file names. With --simulate, the simulator's "
+        "experiment is cut instead of files (no XDF needed).",
     )
     b.add_argument("files", nargs="*", type=Path, metavar="FILE.xdf", help="recordings")
     b.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     add_config_arg(b)
     add_dejitter_arg(b)
     b.add_argument(
+        "--participants",
+        default=None,
+        metavar="MAP.csv|N",
+        help="with FILE.xdf: the participant map, a CSV with columns file,participant and "
+        "optionally session and behaviour (required for real recordings; a simulator's recording "
+        "names its own); with --simulate: the number of participants (default 4)",
+    )
+    b.add_argument(
         "--participant-map",
         default=None,
         metavar="CSV|FILE=P,...",
-        help="participant of each file: a CSV with columns file,participant, or "
-        "'rec1.xdf=P01,rec2.xdf=P02' (file names or paths)",
+        help="the participant map as --participants, or inline 'rec1.xdf=P01,rec2.xdf=P02'",
+    )
+    b.add_argument(
+        "--behaviour",
+        "--behavior",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="CSV",
+        help="behavioural data file (PsychoPy CSV: stimulus, ratings, optional onset and trial "
+        "order) of each FILE.xdf, in the same order (repeat per file); or a behaviour column "
+        "in the participant map",
+    )
+    b.add_argument(
+        "--behaviour-columns",
+        default=None,
+        metavar="ROLE=COL,...",
+        help="column names of the behavioural file: stimulus, arousal, valence, onset, order "
+        "(defaults try PsychoPy-like names, docs/models.md)",
+    )
+    b.add_argument(
+        "--scale",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="the rating scale of the ratings (e.g. 1 9 for SAM); binned onto the model's 7 "
+        "classes in equal-width bins (docs/models.md); a rating outside it is refused "
+        "(default: the config's markers.scale, 1 7)",
+    )
+    b.add_argument(
+        "--norms",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="normative picture ratings (OASIS, IAPS, NAPS or id,valence,arousal; default: the "
+        "config's [stimuli] norms)",
+    )
+    b.add_argument(
+        "--norms-scale",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="the norms' scale when the table does not say it (a plain id,valence,arousal table)",
     )
     b.add_argument(
         "--simulate", action="store_true", help="build from the simulator instead of files"
     )
-    b.add_argument("--participants", type=int, default=4, help="--simulate: participants")
     b.add_argument("--trials", type=int, default=None, help="--simulate: trials per participant")
     b.add_argument("--seed", type=int, default=0, help="--simulate: random seed")
     add_stimulus_args(b, "--simulate: ")
@@ -85,39 +139,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _no_action(p: argparse.ArgumentParser) -> int:
     p.print_help()
     return 2
-
-
-def parse_participant_map(text: str | None) -> dict[str, str]:
-    """File → participant from a CSV file (columns ``file,participant``) or ``F=P,...`` text.
-
-    Keys are kept as given and also by file name, so either matches.
-    """
-    if not text:
-        return {}
-    out: dict[str, str] = {}
-    path = Path(text)
-    if path.suffix.lower() == ".csv" or (path.is_file() and "=" not in text):
-        if not path.is_file():
-            raise CliError(f"--participant-map: {path} does not exist")
-        with path.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or not {"file", "participant"} <= set(rows[0]):
-            raise CliError(f"--participant-map: {path} needs columns 'file' and 'participant'")
-        pairs = [(r["file"].strip(), r["participant"].strip()) for r in rows]
-    else:
-        pairs = []
-        for item in text.split(","):
-            if "=" not in item:
-                raise CliError(
-                    f"--participant-map: expected FILE=PARTICIPANT, got {item!r} "
-                    "(or give a .csv with columns file,participant)"
-                )
-            f, p = item.split("=", 1)
-            pairs.append((f.strip(), p.strip()))
-    for f, p in pairs:
-        out[f] = p
-        out[Path(f).name] = p
-    return out
 
 
 def _participant_schedule(text: str | None) -> list[tuple[float, str]]:
@@ -153,6 +174,8 @@ def cut_rated_trials(
     block_seconds: float = 1.0,
     progress: Callable[[float], None] | None = None,
     skip: Callable[[object, str], None] | None = None,
+    ratings_of: Callable[[float], object] | None = None,
+    id_prefix: str = "",
 ) -> dict:
     """Cut every trial of an offline source and hand each *rated* one to ``add``.
 
@@ -173,6 +196,12 @@ def cut_rated_trials(
     skip
         Called with each trial left out for no usable data (``"no_data"``) and each onset's
         :class:`~acquisition.trials.types.TrialError` (``"failed"``); neither reaches ``add``.
+    ratings_of
+        Ratings of a trial from its onset time (a behavioural file, see
+        :mod:`models.behaviour`), attached when the trial has no in-stream rating yet
+        (the two were checked to agree beforehand).
+    id_prefix
+        Put before every trial id (``"P01-2-"``: unique over a participant's sessions).
 
     Returns
     -------
@@ -208,6 +237,7 @@ def cut_rated_trials(
 
     def emit(trial) -> None:
         nonlocal written
+        trial.trial_id = id_prefix + str(trial.trial_id)
         if participant_of is not None:
             pid = participant_of(trial.onset)
             if pid is not None:
@@ -220,6 +250,7 @@ def cut_rated_trials(
         if participant_of is not None and (pid := participant_of(item.onset)) is not None:
             item.participant = pid
         left_out[kind] += 1
+        item.trial_id = id_prefix + str(item.trial_id)
         if skip is not None:
             skip(item, kind)
 
@@ -235,6 +266,8 @@ def cut_rated_trials(
             if not trial.predictable:
                 leave_out(trial, "no_data")
                 continue
+            if trial.ratings is None and ratings_of is not None:
+                trial.ratings = ratings_of(trial.onset)
             if trial.ratings is not None:
                 emit(trial)
             else:
@@ -273,6 +306,29 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give either FILE.xdf arguments or --simulate, not both")
     if not args.simulate and not args.files:
         raise CliError("nothing to build from: give FILE.xdf arguments or --simulate")
+    if args.simulate:
+        args.participants = _participant_count(args.participants)
+        for flag, value in (
+            ("--participant-map", args.participant_map),
+            ("--behaviour", args.behaviour),
+            ("--norms", args.norms),
+            ("--scale", args.scale),
+        ):
+            if value:
+                raise CliError(
+                    f"{flag} is for recordings; the simulator knows its participants, ratings "
+                    "and pictures"
+                )
+    elif args.scale is not None:
+        from dataclasses import replace
+
+        from acquisition.trials.scale import ScaleError, check_scale
+
+        try:
+            scale = check_scale(*args.scale, what="--scale")
+        except ScaleError as exc:
+            raise CliError(str(exc)) from None
+        config.markers = replace(config.markers, scale=scale)  # in-stream ratings alike
     try:
         from models.dataset import DatasetWriter
     except ImportError as exc:
@@ -294,9 +350,15 @@ def run(args: argparse.Namespace) -> int:
             }
         }
     else:
-        pmap = parse_participant_map(args.participant_map)
-        sources = [_recording(path, pmap, args.dejitter) for path in args.files]
+        plans = plan_recordings(args, config)
+        sources = [_recording(plan, args.dejitter) for plan in plans]
         described = {"xdf": [str(p) for p in args.files]}
+        if args.behaviour or any(p.behaviour for p in plans):
+            described["behaviour"] = [str(p.behaviour) if p.behaviour else None for p in plans]
+        described["scale"] = list(config.markers.scale)
+        if plans and plans[0].norms is not None:
+            described["norms"] = {"file": str(plans[0].norms.path), "format": plans[0].norms.format,
+                                  "scale": list(plans[0].norms.scale)}  # fmt: skip
     try:
         writer = DatasetWriter(args.out, source=described, overwrite=args.overwrite)
     except FileExistsError as exc:
@@ -329,6 +391,10 @@ def run(args: argparse.Namespace) -> int:
                 norms = getattr(source, "stimulus_norms", None)
                 if callable(norms):
                     writer.stimulus_norms.update(norms())
+                plan = getattr(participant_of, "plan", None)
+                if plan is not None and plan.shown_norms:
+                    writer.stimulus_norms.update(plan.shown_norms)
+                    oracle = _norms_truth(plan.shown_norms)
                 stats = cut_rated_trials(
                     source,
                     config,
@@ -337,7 +403,11 @@ def run(args: argparse.Namespace) -> int:
                     args.block_seconds,
                     update,
                     skip=writer.skip,
+                    ratings_of=plan.ratings_of if plan is not None else None,
+                    id_prefix=plan.id_prefix if plan is not None else "",
                 )
+                if plan is not None and plan.notes:
+                    stats["notes"] = list(stats["notes"]) + plan.notes
             except UnboundSourceError as exc:
                 entry["error"] = str(exc)
                 report["sources"].append(entry)
@@ -391,20 +461,185 @@ def _simulated(args: argparse.Namespace):
     return label, make, lambda sim: sim.participant_of
 
 
-def _recording(path: Path, pmap: dict[str, str], dejitter: bool = False):
+def _participant_count(value: str | None) -> int:
+    if value is None:
+        return 4
+    try:
+        n = int(value)
+    except ValueError:
+        raise CliError(
+            f"--participants: with --simulate, a number of participants, not {value!r}"
+        ) from None
+    if n < 1:
+        raise CliError("--participants must be >= 1")
+    return n
+
+
+@dataclass
+class RecordingPlan:
+    """What the look-ahead found for one recording before anything is written."""
+
+    path: Path
+    participant: str | None = None
+    session: str | None = None
+    behaviour: Path | None = None
+    ratings: dict[float, object] = field(default_factory=dict)
+    norms: object = None
+    shown_norms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def id_prefix(self) -> str:
+        """Trial ids unique over a person's sessions: ``P01-2-`` (the session, else the file)."""
+        if self.participant is None:
+            return ""
+        return f"{self.participant}-{self.session or self.path.stem}-"
+
+    def ratings_of(self, onset: float):
+        return self.ratings.get(round(float(onset), 6))
+
+
+def plan_recordings(args: argparse.Namespace, config) -> list[RecordingPlan]:
+    """Check every recording before a trial is written: its participant (from the map; a
+    simulator's recording names its own), its behavioural file matched to its onsets, in-stream
+    ratings against the file and the declared scale, and norms for every picture it shows.
+
+    Raises
+    ------
+    CliError
+        One line naming the recording, row or trial at fault.
+    """
+    from acquisition.onsets import recording_onsets
+    from models.behaviour import (
+        BehaviourError,
+        merge_ratings,
+        parse_columns,
+        read_behaviour,
+    )
+    from models.norms import read_norms
+    from models.sessions import read_session_map
+
+    given = [t for t in (args.participants, args.participant_map) if t]
+    if args.participants and args.participants.strip().isdigit():
+        raise CliError(
+            f"--participants {args.participants}: with FILE.xdf it is the participant map "
+            "(a CSV with columns file,participant[,session]), not a count"
+        )
+    if len(given) > 1:
+        raise CliError("give the participant map once: --participants or --participant-map")
+    strict = args.scale is not None
+    scale = tuple(config.markers.scale)
+    try:
+        smap = read_session_map(given[0]) if given else None
+        columns = parse_columns(args.behaviour_columns)
+        norms_path = args.norms or config.stimulus_norms
+        norms_scale = tuple(args.norms_scale) if args.norms_scale else config.norms_scale
+        norms = read_norms(norms_path, norms_scale) if norms_path else None
+    except BehaviourError as exc:
+        raise CliError(str(exc)) from None
+    if args.behaviour and len(args.behaviour) != len(args.files):
+        raise CliError(
+            f"--behaviour: {len(args.behaviour)} file(s) for {len(args.files)} recording(s); give "
+            "one per FILE.xdf, in the same order (or a behaviour column in the participant map)"
+        )
+    plans = []
+    for i, path in enumerate(args.files):
+        entry = smap.lookup(path) if smap is not None else None
+        plan = RecordingPlan(path, norms=norms)
+        if entry is not None:
+            plan.participant, plan.session = entry.participant, entry.session
+            plan.behaviour = entry.behaviour
+        if args.behaviour:
+            if plan.behaviour is not None:
+                raise CliError(
+                    f"{path}: a behavioural file from both --behaviour and the participant map"
+                )
+            plan.behaviour = args.behaviour[i]
+        plans.append(plan)
+        needs_look = entry is None or plan.behaviour is not None or strict or norms is not None
+        if not needs_look:
+            continue
+        try:
+            source = open_recording(path, dejitter=args.dejitter)
+        except CliError:
+            continue  # the build reports the unreadable file in its own line
+        if entry is None and not source.file.header_value("participant_schedule"):
+            raise CliError(str(_map_refusal(smap, path)))  # a simulator's file names its own
+        try:
+            onsets = recording_onsets(source, config)
+            if onsets is None:
+                continue  # no marker stream: the build says so in its own line
+            behaviour = read_behaviour(plan.behaviour, columns, scale) if plan.behaviour else None
+            merged = merge_ratings(onsets, behaviour, str(path), scale, strict)
+            if norms is not None:
+                plan.shown_norms = norms.for_stimuli((o.stimulus for o in onsets), str(path))
+                plan.notes.append(
+                    f"norms: {len(plan.shown_norms)} shown picture(s) from {norms.path} "
+                    f"({norms.format}, scale {norms.scale[0]:g}..{norms.scale[1]:g}); "
+                    f"{len(norms.values) - len(plan.shown_norms)} of its {len(norms.values)} "
+                    "id(s) not shown in this recording"
+                )
+        except BehaviourError as exc:
+            raise CliError(str(exc)) from None
+        plan.ratings = {
+            round(o.onset, 6): r for o, r in zip(onsets, merged.ratings, strict=True) if r
+        }
+        if behaviour is not None:
+            plan.notes.append(
+                f"ratings: {merged.from_file} trial(s) from {behaviour.path}, "
+                f"{merged.from_markers} from rating markers only ({merged.agreeing} in both, "
+                f"agreeing); {behaviour.unrated} row(s) without both ratings; "
+                f"{behaviour.non_trial_rows} row(s) without a stimulus are no trials"
+            )
+        del source
+    return plans
+
+
+def _map_refusal(smap, path: Path) -> Exception:
+    from models.sessions import SessionMap, SessionMapError
+
+    if smap is None:
+        return SessionMapError(
+            f"{path} needs a participant map (--participants map.csv with columns "
+            "file,participant[,session]); participant ids of real recordings are never "
+            "guessed from file names"
+        )
+    assert isinstance(smap, SessionMap)
+    try:
+        smap.require(path)
+    except SessionMapError as exc:
+        return exc
+    return SessionMapError(f"{path} is not in the participant map")
+
+
+def _norms_truth(shown: dict[str, tuple[float, float]]):
+    """Per-trial ``norm_arousal``/``norm_valence`` (model axis) for recordings with norms."""
+
+    def truth(trial) -> tuple[None, dict | None]:
+        pair = shown.get(str(trial.stimulus_id))
+        if pair is None:
+            return None, None
+        return None, {"norm_arousal": pair[0], "norm_valence": pair[1]}
+
+    return truth
+
+
+def _recording(plan: RecordingPlan, dejitter: bool = False):
+    path = plan.path
+
     def make():
         return open_recording(path, dejitter=dejitter)
 
     def participant_of(source) -> Callable[[float], str]:
-        mapped = pmap.get(str(path)) or pmap.get(path.name)
-        if mapped:
-            return lambda t: mapped
+        if plan.participant is not None:
+            return lambda t: plan.participant
+        # Only a simulator's recording gets here (checked by plan_recordings): its schedule.
         schedule = _participant_schedule(source.file.header_value("participant_schedule"))
         if schedule:
             return _schedule_lookup(schedule, path.stem)
-        pid = source.participant or path.stem
-        return lambda t: pid
+        raise CliError(str(_map_refusal(None, path)))
 
+    participant_of.plan = plan  # type: ignore[attr-defined]
     return str(path), make, participant_of
 
 

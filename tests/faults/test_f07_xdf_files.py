@@ -344,7 +344,10 @@ def test_f07d_no_marker_stream(intact, checkpoint, tmp_path, capsys, caplog):
         "source_id='sim-gazepoint-gazepointeyetracker-f07'; why: markers: no stream looks like "
         "one; bind a stream to markers with a [roles.<role>] rule in a --config file"
     ), line
-    rc = main(["dataset", "build", str(path), "--out", str(tmp_path / "ds"), "--quiet"])
+    rc = main(
+        ["dataset", "build", str(path), "--out", str(tmp_path / "ds"), "--quiet",
+         "--participant-map", f"{path.name}=P01"]
+    )  # fmt: skip
     out = capsys.readouterr().out.splitlines()
     assert rc == 2  # nothing written: a refused input, as in replay
     skipped = [x for x in out if "SKIPPED" in x]
@@ -421,7 +424,11 @@ def test_f07_dataset_build_from_damaged_files(intact, tmp_path, capsys, caplog):
     extra = rewrite(tmp_path / "extra.xdf", [gaze, marks, (ecg, np.zeros(0), np.zeros((0, 1)))])
     out_dir = tmp_path / "ds"
     capsys.readouterr()
-    rc = main(["dataset", "build", str(cut), str(no_markers), str(extra), "--out", str(out_dir)])
+    pmap = "cut.xdf=P01,no-markers.xdf=P02,extra.xdf=P03"  # no simulator schedule: a real file
+    rc = main(
+        ["dataset", "build", str(cut), str(no_markers), str(extra), "--out", str(out_dir),
+         "--participant-map", pmap]
+    )  # fmt: skip
     text = capsys.readouterr()
     assert rc == 0 and "Traceback" not in text.out + text.err, text
     lines = text.out.splitlines()

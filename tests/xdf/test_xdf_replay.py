@@ -129,7 +129,10 @@ def test_dataset_build_skips_unrated_and_files_without_roles(
     record_simulation(sim, path, progress=False)
     out = tmp_path / "ds"
     minimal = shared_xdf_dir / "minimal.xdf"
-    rc = main(["dataset", "build", str(path), str(minimal), "--out", str(out), "--json"])
+    rc = main(
+        ["dataset", "build", str(path), str(minimal), "--out", str(out), "--json",
+         "--participant-map", "minimal.xdf=M1"]
+    )  # fmt: skip
     assert rc == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (report["trials"], report["written"], report["unrated"]) == (3, 2, 1)
@@ -162,21 +165,19 @@ def test_replay_fast_with_a_model_predicts_every_trial(sim_file, tmp_path, capsy
 
 
 def test_participant_map_forms(tmp_path):
-    from emoeye.commands.dataset import _participant_schedule, parse_participant_map
-    from emoeye.errors import CliError
+    from emoeye.commands.dataset import _participant_schedule
+    from models.sessions import SessionMapError, read_session_map
 
-    assert parse_participant_map("a.xdf=P1, dir/b.xdf=P2") == {
-        "a.xdf": "P1",
-        "dir/b.xdf": "P2",
-        "b.xdf": "P2",
-    }
+    inline = read_session_map("a.xdf=P1, dir/b.xdf=P2")
+    assert inline.lookup("a.xdf").participant == "P1"
+    assert inline.lookup("elsewhere/b.xdf").participant == "P2"  # by file name
     table = tmp_path / "map.csv"
     table.write_text("file,participant\n/data/s1.xdf,S01\n")
-    assert parse_participant_map(str(table)) == {"/data/s1.xdf": "S01", "s1.xdf": "S01"}
+    assert read_session_map(str(table)).lookup("/data/s1.xdf").participant == "S01"
     bad = tmp_path / "bad.csv"
     bad.write_text("name,who\nx,y\n")
-    with pytest.raises(CliError, match="columns"):
-        parse_participant_map(str(bad))
-    with pytest.raises(CliError, match="FILE=PARTICIPANT"):
-        parse_participant_map("a.xdf")
+    with pytest.raises(SessionMapError, match="columns"):
+        read_session_map(str(bad))
+    with pytest.raises(SessionMapError, match="FILE=PARTICIPANT"):
+        read_session_map("a.xdf")
     assert _participant_schedule("P01@0.0;P02@35.5") == [(0.0, "P01"), (35.5, "P02")]
