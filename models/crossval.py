@@ -54,8 +54,14 @@ def fold_indices(
     return {"train": rest[~is_val], "val": rest[is_val], name: test}
 
 
-def mean_ci(values: Sequence[float]) -> dict[str, float | None]:
-    """Mean and 95 % t-interval of per-fold figures."""
+def mean_ci(
+    values: Sequence[float], bounds: tuple[float, float] = (0.0, 1.0)
+) -> dict[str, float | None]:
+    """Mean and 95 % t-interval of per-fold figures, clipped to ``bounds``.
+
+    With few folds the t-interval is wide (2 folds: t = 12.7) and would leave the range a
+    balanced accuracy can take; the clipped interval says the same without impossible values.
+    """
     v = np.asarray([x for x in values if x is not None], float)
     if len(v) == 0:
         return {"mean": None, "ci95": None}
@@ -63,7 +69,7 @@ def mean_ci(values: Sequence[float]) -> dict[str, float | None]:
     if len(v) < 2:
         return {"mean": m, "ci95": None}
     half = float(sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return {"mean": m, "ci95": [m - half, m + half]}
+    return {"mean": m, "ci95": [max(m - half, bounds[0]), min(m + half, bounds[1])]}
 
 
 def crossval(

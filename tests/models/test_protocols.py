@@ -260,3 +260,14 @@ def test_train_image_size_option(sim_data, tmp_path):
     assert cfg["image_size"] == 32
     rep = evaluate_checkpoint(tmp_path / "m", sim_data[0], protocol="both", n_boot=100)
     assert rep["trials"] > 0
+
+
+def test_crossval_interval_stays_within_what_a_balanced_accuracy_can_be():
+    from models.crossval import mean_ci
+
+    wide = mean_ci([0.1, 0.9])  # 2 folds: t(0.975, 1) = 12.7, the raw interval is [-4.5, 5.5]
+    assert wide["mean"] == pytest.approx(0.5)
+    assert wide["ci95"] == [0.0, 1.0]
+    narrow = mean_ci([0.40, 0.42, 0.41, 0.43, 0.39])
+    assert 0.38 < narrow["ci95"][0] < 0.41 < narrow["ci95"][1] < 0.44
+    assert mean_ci([0.4])["ci95"] is None and mean_ci([None])["mean"] is None
