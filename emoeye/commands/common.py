@@ -126,7 +126,8 @@ def warm_trial_path() -> None:
 
     scipy.signal (beat detection) and scipy.ndimage (scanpath image) are imported where they
     are used so that ``--version``, ``info`` and ``streams`` start fast; a live command imports
-    them up front instead, so the first trial's cut does not pay ~1 s for them.
+    them before the first cut instead (``run``: in a thread once the session has started, since
+    the first window takes 5 s to fill), so the first trial's cut does not pay ~1.7 s for them.
     """
     import scipy.ndimage  # noqa: F401
     import scipy.signal  # noqa: F401

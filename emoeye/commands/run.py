@@ -307,7 +307,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_acq_config(args.config)
     step = continuous_step(args, config)  # a bad step is refused before anything starts
     log_path = args.log if args.log is not None else default_run_dir() / "predictions.jsonl"
-    warm_trial_path()
     run_dashboard = choose_view(args)  # before the model loads: a --gui error comes first
     if args.record is not None and args.record_backend == "labrecorder":
         from acquisition.xdf.recorder import labrecorder_available
@@ -339,6 +338,9 @@ def _run_session(
     session.install_signal_handlers()
     try:
         session.start(prefetched)
+        # scipy's signal and image modules (~1.7 s) load while the first onset's window fills
+        # (>= 5 s), not before the session is ready: the first cut waits for them if needed.
+        threading.Thread(target=warm_trial_path, name="warm-trial-path", daemon=True).start()
     except (RecordingError, OSError) as exc:
         session.stop()
         if args.record is None:
