@@ -53,6 +53,29 @@ RAILED_SHARE = 0.1
 LINE_HZ = (50.0, 60.0)
 """Mains frequencies looked at for the line-noise share."""
 
+REGIONS: dict[str, tuple[str, ...]] = {
+    "frontal": ("fp", "af", "f", "fc", "ft"),
+    "central": ("c", "t", "cp", "tp"),
+    "posterior": ("p", "po", "o", "i"),
+}
+"""Scalp regions by electrode-name prefix (``F3`` is frontal, ``PO9`` posterior)."""
+
+EEG_FEATURES = (
+    *(f"{band}_{region}" for region in REGIONS for band in BANDS),
+    "asymmetry",
+    "asymmetry_change",
+    "line_noise",
+)
+"""The fixed EEG feature vector of a trial (:meth:`EegFeatures.vector`): baseline-relative
+band power (dB) per band and region, then frontal alpha asymmetry, its change from the baseline
+and the line-noise share. Any cap gives the same vector (NaN where a region has no electrode)."""
+
+
+def region_of(name: str) -> str | None:
+    """The scalp region of an electrode name, or None (``A1``, ``M2``...)."""
+    head = name.lower().rstrip("z0123456789")
+    return next((r for r, prefixes in REGIONS.items() if head in prefixes), None)
+
 
 @dataclass
 class EegFeatures:
@@ -100,6 +123,19 @@ class EegFeatures:
             f = v[np.isfinite(v)]
             out[band] = float(f.mean()) if len(f) else float("nan")
         return out
+
+    def vector(self) -> np.ndarray:
+        """float32 (len(EEG_FEATURES),): see :data:`EEG_FEATURES` (NaN where unknown)."""
+        out = []
+        regions = np.array([region_of(c) or "" for c in self.channels])
+        for region in REGIONS:
+            sel = regions == region
+            for band in BANDS:
+                v = self.band_power.get(band, np.empty(0))
+                v = v[sel & np.isfinite(v)] if len(v) == len(sel) else np.empty(0)
+                out.append(float(v.mean()) if len(v) else np.nan)
+        out += [self.asymmetry, self.asymmetry_change, self.line_noise]
+        return np.asarray(out, np.float32)
 
     def summary(self) -> dict:
         """JSON-ready figures (means over electrodes, asymmetry, exclusions)."""
