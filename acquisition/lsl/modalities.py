@@ -13,6 +13,7 @@ How they bind (docs/modalities.md):
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -97,11 +98,18 @@ def eeg_fields(reading: RoleReading) -> tuple[str, ...]:
     return tuple(reading.columns)
 
 
+@lru_cache(maxsize=64)
+def _indices(reading: RoleReading, spec: StreamSpec, column_index) -> tuple[int, ...]:
+    """The channel index of every column of a reading (looked up once per binding: an EEG
+    reading names 32 or more labels, read at every trial cut)."""
+    return tuple(column_index(spec, col) for col in reading.columns.values())
+
+
 def extract_eeg(
     reading: RoleReading, spec: StreamSpec, values: np.ndarray, column_index
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """(n, channels) µV and the electrode names."""
-    idx = [column_index(spec, col) for col in reading.columns.values()]
+    idx = list(_indices(reading, spec, column_index))
     factor = EEG_UNITS[str(reading.params.get("unit", "uV")).lower()]
     out = np.asarray(values[:, idx], np.float64)
     return (out * factor if factor != 1.0 else out), eeg_fields(reading)
@@ -127,9 +135,9 @@ def extract_face(
         if "confidence" in cols:
             c = np.asarray(values[:, column_index(spec, cols["confidence"])], np.float64)
             valid &= np.isfinite(c) & (c >= threshold)
+    idx = _indices(reading, spec, column_index)
     out = np.empty((n, len(aus) + 1), np.float64)
-    for j, au in enumerate(aus):
-        out[:, j] = values[:, column_index(spec, cols[au])]
+    out[:, :-1] = values[:, [i for k, i in zip(cols, idx, strict=True) if k not in FACE_FLAGS]]
     out[~valid, :-1] = np.nan
     out[:, -1] = valid
     return out, (*aus, "valid")

@@ -272,3 +272,29 @@ def test_eeg_and_face_effect_sizes():
     assert r_(fv, a04) == pytest.approx(-0.45, abs=0.12)
     # The programmed responses carry the felt state more cleanly than the measured ones.
     assert r_(fa, -r["alpha_suppression"]) < r_(fa, alpha) < 0
+
+
+def test_fast_paths_equal_the_reference_implementations():
+    from scipy import signal
+
+    from acquisition.trials.grid import to_grid
+    from acquisition.trials.modalities import _grid_many, welch
+
+    rng = np.random.default_rng(5)
+    for shape in ((4, 1250), (3, 251), (2, 90)):
+        x = rng.normal(0, 10, shape)
+        n = min(250, shape[1])
+        f1, p1 = signal.welch(x, fs=250.0, nperseg=n, noverlap=n // 2, axis=-1)
+        f2, p2 = welch(x, 250.0)
+        np.testing.assert_allclose(f1, f2)
+        np.testing.assert_allclose(p1, p2, rtol=1e-10, atol=1e-12)
+    # Irregular 30 Hz frames with a hole, onto a 60 Hz grid: column by column the same.
+    t = np.sort(rng.uniform(0, 6, 180))
+    t = t[(t < 2.0) | (t > 2.6)]
+    v = rng.uniform(0, 5, (len(t), 5))
+    grid = -0.5 + np.arange(400) / 60.0
+    many = _grid_many(t, v, grid, 0.1)
+    for j in range(5):
+        ref, _ = to_grid(t, v[:, j], grid, 0.1)
+        np.testing.assert_allclose(many[j], ref, equal_nan=True)
+    assert np.isnan(many[:, (grid > 2.1) & (grid < 2.5)]).all()
