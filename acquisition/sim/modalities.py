@@ -50,8 +50,9 @@ class ExtraResponseModel:
     alpha_var: float = 0.12
     """Trial-to-trial sd of the alpha suppression."""
     asymmetry: float = 0.15
-    """Half the ln-power shift between right and left frontal alpha per unit of felt valence
-    (-1..1): ``ln F4α - ln F3α`` changes by ``2 * asymmetry * valence``."""
+    """Frontal alpha amplitude is multiplied by ``exp(asymmetry * valence)`` on the right and
+    divided by it on the left (valence -1..1), so ``ln F4α - ln F3α`` (power) changes by
+    ``4 * asymmetry * valence``."""
     asymmetry_var: float = 0.15
     """Trial-to-trial sd of the asymmetry shift."""
     background_uv: float = 10.0
@@ -279,7 +280,7 @@ class ExtraBody:
         asymmetry shift (``ln F4α - ln F3α``, change), AU12 and AU4 peak intensities."""
         return {
             "alpha_suppression": self.suppress.copy(),
-            "asymmetry_shift": 2.0 * self.shift,
+            "asymmetry_shift": 4.0 * self.shift,
             "au12": self.smile.copy(),
             "au04": self.frown.copy(),
         }

@@ -298,3 +298,30 @@ def test_fast_paths_equal_the_reference_implementations():
         ref, _ = to_grid(t, v[:, j], grid, 0.1)
         np.testing.assert_allclose(many[j], ref, equal_nan=True)
     assert np.isnan(many[:, (grid > 2.1) & (grid < 2.5)]).all()
+
+
+def test_a_lagging_optional_role_is_waited_for_briefly_never_for_the_grace():
+    from acquisition.aligner import OPTIONAL_WAIT_S
+
+    s = sim(device_set="full", n_trials=1, lead_in=2.0, isi=8.0)
+    cfg = parse_config({})
+    acq = Acquisition(bind_roles(s.streams), cfg, catalogue=s.catalogue)
+    eeg_key = acq.plan.roles["eeg"].spec.key
+    onset = s.ground_truth()[0]["onset"]
+    end = onset + cfg.trial.duration
+    for block in s.iter_blocks(0.25):
+        if block.t_end > end + 0.5:
+            break
+        for c in block.chunks:  # the EEG stops 1 s before the window's end
+            if c.stream.key != eeg_key or c.timestamps[0] < end - 1.0:
+                acq.write(c)
+        for key, buf in acq.buffers.items():
+            if key != eeg_key:
+                buf.watermark = max(buf.watermark, block.t_end)
+        if block.t_end < end:
+            assert acq.poll(block.t_end) == []
+    assert acq.poll(end + 0.1) == []  # required roles are in; the EEG gets a moment
+    events = acq.poll(end + OPTIONAL_WAIT_S + 0.01)
+    (trial,) = [e.trial for e in events if isinstance(e, TrialEvent)]
+    assert trial.quality.complete and "cut without the end of optional eeg" in trial.quality.notes
+    assert 0.7 < trial.quality.coverage["eeg"] < 0.85 and trial.eeg is not None
