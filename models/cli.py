@@ -102,7 +102,7 @@ def add_drop_branch(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--drop-branch",
         action="append",
-        choices=BRANCHES,
+        choices=(*BRANCHES, "eeg", "face"),
         default=[],
         help="train without this branch (an ablation by retraining; repeatable)",
     )
@@ -196,6 +196,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             ts_summary=getattr(args, "ts_summary", False),
             image_size=args.image_size or (224 if getattr(args, "vgg16", None) else 64),
             **branch_switches(args),
+            # The optional roles' branches: built when the dataset holds the role.
+            **{f"use_{r}": r in ds.roles and r not in (args.drop_branch or []) for r in ds.roles},
         )
     except (DatasetError, ValueError) as exc:
         raise CliError(str(exc)) from None

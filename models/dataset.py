@@ -620,6 +620,14 @@ class TrialDataset(Dataset):
         }
         if with_images:
             out["stimulus"] = torch.from_numpy(self.stimulus_images()[self.stimulus_index[idx]])
+        if self.roles:  # optional roles (docs/modalities.md)
+            names = [n for r in self.roles for n in _ROLE_FIELDS[r]]
+            extra = self.arrays(idx, names)
+            if "eeg" in extra:
+                out["eeg"] = torch.from_numpy(extra["eeg"].astype(np.float32))
+            if "face" in extra:
+                out["face"] = torch.from_numpy(extra["face"].astype(np.float32))
+                out["face_mask"] = torch.from_numpy(extra["face_mask"])
         return out
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
