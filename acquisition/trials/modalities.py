@@ -268,6 +268,7 @@ def welch(x: np.ndarray, fs: float, starts: np.ndarray | None = None, n: int | N
         per_segment = False
     else:
         per_segment = True
+    x = np.ascontiguousarray(x)  # a transposed (channels-last) array makes every step slow
     frames = np.lib.stride_tricks.sliding_window_view(x, n, axis=-1)[:, starts]
     frames = frames - frames.mean(axis=-1, keepdims=True)
     w, scale = _hann(n)
