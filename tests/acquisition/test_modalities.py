@@ -1,6 +1,8 @@
 """EEG and facial action units: binding, reading, trial features and quality, the simulator's
 outlets and their effect sizes (docs/modalities.md)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -325,3 +327,99 @@ def test_a_lagging_optional_role_is_waited_for_briefly_never_for_the_grace():
     (trial,) = [e.trial for e in events if isinstance(e, TrialEvent)]
     assert trial.quality.complete and "cut without the end of optional eeg" in trial.quality.notes
     assert 0.7 < trial.quality.coverage["eeg"] < 0.85 and trial.eeg is not None
+
+
+@pytest.mark.lsl
+@pytest.mark.timeout(90)
+def test_live_eeg_and_face_over_lsl_and_emoeye_streams(uid, capsys):
+    """Real outlets: a labelled 8-electrode EEG with a trigger channel, an unlabelled EEG (not
+    bound), an OpenFace-layout stream with a tracking loss, markers. `emoeye streams` reports
+    both roles as plausible; the live acquisition cuts trials carrying both."""
+    import time
+
+    import pylsl
+
+    from acquisition.lsl.live import LiveAcquisition, discover
+    from emoeye.cli import main
+
+    def outlet(name, type_, labels, rate, sid, n=None, fmt=pylsl.cf_float32):
+        info = pylsl.StreamInfo(name, type_, n or len(labels), rate, fmt, sid)
+        if labels:
+            chans = info.desc().append_child("channels")
+            for label in labels:
+                chans.append_child("channel").append_child_value("label", label)
+        return pylsl.StreamOutlet(info, chunk_size=0, max_buffered=60)
+
+    eeg_labels = ("Fp1", "Fp2", "F3", "F4", "Cz", "Pz", "O1", "O2", "TRIGGER")
+    face_spec = PRESETS["openface"][0]
+    sids = {k: f"{k}-{uid}" for k in ("eeg", "raw", "face", "mk")}
+    outs = {
+        "eeg": outlet(f"Cap-{uid}", "EEG", eeg_labels, 250.0, sids["eeg"]),
+        "raw": outlet(f"Raw-{uid}", "EEG", (), 250.0, sids["raw"], n=4),
+        "face": outlet(f"OpenFace-{uid}", "FacialAU", face_spec.channel_labels, 30.0, sids["face"]),
+        "mk": outlet(f"Stim-{uid}", "Markers", ("m",), 0.0, sids["mk"], fmt=pylsl.cf_string),
+    }
+    cfg = parse_config({"trial": {"required_roles": ["eeg", "face"], "grace": 1.0}})
+    visible = discover(5.0, list(sids.values()))
+    live = LiveAcquisition(cfg, streams=visible, rebind=False)
+    live.start()
+    assert live.wait_connected(10.0)
+    time.sleep(0.5)
+    rng = np.random.default_rng(3)
+    try:
+        assert set(live.plan.roles) == {"eeg", "face", "markers"}
+        assert "binds only by config" in live.plan.unbound[sids["raw"]]
+        now = pylsl.local_clock()
+        t = np.arange(-14.0, 0, 1 / 250.0)
+        eeg = rng.normal(0, 8, (len(t), 9)) + 15 * np.sin(2 * np.pi * 10 * t)[:, None]
+        eeg[:, 8] = 0.0  # the trigger channel: not EEG, never read
+        tf = np.arange(-14.0, 0, 1 / 30.0)
+        face = np.zeros((len(tf), len(face_spec.channel_labels)))
+        face[:, :17] = rng.uniform(0, 1, (len(tf), 17))
+        face[:, 17], face[:, 18] = 0.95, 1.0
+        lost = (tf > -12.5) & (tf < -11.5)  # a second without the face
+        face[lost, :17], face[lost, 17], face[lost, 18] = 0.0, 0.05, 0.0
+        for key, rows, ts in (("eeg", eeg, t), ("face", face, tf)):
+            for k in range(0, len(ts), 50):
+                outs[key].push_chunk(rows[k : k + 50].tolist(), (now + ts[k : k + 50]).tolist())
+        outs["raw"].push_chunk(rng.normal(size=(250, 4)).tolist())
+        onsets = (now - 13.0, now - 7.0)
+        for i, t0 in enumerate(onsets):
+            outs["mk"].push_sample([f"onset:img_02{i}"], t0)
+        trials = []
+        end = time.monotonic() + 15.0
+        while len(trials) < 2 and time.monotonic() < end:
+            trials += [e.trial for e in live.poll(wait=0.05) if isinstance(e, TrialEvent)]
+    finally:
+        live.stop()
+        del live
+    assert len(trials) == 2
+    first, second = trials
+    for trial in trials:
+        assert trial.eeg.channels == ("Fp1", "Fp2", "F3", "F4", "Cz", "Pz", "O1", "O2")
+        assert trial.eeg.asymmetry_pair == "F4/F3" and trial.quality.coverage["eeg"] > 0.9
+    assert first.quality.face["tracked"] == pytest.approx(0.8, abs=0.03)  # 1 s of 5 lost
+    assert second.quality.face["tracked"] == 1.0
+    # `emoeye streams` names both readings and judges them.
+    feeder_end = pylsl.local_clock() + 6.0
+
+    def feed():
+        while pylsl.local_clock() < feeder_end:
+            outs["eeg"].push_chunk(rng.normal(0, 10, (25, 9)).tolist())
+            outs["face"].push_chunk(face[:3].tolist())
+            time.sleep(0.1)
+
+    import threading
+
+    th = threading.Thread(target=feed, daemon=True)
+    th.start()
+    try:
+        code = main(["streams", "--json", "--timeout", "1.5", "--sample", "2"])
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        th.join(10)
+    assert code == 1  # gaze, GSR and HR (required by default) are not there
+    assert report["readings"]["eeg"]["plausible"] == "ok", report["readings"]["eeg"]
+    assert report["readings"]["face"]["plausible"] == "ok", report["readings"]["face"]
+    assert "8 channels" in report["readings"]["eeg"]["reading"]
+    outs.clear()  # outlets after the inlets
