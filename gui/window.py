@@ -173,7 +173,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.timeline = TimelinePanel()
         self.plane = PlanePanel()
         self.values = ValuesPanel()
-        self.health = HealthTable()
+        self.health = HealthTable(extra=[r for r in ("eeg", "face") if r in roles])
 
         def column(upper: QtWidgets.QWidget, lower: QtWidgets.QWidget, sizes: list[int]):
             split = QtWidgets.QSplitter(QtCore.Qt.Vertical)

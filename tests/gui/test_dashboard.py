@@ -365,6 +365,8 @@ def test_eeg_and_face_panels_appear_only_when_bound(make_window, gazepoint_sessi
     assert window.eeg is not None and window.face is not None
     s.advance(8.0)
     window.tick()
+    window._slow_update()  # their streams' health gets rows of its own
+    assert window.health.states["eeg"] == "ok" and window.health.states["face"] == "ok"
     assert window.eeg.update_view(s.live.core.roles["eeg"], force=True)
     powers = window.eeg.powers
     assert set(powers) == {"theta", "alpha", "beta"} and all(np.isfinite(list(powers.values())))
