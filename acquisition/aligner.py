@@ -16,10 +16,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from acquisition.lsl.presets import EXTRA_ROLES
 from acquisition.markers import MarkerParser, Onset, Rating
 from acquisition.reporting import FailureLog, is_milestone
 from acquisition.trials.cut import RoleReader, cut_trial
 from acquisition.trials.types import Ratings, Trial, TrialError, TrialSpec
+
+OPTIONAL_WAIT_S = 0.5
+"""Seconds past a window's end (once the required roles are in) a trial waits for a bound
+optional role (EEG, face) that lags, before it is cut without the end of that role's data."""
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +311,13 @@ class TrialAligner:
             end = p.onset + self.spec.duration
             lagging = [r for r in self._required() if self.watermark(r) < end]
             if not lagging:
+                # Bound optional roles (EEG, face) get a short wait, never the grace period:
+                # a trial is complete without them (docs/modalities.md).
+                late = [r for r in self._optional() if self.watermark(r) < end]
+                if late and now < max(end, p.seen_at) + OPTIONAL_WAIT_S:
+                    break
+                if late:
+                    p.notes.append("cut without the end of optional " + ", ".join(late))
                 self._settle(p, complete=True)
             elif now >= max(end, p.seen_at) + self.spec.grace:
                 # Grace runs from the window's end, or from when a late marker was seen.
@@ -330,6 +342,9 @@ class TrialAligner:
 
     def _required(self) -> list[str]:
         return [r for r in self.spec.required_roles if r in self.roles]
+
+    def _optional(self) -> list[str]:
+        return [r for r in EXTRA_ROLES if r in self.roles and r not in self.spec.required_roles]
 
     def _settle(self, p: _Pending, complete: bool) -> None:
         """Turn pending onset ``p`` into its event, then (only then) drop it from pending."""

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from acquisition.lsl.presets import COLUMN_KEYS, KIND_ROLE, PARAM_KEYS, PRESETS, ROLES
+from acquisition.lsl.modalities import EEG_UNITS, FACE_FLAGS, au_name
+from acquisition.lsl.presets import ALL_ROLES, COLUMN_KEYS, KIND_ROLE, PARAM_KEYS, PRESETS
 from acquisition.markers import DEFAULT_ONSET, DEFAULT_RATING, MarkerParser
 from acquisition.trials.types import TrialSpec
 
-READING_KINDS = ("gaze", "gsr", "markers", "hr_direct", "hr_intervals", "hr_ecg", "hr_ppg")
+READING_KINDS = (
+    "gaze", "gsr", "markers", "hr_direct", "hr_intervals", "hr_ecg", "hr_ppg", "eeg", "face",
+)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -72,7 +75,16 @@ def _number(table: dict, key: str, prefix: str, positive: bool = True) -> float 
 
 
 def _columns(table: Any, where: str) -> dict[str, str | int]:
-    """A rule's columns: field = channel label (string) or 0-based channel index (integer)."""
+    """A rule's columns: field = channel label (string) or 0-based channel index (integer); for
+    EEG also a list of channel labels (each read under its own name)."""
+    if isinstance(table, list) and where.startswith("roles.eeg"):
+        _expect(
+            bool(table) and all(isinstance(v, str) and v for v in table),
+            where,
+            "expected a list of channel labels, or a table electrode = label or index",
+            table,
+        )
+        return {v: v for v in table}
     _expect(isinstance(table, dict), where, "expected a table field = label or index", table)
     for field_name, col in table.items():
         _expect(
@@ -112,12 +124,18 @@ def _params(table: Any, where: str) -> dict[str, Any]:
             )
         elif key == "valid_when":
             _expect(v in ("nonzero", "zero"), at, "expected 'nonzero' or 'zero'", v)
+        elif key == "unit":
+            _expect(
+                isinstance(v, str) and v.lower() in EEG_UNITS, at, "expected 'uV', 'mV' or 'V'", v
+            )
     return {k: tuple(v) if k == "screen" else v for k, v in table.items()}
 
 
 def _check_rule(rule: RoleRule) -> None:
     """A rule's kind fits its role and its columns are ones that kind reads."""
     where = f"roles.{rule.role}"
+    if rule.kind is None and rule.role in ("eeg", "face"):
+        rule.kind = rule.role  # one way to read each
     if rule.kind is None and rule.columns:
         if rule.role not in ("gaze", "gsr"):
             raise ConfigError(
@@ -133,6 +151,21 @@ def _check_rule(rule: RoleRule) -> None:
         f"kind {rule.kind} reads role {KIND_ROLE[rule.kind]}, not {rule.role}",
         rule.kind,
     )
+    if rule.kind == "face":
+        renamed = {}
+        for key, col in rule.columns.items():
+            name = key.lower() if key.lower() in FACE_FLAGS else au_name(key)
+            _expect(
+                name is not None,
+                f"{where}.columns.{key}",
+                "not an action unit (AU01..AU45) nor success/confidence",
+                key,
+            )
+            renamed[name] = col
+        rule.columns = renamed
+        return
+    if rule.kind == "eeg":
+        return  # any electrode name
     known = COLUMN_KEYS[rule.kind]
     for key in rule.columns:
         _expect(
@@ -181,9 +214,9 @@ def parse_config(data: dict) -> AcquisitionConfig:
         )
         if key == "required_roles":
             _expect(
-                isinstance(value, list) and all(v in ROLES for v in value),
+                isinstance(value, list) and all(v in ALL_ROLES for v in value),
                 "trial.required_roles",
-                f"expected a list of roles from {ROLES}",
+                f"expected a list of roles from {ALL_ROLES}",
                 value,
             )
             kwargs[key] = tuple(value)
@@ -251,7 +284,12 @@ def parse_config(data: dict) -> AcquisitionConfig:
     roles = data.get("roles", {})
     _expect(isinstance(roles, dict), "roles", "expected a table of roles", roles)
     for role, table in roles.items():
-        _expect(role in ROLES, f"roles.{role}", f"unknown role (known: {', '.join(ROLES)})", role)
+        _expect(
+            role in ALL_ROLES,
+            f"roles.{role}",
+            f"unknown role (known: {', '.join(ALL_ROLES)})",
+            role,
+        )
         _expect(isinstance(table, dict), f"roles.{role}", "expected a table", table)
         rule = RoleRule(role)
         for key, value in table.items():

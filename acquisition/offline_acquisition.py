@@ -26,7 +26,7 @@ from acquisition.lsl.binding import (
     generic_reading,
 )
 from acquisition.lsl.plausibility import Plausibility, check_plan, first_seconds
-from acquisition.lsl.presets import HR_KINDS, ROLES, preset_streams
+from acquisition.lsl.presets import ALL_ROLES, HR_KINDS, ROLES, preset_streams
 from acquisition.streams import Chunk, StreamSpec, shorten
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ ROLE_HINTS: dict[str, tuple[str, ...]] = {
     "gsr": ("gsr", "eda", "electrodermal", "skin", "conductance"),
     "hr": ("hr", "heart", "ecg", "ekg", "ppg", "bvp", "pulse", "rr", "ibi"),
     "markers": ("marker", "stim", "event", "trigger"),
+    "eeg": ("eeg", "brain", "electroencephalogram"),
+    "face": ("face", "facial", "openface", "au", "aus"),
 }
 """Words in a stream's type or name that make it a likely stream for a role (for messages)."""
 
@@ -167,7 +169,8 @@ class OfflineBinding:
     def lines(self) -> list[str]:
         """The binding, one role a line, each passed-over candidate indented below it."""
         out = ["roles:"]
-        for role in ROLES:
+        shown = [r for r in ALL_ROLES if r in ROLES or r in self.plan.roles or r in self.required]
+        for role in shown:
             c = self.plan.roles.get(role)
             if c is None:
                 need = "MISSING (required)" if role in self.required else "not bound (optional)"

@@ -2,10 +2,13 @@
 
 Gaze 1200 Hz + GSR 128 Hz + ECG 130 Hz + markers (one onset every 8 s) are played by a child
 process (so its CPU is not counted) while this process runs the live acquisition: inlet threads,
-ring buffers, the aligner and trial cutting. Prints one JSON object as its last line.
-``--continuous-step S`` also cuts a continuous-mode window every S seconds (docs/continuous.md).
+ring buffers, the aligner and trial cutting. ``--device-set full`` adds a 32-channel 250 Hz EEG
+and an OpenFace action-unit stream at 30 Hz (EEG features and the AU track are cut with every
+trial); ``--continuous-step S`` also cuts a continuous-mode window every S seconds
+(docs/continuous.md). Prints one JSON object as its last line.
 
     python bench/acquisition.py --seconds 600
+    python bench/acquisition.py --seconds 60 --device-set full
     python bench/acquisition.py --seconds 600 --continuous-step 0.5
 """
 
@@ -32,13 +35,13 @@ sys.path.insert(0, str(ROOT))
 from acquisition.lsl.config import write_lsl_config  # noqa: E402
 
 
-def player_main(seconds: float, isi: float) -> None:
-    """Child: play the 'lab' device set in real time, then print what was pushed."""
+def player_main(seconds: float, isi: float, device_set: str = "lab") -> None:
+    """Child: play the device set in real time, then print what was pushed."""
     from acquisition.sim.simulator import Simulation, SimulationConfig
     from acquisition.xdf.player import LslPlayer
 
     n_trials = max(1, math.ceil((seconds - 3.0) / isi))
-    sim = Simulation(SimulationConfig(device_set="lab", n_trials=n_trials, isi=isi, seed=1))
+    sim = Simulation(SimulationConfig(device_set=device_set, n_trials=n_trials, isi=isi, seed=1))
     player = LslPlayer(sim, speed=1.0)
     print(json.dumps({"ready": [s.source_id for s in sim.streams]}), flush=True)
     sys.stdin.readline()  # the parent's inlets are open: go
@@ -63,10 +66,16 @@ def main() -> None:
         metavar="S",
         help="continuous mode: also cut the last window every S seconds",
     )
+    parser.add_argument(
+        "--device-set",
+        choices=("lab", "full"),
+        default="lab",
+        help="lab: gaze, GSR, ECG, markers; full: lab + EEG 32 ch x 250 Hz + AU 30 Hz",
+    )
     parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.player:
-        player_main(args.seconds, args.isi)
+        player_main(args.seconds, args.isi, args.device_set)
         return
     if not os.environ.get("LSLAPICFG"):
         cfg = Path(tempfile.mkdtemp()) / "lsl_api.cfg"
@@ -88,6 +97,8 @@ def main() -> None:
             str(args.seconds),
             "--isi",
             str(args.isi),
+            "--device-set",
+            args.device_set,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -126,6 +137,7 @@ def main() -> None:
     latencies: list[float] = []
     windows: list[bool] = []
     window_latencies: list[float] = []
+    extras: list[str] = []
 
     def on_trial(trial) -> None:
         # From the arrival of the chunk that completed the last required stream's window to the
@@ -136,6 +148,7 @@ def main() -> None:
             (windows, window_latencies) if trial.mode == "continuous" else (trials, latencies)
         )
         done.append(trial.quality.complete)
+        extras.extend(r for r in ("eeg", "face") if getattr(trial, r, None) is not None)
         if not trial.quality.complete:
             return
         end_t = trial.onset + trial.spec.duration
@@ -185,6 +198,8 @@ def main() -> None:
             "p99": round(float(np.percentile(lat, 99)), 3),
         },
         "trials": len(trials),
+        "device_set": args.device_set,
+        "trials_with": {r: extras.count(r) for r in ("eeg", "face") if r in role_keys},
         "pylsl": pylsl.__version__,
     }
     if live.core.continuous is not None:

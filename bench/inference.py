@@ -14,6 +14,10 @@ Prints JSON as its last line. Target (DESIGN, 2 CPU cores): p99 < 15 ms.
 Usage::
 
     python bench/inference.py [--device auto|cpu|cuda] [--trials 200] [--checkpoint DIR]
+    python bench/inference.py --all-roles     # + EEG and face: their branches and inputs
+
+``--all-roles`` simulates Gazepoint + a 32-channel EEG + OpenFace and, unless ``--checkpoint``
+names one, uses an untrained network with both optional-role branches (docs/modalities.md).
 """
 
 from __future__ import annotations
@@ -36,12 +40,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 TARGET_P99_MS = 15.0
 
 
-def _checkpoint(path: str | None, tmp: Path) -> tuple[Path | None, str]:
+def _checkpoint(path: str | None, tmp: Path, all_roles: bool = False) -> tuple[Path | None, str]:
     """The checkpoint to use and how to describe it (an untrained stand-in if none is bundled)."""
     from models.checkpoint import default_checkpoint_dir
 
     if path:
         return Path(path), str(path)
+    if all_roles:
+        import torch
+
+        from models.checkpoint import save_checkpoint
+        from models.network import EmoEyeNet, ModelConfig
+        from models.preprocess import NormStats
+
+        torch.manual_seed(0)
+        net = EmoEyeNet(ModelConfig(use_eeg=True, use_face=True)).eval()
+        out = save_checkpoint(tmp / "untrained-roles", net, NormStats.identity())
+        return out, "untrained default architecture + EEG and face branches"
     bundled = default_checkpoint_dir()
     if (bundled / "config.json").is_file():
         return None, f"bundled ({bundled})"
@@ -74,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-outlet", action="store_true", help="skip the LSL outlet sink")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--all-roles",
+        action="store_true",
+        help="simulate EEG 32 ch and OpenFace AUs too, with a model that has their branches",
+    )
+    parser.add_argument(
         "--eager", action="store_true", help="run the model eagerly (no traced fast path)"
     )
     parser.add_argument(
@@ -105,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.worker import InferenceWorker, WorkerConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="emoeye-bench-inference-"))
-    ckpt, ckpt_desc = _checkpoint(args.checkpoint, tmp)
+    ckpt, ckpt_desc = _checkpoint(args.checkpoint, tmp, args.all_roles)
     store = PredictionStore()
     publisher = Publisher([StoreSink(store), JsonlSink(tmp / "predictions.jsonl")])
     worker = InferenceWorker(
@@ -123,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     published = threading.Event()
     publisher.add(_EventSink(published))
 
-    sim = Simulation(SimulationConfig(n_trials=args.trials, isi=8.0, seed=args.seed))
+    presets = ("gazepoint", "eeg-32", "openface", "psychopy") if args.all_roles else None
+    sim = Simulation(
+        SimulationConfig(n_trials=args.trials, isi=8.0, seed=args.seed, presets=presets)
+    )
     config = AcquisitionConfig()
     acq = Acquisition(bind_roles(sim.streams, config.rules), config, catalogue=worker.catalogue)
     acq.aligner.onset_listeners.append(worker.on_onset)

@@ -18,6 +18,7 @@ from acquisition.lsl.presets import ROLES
 from acquisition.reporting import is_milestone
 from gui.dialogs import NO_REBIND_TIP, StreamsDialog
 from gui.panels.health import HealthTable
+from gui.panels.modalities import EegPanel, FacePanel
 from gui.panels.predictions import PlanePanel, TimelinePanel, ValuesPanel
 from gui.panels.signals import SignalsPanel
 from gui.panels.stimulus import StimulusPanel
@@ -186,7 +187,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
             from gui.panels.continuous import ContinuousPanel
 
             self.continuous = ContinuousPanel(self.trial_duration)
-        self.health = HealthTable()
+        self.health = HealthTable(extra=[r for r in ("eeg", "face") if r in roles])
 
         def column(upper: QtWidgets.QWidget, lower: QtWidgets.QWidget, sizes: list[int]):
             split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
@@ -200,6 +201,13 @@ class DashboardWindow(QtWidgets.QMainWindow):
         top.addWidget(column(self.stimulus, self.timeline, [340, 160]))
         top.addWidget(column(self.plane, self.values, [330, 170]))
         top.setSizes([530, 340, 470])
+        # The optional roles' panels, only when bound (docs/modalities.md).
+        self.eeg = EegPanel() if "eeg" in roles else None
+        self.face = FacePanel() if "face" in roles else None
+        extra = [w for w in (self.eeg, self.face) if w is not None]
+        if extra:
+            top.addWidget(column(*extra, [250, 250]) if len(extra) == 2 else extra[0])
+            top.setSizes([480, 300, 400, 320])
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.addWidget(top)
         sizes = [500]
@@ -356,6 +364,10 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.timeline.update_view(self.log)
         if self.continuous is not None:
             self.continuous.update_view(self.log, self.origin, t_end)
+        if self.eeg is not None:
+            self.eeg.update_view(self.core.roles.get("eeg"))
+        if self.face is not None:
+            self.face.update_view(self.core.roles.get("face"), self.window_seconds)
 
     def _slow_update(self) -> None:
         self._last_slow = time.monotonic()

@@ -420,6 +420,8 @@ class InferenceWorker:
         model = getattr(self.predictor, "model", None)
         if not isinstance(model, torch.nn.Module) or not hasattr(self.predictor, "stats"):
             return None
+        if getattr(getattr(model, "config", None), "roles", ()):
+            return None  # EEG / face inputs vary per trial (present or masked): eager
         wrapper = _TracedForward(model).eval()
         try:
             inputs = self._dummy_inputs()
@@ -552,6 +554,11 @@ class InferenceWorker:
                 reasons.append(note)
             t_model = time.perf_counter()
             pa, pv = self._predict(trial, emb)
+            role_notes = getattr(self.predictor, "role_notes", None)
+            if role_notes is not None:  # optional roles (docs/modalities.md)
+                flags, notes = role_notes(trial)
+                reasons.extend(flags)
+                trial.quality.notes.extend(n for n in notes if n not in trial.quality.notes)
             if not (np.all(np.isfinite(pa)) and np.all(np.isfinite(pv))):
                 raise FloatingPointError("the model returned non-finite probabilities")
         except Exception as exc:  # one bad trial must not stop the session

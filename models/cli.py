@@ -34,7 +34,15 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, type=Path, help="dataset directory")
     p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--model",
+        choices=("emoeye", "tiny-emotionet"),
+        default="emoeye",
+        help="emoeye: the multimodal network; tiny-emotionet: one 1-D convolution over the "
+        "action units to continuous arousal/valence (needs a dataset with the face role; uses "
+        "--epochs (default 600 for it), --lr (3e-3), --seed; docs/modalities.md)",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="default 30 (tiny-emotionet: 600)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -98,7 +106,7 @@ def add_drop_branch(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--drop-branch",
         action="append",
-        choices=BRANCHES,
+        choices=(*BRANCHES, "eeg", "face"),
         default=[],
         help="train without this branch (an ablation by retraining; repeatable)",
     )
@@ -202,6 +210,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Run ``emoeye train``; returns the exit status."""
     from emoeye.errors import CliError
     from models.dataset import DatasetError, TrialDataset
+
+    if getattr(args, "model", "emoeye") == "tiny-emotionet":
+        from models.tiny_emotionet import TinyEmotioNetError, train_tiny
+
+        try:
+            result = train_tiny(
+                args.data,
+                args.out,
+                epochs=args.epochs or 600,
+                lr=args.lr if args.lr != 2e-3 else 3e-3,
+                seed=args.seed,
+                log=None if not args.no_progress else print,
+            )
+        except (DatasetError, TinyEmotioNetError) as exc:
+            raise CliError(str(exc)) from None
+        print(json.dumps({"checkpoint": result["checkpoint"], "test": result["test"]}))
+        return 0
     from models.network import ModelConfig
     from models.train import train
 
@@ -214,6 +239,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             ts_summary=getattr(args, "ts_summary", False),
             image_size=args.image_size or (224 if args.backbone_weights else 64),
             **branch_switches(args),
+            # The optional roles' branches: built when the dataset holds the role.
+            **{f"use_{r}": r in ds.roles and r not in (args.drop_branch or []) for r in ds.roles},
         )
     except (DatasetError, ValueError) as exc:
         raise CliError(str(exc)) from None
@@ -223,7 +250,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out,
         cfg,
         hold_out_stimuli=args.hold_out_stimuli,
-        epochs=args.epochs,
+        epochs=args.epochs or 30,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
@@ -254,6 +281,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         format_report,
     )
 
+    if args.checkpoint is not None:
+        from models.tiny_emotionet import TinyEmotioNetError, evaluate_tiny, is_tiny_checkpoint
+
+        if is_tiny_checkpoint(args.checkpoint):
+            try:
+                report = evaluate_tiny(args.checkpoint, args.data, args.out)
+            except (DatasetError, TinyEmotioNetError) as exc:
+                raise CliError(str(exc)) from None
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                m = report["metrics"]
+                print(
+                    f"{report['trials']} trials, {report['participants']} participants "
+                    f"(tiny-emotionet, continuous): arousal r {m['arousal']['r']:+.2f} "
+                    f"RMSE {m['arousal']['rmse']:.2f}; valence r {m['valence']['r']:+.2f} "
+                    f"RMSE {m['valence']['rmse']:.2f}"
+                )
+                if "filters_png" in report:
+                    print(f"filters plotted to {report['filters_png']}")
+            return 0
     ablate = [b for b in BRANCHES if getattr(args, f"no_{b}", False)]
     use_backbone_flag(args)
     norms = None

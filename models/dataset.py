@@ -36,7 +36,16 @@ norm_arousal        float32 (N,)                 the picture's normative rating 
 norm_valence        float32 (N,)                 likewise
 ==================  ===========================  ==============================================
 
-The last four arrays are optional (datasets written before them read as NaN). ``meta.json`` may
+The last four arrays are optional (datasets written before them read as NaN). When the first
+trial carries the optional roles (docs/modalities.md), the shards also hold:
+
+==================  ===========================  ==============================================
+eeg                 float32 (N, 12)              EEG features (``EEG_FEATURES`` in meta.json)
+face                float16 (N, A, T)            action units on the grid (``FACE_AUS``)
+face_mask           bool (N, A, T)               where each unit was tracked (False: absent)
+==================  ===========================  ==============================================
+
+and ``meta.json`` lists them in ``roles`` (with ``eeg_features`` and ``face_aus``). ``meta.json`` may
 also carry ``stimulus_norms`` (stimulus id -> [arousal, valence] norms) and ``fingerprint`` (a
 hash of the trial ids, participants, stimuli and labels that identifies the dataset).
 
@@ -64,6 +73,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from acquisition.lsl.presets import FACE_AUS
+from acquisition.trials.modalities import EEG_FEATURES
 from acquisition.trials.types import CHANNELS, Trial, TrialError, TrialSpec
 from models.preprocess import NormStats, clean_scanpath, normalise_signals
 
@@ -94,6 +105,14 @@ _FIELDS: dict[str, Any] = {
     "norm_valence": (np.float32, lambda c, t, s: (), np.nan),
 }
 _OPTIONAL = {"felt_arousal", "felt_valence", "norm_arousal", "norm_valence"}
+_ROLE_FIELDS: dict[str, dict[str, Any]] = {
+    # optional role -> its arrays: (dtype, per-trial shape function of T, fill value)
+    "eeg": {"eeg": (np.float32, lambda t: (len(EEG_FEATURES),), np.nan)},
+    "face": {
+        "face": (np.float16, lambda t: (len(FACE_AUS), t), 0),
+        "face_mask": (np.bool_, lambda t: (len(FACE_AUS), t), False),
+    },
+}
 TRUTH_FIELDS = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence")
 """Per-trial ground truth a simulated dataset carries (see :meth:`DatasetWriter.add`)."""
 
@@ -169,6 +188,8 @@ class DatasetWriter:
         self._buf: dict[str, np.ndarray] | None = None
         self._fill = 0
         self._shape: tuple[int, int, int] | None = None
+        self.roles: list[str] = []
+        """Optional roles stored (decided by the first trial: docs/modalities.md)."""
         self._closed = False
 
     def __enter__(self) -> DatasetWriter:
@@ -218,6 +239,7 @@ class DatasetWriter:
         if self._shape is None:
             self._shape = (c, t, s)
             self.spec = trial.spec
+            self.roles = [r for r in _ROLE_FIELDS if getattr(trial, r, None) is not None]
             self._allocate()
         elif (c, t, s) != self._shape:
             raise ValueError(
@@ -241,6 +263,10 @@ class DatasetWriter:
             b["scale"][i] = (r.scale_min, r.scale_max)
         if oracle is not None:
             b["oracle_arousal"][i], b["oracle_valence"][i] = oracle
+        if "eeg" in self.roles and trial.eeg is not None:
+            b["eeg"][i] = trial.eeg.vector()
+        if "face" in self.roles and trial.face is not None:
+            b["face"][i], b["face_mask"][i] = trial.face.canonical()
         for key, value in (truth or {}).items():
             if key in TRUTH_FIELDS:
                 b[key][i] = value
@@ -298,6 +324,9 @@ class DatasetWriter:
             name: np.full((self.shard_size, *shape(c, t, s)), fill, dtype=dtype)
             for name, (dtype, shape, fill) in _FIELDS.items()
         }
+        for role in self.roles:
+            for name, (dtype, shape, fill) in _ROLE_FIELDS[role].items():
+                self._buf[name] = np.full((self.shard_size, *shape(t)), fill, dtype=dtype)
 
     def _flush(self) -> None:
         if not self._fill or self._buf is None:
@@ -309,7 +338,9 @@ class DatasetWriter:
         os.replace(tmp, self.directory / name)
         self.shards.append({"file": name, "n": self._fill})
         self._fill = 0
-        for name_, (_, _, fill) in _FIELDS.items():
+        fills = {k: v[2] for k, v in _FIELDS.items()}
+        fills.update({k: v[2] for r in self.roles for k, v in _ROLE_FIELDS[r].items()})
+        for name_, fill in fills.items():
             self._buf[name_][...] = fill
         self._write_meta(complete=False)
 
@@ -323,6 +354,9 @@ class DatasetWriter:
             "n_trials": n_stored,
             "n_classes": self.n_classes,
             "channels": list(CHANNELS),
+            "roles": list(self.roles),
+            **({"eeg_features": list(EEG_FEATURES)} if "eeg" in self.roles else {}),
+            **({"face_aus": list(FACE_AUS)} if "face" in self.roles else {}),
             "spec": asdict(self.spec) if self.spec is not None else None,
             "source": self.source,
             "skipped_unrated": self.skipped_unrated,
@@ -459,6 +493,8 @@ class TrialDataset(Dataset):
             str(k): (float(v[0]), float(v[1]))
             for k, v in (self.meta.get("stimulus_norms") or {}).items()
         }
+        self.roles: list[str] = list(self.meta.get("roles", []))
+        """Optional roles the dataset holds (``eeg``, ``face``)."""
         self.stimulus_names, self.stimulus_index = (
             np.unique(self.stimulus_ids, return_inverse=True)
             if n
@@ -584,6 +620,14 @@ class TrialDataset(Dataset):
         }
         if with_images:
             out["stimulus"] = torch.from_numpy(self.stimulus_images()[self.stimulus_index[idx]])
+        if self.roles:  # optional roles (docs/modalities.md)
+            names = [n for r in self.roles for n in _ROLE_FIELDS[r]]
+            extra = self.arrays(idx, names)
+            if "eeg" in extra:
+                out["eeg"] = torch.from_numpy(extra["eeg"].astype(np.float32))
+            if "face" in extra:
+                out["face"] = torch.from_numpy(extra["face"].astype(np.float32))
+                out["face_mask"] = torch.from_numpy(extra["face_mask"])
         return out
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:

@@ -199,6 +199,8 @@ def predict_dataset(
 
     The stimulus branch runs once per distinct stimulus (as the live worker does at onset).
     """
+    from models.network import role_inputs
+
     model.eval()
     cfg = model.config
     emb = None
@@ -215,6 +217,7 @@ def predict_dataset(
             b["scanpath"].to(device),
             stimulus_embedding=se,
             ablate=ablate,
+            **role_inputs(b, device),
         )
         pa.append(torch.softmax(la, 1).float().cpu().numpy())
         pv.append(torch.softmax(lv, 1).float().cpu().numpy())

@@ -21,6 +21,11 @@ __all__ = ["BRANCHES", "VGG16", "EmoEyeNet", "ModelConfig", "count_parameters"]
 BRANCHES = ("timeseries", "scanpath", "stimulus")
 """Branch names, as used by ``use_*`` switches and ablations."""
 
+ROLE_BRANCHES = ("eeg", "face")
+"""Branches of the optional roles (docs/modalities.md): built when the training data has the
+role, recorded in the checkpoint's config (``use_eeg``, ``use_face``); at run time a missing
+role's input is masked (zeros) and the prediction flagged, an extra one ignored and noted."""
+
 
 @dataclass
 class ModelConfig:
@@ -83,6 +88,10 @@ class ModelConfig:
     dropout: float = 0.3
     n_classes: int = 7
     stimulus_backbone: str = "small"
+    use_eeg: bool = False
+    use_face: bool = False
+    eeg_features: int = 12
+    face_units: int = 21
 
     def __post_init__(self) -> None:
         for name in ("conv_channels", "scanpath_cnn", "stimulus_cnn"):
@@ -102,7 +111,12 @@ class ModelConfig:
     @property
     def branches(self) -> tuple[str, ...]:
         """Names of the branches switched on."""
-        return tuple(b for b in BRANCHES if getattr(self, f"use_{b}"))
+        return tuple(b for b in (*BRANCHES, *ROLE_BRANCHES) if getattr(self, f"use_{b}"))
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The optional roles the network takes (``eeg``, ``face``)."""
+        return tuple(r for r in ROLE_BRANCHES if getattr(self, f"use_{r}"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
@@ -181,6 +195,44 @@ class TimeSeriesBranch(nn.Module):
             dim=1,
         )
         return torch.cat([h_n[-1], self.summary(stats)], dim=1)
+
+
+class EegBranch(nn.Module):
+    """EEG feature vector (``EEG_FEATURES``; NaN = unknown) → embedding: the values (NaN as 0)
+    and which are known, through one hidden layer."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2 * cfg.eeg_features, cfg.embed_dim), nn.ReLU())
+        self.out_dim = cfg.embed_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        known = torch.isfinite(x)
+        v = torch.where(known, x, torch.zeros_like(x)) / 3.0  # dB and ln ratios: ~unit scale
+        return self.net(torch.cat([v, known.to(x.dtype)], dim=1))
+
+
+class FaceBranch(nn.Module):
+    """Action units on the grid (B, units, T) with their mask → embedding: two strided 1-D
+    convolutions and a global mean."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(2 * cfg.face_units, 32, 7, stride=2, padding=3),
+            nn.ReLU(),
+            nn.Conv1d(32, 48, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+            nn.Linear(48, cfg.embed_dim),
+            nn.ReLU(),
+        )
+        self.out_dim = cfg.embed_dim
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.to(x.dtype)
+        return self.net(torch.cat([x * m, m], dim=1))
 
 
 class ScanpathBranch(nn.Module):
@@ -274,6 +326,9 @@ class EmoEyeNet(nn.Module):
                 else SmallStimulusBranch(cfg)
             )
             width += cfg.embed_dim
+        self.eeg = EegBranch(cfg) if cfg.use_eeg else None
+        self.face = FaceBranch(cfg) if cfg.use_face else None
+        width += sum(b.out_dim for b in (self.eeg, self.face) if b is not None)
         self.fusion = nn.Sequential(
             nn.Dropout(cfg.dropout),
             nn.Linear(width, cfg.fusion_hidden),
@@ -339,6 +394,9 @@ class EmoEyeNet(nn.Module):
         stimulus: torch.Tensor | None = None,
         stimulus_embedding: torch.Tensor | None = None,
         ablate: Collection[str] = (),
+        eeg: torch.Tensor | None = None,
+        face: torch.Tensor | None = None,
+        face_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Arousal and valence logits.
 
@@ -354,13 +412,19 @@ class EmoEyeNet(nn.Module):
             (B, embed_dim) from :meth:`embed_stimulus`, or (1, embed_dim) broadcast to the batch.
         ablate
             Branch names whose features are replaced by zeros (ablation at evaluation time).
+        eeg
+            (B, eeg_features) EEG feature vectors (``EegFeatures.vector``), for a model with an
+            EEG branch; None masks the branch (its features are zeros).
+        face, face_mask
+            (B, face_units, T) action units (``FaceTrack.canonical``, as in datasets) and their
+            mask, for a model with a face branch; None masks the branch.
 
         Returns
         -------
         tuple of torch.Tensor
             (arousal_logits, valence_logits), each (B, n_classes).
         """
-        unknown = set(ablate) - set(BRANCHES)
+        unknown = set(ablate) - set(BRANCHES) - set(ROLE_BRANCHES)
         if unknown:
             raise ValueError(f"unknown branches to ablate {sorted(unknown)}; known: {BRANCHES}")
         feats: list[torch.Tensor] = []
@@ -385,6 +449,20 @@ class EmoEyeNet(nn.Module):
             if batch is not None and stimulus_embedding.shape[0] != batch:
                 stimulus_embedding = stimulus_embedding.expand(batch, -1)
             feats.append(self._maybe_zero(stimulus_embedding, "stimulus", ablate))
+        for name, branch in (("eeg", self.eeg), ("face", self.face)):
+            if branch is None:
+                continue  # an input for a role the model was not trained with is ignored
+            b = batch if batch is not None else 1
+            if name == "eeg" and eeg is not None:
+                f = branch(eeg)
+            elif name == "face" and face is not None:
+                f = branch(face, face_mask if face_mask is not None else torch.ones_like(face))
+            else:  # the role is missing: masked, as an ablation is
+                ref = feats[0] if feats else None
+                f = torch.zeros(b, branch.out_dim, device=None if ref is None else ref.device)
+            if batch is not None and f.shape[0] != batch:
+                f = f.expand(batch, -1)
+            feats.append(self._maybe_zero(f, name, ablate))
         z = self.fusion(torch.cat(feats, dim=1))
         return self.arousal_head(z) / self.temperature[0], self.valence_head(z) / self.temperature[
             1
@@ -398,3 +476,9 @@ class EmoEyeNet(nn.Module):
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (optionally only those that train)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def role_inputs(batch: dict, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The ``eeg``, ``face`` and ``face_mask`` tensors of a dataset batch, on ``device``
+    (empty for a dataset without those roles)."""
+    return {k: batch[k].to(device) for k in ("eeg", "face", "face_mask") if k in batch}

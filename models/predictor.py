@@ -137,6 +137,7 @@ class Predictor:
             if signals.ndim == 2:
                 signals, baseline, scanpath = signals[None], baseline[None], scanpath[None]
             ids = None
+            items = None
         else:
             items = [trials] if isinstance(trials, Trial) else list(trials)
             if not items:
@@ -161,11 +162,55 @@ class Predictor:
             else:
                 emb = torch.cat([e.reshape(1, -1) for e in stimulus_embeddings])
             emb = emb.reshape(-1, emb.shape[-1]).to(self.device)
-        la, lv = self.model(ts, sp, stimulus_embedding=emb)
+        la, lv = self.model(ts, sp, stimulus_embedding=emb, **self.role_tensors(items))
         return (
             torch.softmax(la.float(), 1).cpu().numpy(),
             torch.softmax(lv.float(), 1).cpu().numpy(),
         )
+
+    def role_tensors(self, trials: list[Trial] | None) -> dict[str, torch.Tensor]:
+        """EEG / face inputs of the model's optional-role branches for these trials; a role no
+        trial carries is left out (the model masks it, see :meth:`role_notes`). A batch mixing
+        trials with and without the role gives the ones without NaN features / an empty mask."""
+        cfg = self.config
+        out: dict[str, torch.Tensor] = {}
+        if not trials:
+            return out
+        if getattr(cfg, "use_eeg", False) and any(t.eeg is not None for t in trials):
+            rows = [
+                t.eeg.vector() if t.eeg is not None else np.full(cfg.eeg_features, np.nan)
+                for t in trials
+            ]
+            out["eeg"] = torch.from_numpy(np.stack(rows).astype(np.float32)).to(self.device)
+        if getattr(cfg, "use_face", False) and any(t.face is not None for t in trials):
+            n = trials[0].signals.shape[-1]
+            faces, masks = [], []
+            for t in trials:
+                if t.face is None:
+                    faces.append(np.zeros((cfg.face_units, n), np.float32))
+                    masks.append(np.zeros((cfg.face_units, n), bool))
+                else:
+                    f, m = t.face.canonical()
+                    faces.append(f)
+                    masks.append(m)
+            out["face"] = torch.from_numpy(np.stack(faces)).to(self.device)
+            out["face_mask"] = torch.from_numpy(np.stack(masks)).to(self.device)
+        return out
+
+    def role_notes(self, trial: Trial) -> tuple[list[str], list[str]]:
+        """``(flags, notes)`` about the optional roles: a role the model was trained with that
+        the trial lacks is masked and flagged (``"eeg missing: masked"``); one the trial carries
+        but the model was not trained with is ignored and noted."""
+        cfg = self.config
+        flags, notes = [], []
+        for role in ("eeg", "face"):
+            has = getattr(trial, role, None) is not None
+            uses = bool(getattr(cfg, f"use_{role}", False))
+            if uses and not has:
+                flags.append(f"{role} missing: masked (the model was trained with it)")
+            elif has and not uses:
+                notes.append(f"{role} ignored: the model was not trained with it")
+        return flags, notes
 
     def predict_trial(self, trial: Trial, embedding: torch.Tensor | None = None) -> TrialPrediction:
         """One trial → :class:`TrialPrediction` (probabilities and expected values)."""

@@ -1,211 +1,376 @@
-"""Tiny-EmotioNet: a shallow, interpretable model from facial action units to continuous affect.
+"""A Tiny-EmotioNet-style model: one 1-D convolution over action-unit time series, then a linear
+layer to continuous arousal and valence (docs/modalities.md, "Tiny-EmotioNet").
 
-One 1-D convolution over the action-unit time series (each filter spans every AU over a short
-stretch of time), a rectifier, the mean over time, then one linear layer to continuous arousal
-and valence. A few hundred parameters: it trains in seconds, runs live in well under a
-millisecond, and each filter can be read as "these AUs, rising like this, push arousal/valence
-this way" (:func:`plot_filters`). It serves continuous mode, where there is no picture.
+The input is a trial's (or a continuous window's) action units on the common grid, each minus
+its baseline and divided by its spread over the training set; units a device does not give are
+zero and masked. ``n_filters`` temporal filters of ``kernel`` samples span all units; their
+responses (ReLU) are averaged over the tracked samples and a linear layer maps them to arousal
+and valence on −1..1 (the rating scale's ends). Being a single convolution, each filter can be
+read as "which units, with which time course": :func:`plot_filters` draws them.
 
-Inputs are AU intensities on the trial grid, (N, n_aus, T), on OpenFace's 0-5 scale; targets are
-(N, 2) arousal and valence on the model's 1-7 scale. Saved as safetensors plus a JSON config, so
-loading never unpickles anything.
+Checkpoint: a directory with ``model.pt`` (a state dict, read with ``weights_only=True``) and
+``config.json`` (``"model": "tiny-emotionet"``, sizes, the units, normalisation, test metrics).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-CONFIG_FILE = "tiny_emotionet.json"
-WEIGHTS_FILE = "tiny_emotionet.safetensors"
-KIND = "tiny-emotionet"
+from acquisition.lsl.presets import FACE_AUS
+
+MODEL_NAME = "tiny-emotionet"
+WEIGHTS = "model.pt"
+CONFIG = "config.json"
+FILTERS_PNG = "tiny_emotionet_filters.png"
+
+
+class TinyEmotioNetError(ValueError):
+    """A dataset or checkpoint the model cannot use; the message is one line."""
 
 
 @dataclass
 class TinyConfig:
-    """Shape of a Tiny-EmotioNet.
+    """Sizes of :class:`TinyEmotioNet`.
 
     Attributes
     ----------
-    aus
-        Action-unit labels, in input-channel order (``AU01_r`` ...).
-    rate
-        Grid rate (Hz) the model was trained at; a filter's width in seconds follows from it.
+    units
+        Action units of the input, in order (default: all of :data:`FACE_AUS`).
     n_filters
-        Convolution filters.
-    kernel_seconds
-        Filter width in seconds (1 s: an expression's onset and apex).
+        Temporal filters of the one convolution.
+    kernel
+        Filter length in grid samples (15 at 60 Hz: a quarter of a second).
+    grid_rate
+        Rate of the input grid, Hz.
     """
 
-    aus: list[str] = field(default_factory=list)
-    rate: float = 30.0
-    n_filters: int = 8
-    kernel_seconds: float = 1.0
+    units: tuple[str, ...] = FACE_AUS
+    n_filters: int = 4
+    kernel: int = 15
+    grid_rate: float = 60.0
 
-    @property
-    def kernel(self) -> int:
-        """Filter width in grid samples: odd (centred 'same' padding), at least 1."""
-        return max(int(round(self.kernel_seconds * self.rate)), 1) | 1
+    def __post_init__(self) -> None:
+        self.units = tuple(self.units)
+        if self.n_filters < 1 or self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError("n_filters must be >= 1 and kernel an odd number >= 1")
 
 
 class TinyEmotioNet(nn.Module):
-    """Conv1d(n_aus -> n_filters) -> ReLU -> mean over time -> Linear(n_filters -> 2).
+    """One ``Conv1d`` over the units, ReLU, a masked mean over time, one ``Linear`` to
+    (arousal, valence)."""
 
-    The output is (N, 2): arousal and valence on the 1-7 scale (4 + the linear output, so an
-    untrained model predicts the scale's middle).
-    """
-
-    def __init__(self, config: TinyConfig) -> None:
+    def __init__(self, config: TinyConfig | None = None) -> None:
         super().__init__()
-        if not config.aus:
-            raise ValueError("Tiny-EmotioNet needs at least one action unit")
-        self.config = config
-        self.conv = nn.Conv1d(len(config.aus), config.n_filters, config.kernel, padding="same")
-        self.head = nn.Linear(config.n_filters, 2)
-        # Per-AU standardisation, fitted on the training set and saved with the weights.
-        self.register_buffer("mean", torch.zeros(len(config.aus)))
-        self.register_buffer("std", torch.ones(len(config.aus)))
+        self.config = cfg = config or TinyConfig()
+        self.conv = nn.Conv1d(len(cfg.units), cfg.n_filters, cfg.kernel, padding=cfg.kernel // 2)
+        self.head = nn.Linear(cfg.n_filters, 2)
 
-    def forward(self, aus: torch.Tensor) -> torch.Tensor:
-        """(N, n_aus, T) AU intensities (NaN allowed: untracked frames) -> (N, 2)."""
-        x = (aus - self.mean[:, None]) / self.std[:, None]
-        x = torch.nan_to_num(x, nan=0.0)  # an untracked frame is the average face
-        h = torch.relu(self.conv(x)).mean(dim=-1)
-        return 4.0 + self.head(h)
+    def forward(self, units: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 2) arousal and valence on −1..1 (unbounded: a linear output).
 
-
-def concordance(a: np.ndarray, b: np.ndarray) -> float:
-    """Lin's concordance correlation coefficient of two series (NaN pairs left out)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if len(a) < 2:
-        return float("nan")
-    cov = np.mean((a - a.mean()) * (b - b.mean()))
-    return float(2 * cov / (a.var() + b.var() + (a.mean() - b.mean()) ** 2 + 1e-12))
+        Parameters
+        ----------
+        units
+            (B, units, T), baseline-relative and normalised (:func:`prepare`).
+        mask
+            (B, T) True where the face was tracked; None: every sample counts.
+        """
+        h = torch.relu(self.conv(units))
+        if mask is None:
+            pooled = h.mean(dim=2)
+        else:
+            m = mask.to(h.dtype).unsqueeze(1)
+            pooled = (h * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)
+        return self.head(pooled)
 
 
-def fit(
-    aus: np.ndarray,
-    targets: np.ndarray,
-    config: TinyConfig,
-    epochs: int = 200,
-    lr: float = 0.01,
-    seed: int = 0,
-    weight_decay: float = 1e-3,
-) -> tuple[TinyEmotioNet, list[float]]:
-    """Train on (N, n_aus, T) AU series and (N, 2) arousal/valence; returns (model, losses).
+def prepare(
+    face: np.ndarray, face_mask: np.ndarray, n_baseline: int, sd: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model input from canonical AU arrays.
 
-    Full-batch Adam on mean squared error (the data are small: a session is a few hundred
-    windows), seeded, so two fits of the same data give the same model.
+    Parameters
+    ----------
+    face, face_mask
+        (B, units, T) intensities and per-unit masks (``FaceTrack.canonical``, or a dataset's
+        ``face`` / ``face_mask``), baseline first.
+    n_baseline
+        Baseline samples at the start (0: none, nothing subtracted).
+    sd
+        Per-unit spread to divide by (None: 1).
+
+    Returns
+    -------
+    (x, mask)
+        x float32 (B, units, T - n_baseline), 0 where a unit is absent; mask bool
+        (B, T - n_baseline): True where any unit was tracked.
     """
-    x = np.asarray(aus, np.float32)
-    y = np.asarray(targets, np.float32)
-    if x.ndim != 3 or x.shape[1] != len(config.aus):
-        raise ValueError(
-            f"expected AU series of shape (N, {len(config.aus)}, T), got {tuple(x.shape)}"
+    face = np.asarray(face, np.float32)
+    m = np.asarray(face_mask, bool)
+    if n_baseline > 0:
+        bm = m[..., :n_baseline]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            base = np.where(bm, face[..., :n_baseline], 0).sum(-1) / bm.sum(-1)
+        base = np.nan_to_num(base)
+        x = face[..., n_baseline:] - base[..., None]
+        m = m[..., n_baseline:]
+    else:
+        x = face.copy()
+    if sd is not None:
+        x = x / np.asarray(sd, np.float32)[None, :, None]
+    x = np.where(m, x, 0.0).astype(np.float32)
+    return x, m.any(axis=1)
+
+
+def _targets(ds) -> np.ndarray:
+    """(N, 2) ratings mapped onto −1..1 by each trial's scale (NaN when unrated)."""
+    a = ds.arrays(np.arange(len(ds)), ("arousal", "valence", "scale"))
+    lo, hi = a["scale"][:, 0], a["scale"][:, 1]
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    return np.stack([(a["arousal"] - mid) / half, (a["valence"] - mid) / half], 1)
+
+
+def _metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, dict[str, float]]:
+    out = {}
+    for k, name in enumerate(("arousal", "valence")):
+        p, t = pred[:, k], y[:, k]
+        r = float(np.corrcoef(p, t)[0, 1]) if len(p) > 2 and p.std() > 0 and t.std() > 0 else 0.0
+        out[name] = {
+            "r": round(r, 4),
+            "rmse": round(float(np.sqrt(np.mean((p - t) ** 2))), 4),
+            "mae": round(float(np.mean(np.abs(p - t))), 4),
+        }
+    return out
+
+
+def _load_face(data: str | Path) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, int]:
+    from models.dataset import TrialDataset
+
+    ds = TrialDataset(data)
+    if "face" not in ds.roles:
+        raise TinyEmotioNetError(
+            f"{data} holds no action units (dataset roles: {ds.roles or 'none'}): build it from "
+            "sessions with a face stream, e.g. --simulate --device-set full (docs/modalities.md)"
         )
-    if y.shape != (len(x), 2):
-        raise ValueError(f"expected targets of shape ({len(x)}, 2), got {tuple(y.shape)}")
-    keep = np.isfinite(y).all(axis=1)
-    if keep.sum() < 2:
-        raise ValueError("fewer than 2 windows with both arousal and valence to train on")
-    x, y = x[keep], y[keep]
+    spec = ds.spec
+    nb = spec.n_baseline if spec is not None else 0
+    arrays = ds.arrays(np.arange(len(ds)), ("face", "face_mask"))
+    return ds, arrays["face"], arrays["face_mask"], _targets(ds), nb
+
+
+def train_tiny(
+    data: str | Path,
+    out: str | Path,
+    config: TinyConfig | None = None,
+    epochs: int = 600,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-2,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    patience: int = 60,
+    log=None,
+) -> dict[str, Any]:
+    """Train on a dataset with the face role and write a checkpoint directory.
+
+    Participants are split into train / validation / test (no participant in two of them);
+    full-batch Adam on the mean squared error, early stopping on the validation loss.
+
+    Returns
+    -------
+    dict
+        ``checkpoint``, ``test`` (r, RMSE, MAE per target), ``epochs``, ``trials``.
+    """
+    from models.dataset import split_by_participant
+
+    cfg = config or TinyConfig()
+    ds, face, fmask, y, nb = _load_face(data)
+    cfg.grid_rate = ds.spec.grid_rate if ds.spec is not None else cfg.grid_rate
+    labelled = np.flatnonzero(np.isfinite(y).all(axis=1))
+    if len(labelled) < 10:
+        raise TinyEmotioNetError(f"{data} has {len(labelled)} rated trials; need at least 10")
+    parts = ds.participants[labelled]
+    rest, test = split_by_participant(parts, test_fraction, seed)
+    tr, va = split_by_participant(parts[rest], 0.2, seed + 1)
+    tr, va, test = labelled[rest[tr]], labelled[rest[va]], labelled[test]
+    x_raw, m_raw = prepare(face, fmask, nb)
+    with np.errstate(invalid="ignore"):
+        tracked = np.broadcast_to(m_raw[:, None, :], x_raw.shape)[tr]
+        sd = np.sqrt((np.where(tracked, x_raw[tr], 0) ** 2).sum((0, 2)) / tracked.sum((0, 2)))
+    sd = np.where(np.isfinite(sd) & (sd > 1e-6), sd, 1.0).astype(np.float32)
+    x, m = prepare(face, fmask, nb, sd)
     torch.manual_seed(seed)
-    model = TinyEmotioNet(config)
-    with np.errstate(all="ignore"):
-        mean = np.nanmean(x, axis=(0, 2))
-        std = np.nanstd(x, axis=(0, 2))
-    model.mean.copy_(torch.from_numpy(np.nan_to_num(mean).astype(np.float32)))
-    model.std.copy_(
-        torch.from_numpy(np.where(np.nan_to_num(std) > 1e-6, std, 1.0).astype(np.float32))
-    )
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model = TinyEmotioNet(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    losses = []
-    for _ in range(epochs):
+    X, M, Y = torch.from_numpy(x), torch.from_numpy(m), torch.from_numpy(y.astype(np.float32))
+    best, best_state, since, history = np.inf, None, 0, []
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
         opt.zero_grad()
-        loss = nn.functional.mse_loss(model(xt), yt)
+        loss = ((model(X[tr], M[tr]) - Y[tr]) ** 2).mean()
         loss.backward()
         opt.step()
-        losses.append(loss.item())
+        model.eval()
+        with torch.no_grad():
+            val = float(((model(X[va], M[va]) - Y[va]) ** 2).mean()) if len(va) else float(loss)
+        history.append({"epoch": epoch + 1, "train_mse": float(loss.detach()), "val_mse": val})
+        if val < best - 1e-5:
+            best, since = val, 0
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            since += 1
+            if since >= patience:
+                break
+    model.load_state_dict(best_state)
     model.eval()
-    return model, losses
+    with torch.no_grad():
+        pred = model(X[test], M[test]).numpy()
+    test_metrics = _metrics(pred, y[test])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out / WEIGHTS)
+    meta = {
+        "model": MODEL_NAME,
+        "config": {**asdict(cfg), "units": list(cfg.units)},
+        "n_baseline": int(nb),
+        "unit_sd": sd.tolist(),
+        "dataset": str(data),
+        "split": {"train": len(tr), "val": len(va), "test": len(test)},
+        "test": test_metrics,
+        "history": history,
+        "train_s": round(time.perf_counter() - started, 2),
+    }
+    (out / CONFIG).write_text(json.dumps(meta, indent=2))
+    if log is not None:
+        log(f"tiny-emotionet: {len(history)} epochs, test {test_metrics}")
+    return {
+        "checkpoint": str(out),
+        "test": test_metrics,
+        "epochs": len(history),
+        "trials": len(labelled),
+    }
 
 
-@torch.no_grad()
-def predict(model: TinyEmotioNet, aus: np.ndarray) -> np.ndarray:
-    """(N, 2) arousal and valence (1-7, clipped) for (N, n_aus, T) AU series."""
-    out = model(torch.as_tensor(np.asarray(aus, np.float32)))
-    return out.clamp(1.0, 7.0).numpy()
-
-
-def save(model: TinyEmotioNet, folder: str | Path, extra: dict | None = None) -> Path:
-    """Write ``folder/tiny_emotionet.{json,safetensors}``; returns the folder."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / WEIGHTS_FILE)
-    meta = {"kind": KIND, "config": asdict(model.config), **(extra or {})}
-    (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-    return folder
-
-
-def load(folder: str | Path) -> TinyEmotioNet:
-    """A saved Tiny-EmotioNet (safetensors: nothing is unpickled).
-
-    Raises
-    ------
-    ValueError
-        The folder holds no Tiny-EmotioNet, or its weights do not fit its config.
-    """
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    cfg_path = folder / CONFIG_FILE
-    if not cfg_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
-        raise ValueError(f"{folder}: no Tiny-EmotioNet here ({CONFIG_FILE} + {WEIGHTS_FILE})")
-    meta = json.loads(cfg_path.read_text())
-    if meta.get("kind") != KIND:
-        raise ValueError(f"{cfg_path}: kind {meta.get('kind')!r}, not {KIND!r}")
-    model = TinyEmotioNet(TinyConfig(**meta["config"]))
+def is_tiny_checkpoint(path: str | Path) -> bool:
+    """True when ``path`` (a directory or its weights file) is a Tiny-EmotioNet checkpoint."""
+    p = Path(path)
+    config = (p if p.is_dir() else p.parent) / CONFIG
     try:
-        model.load_state_dict(load_file(folder / WEIGHTS_FILE))
-    except RuntimeError as exc:
-        raise ValueError(f"{folder}: weights do not fit the config: {exc}") from None
-    return model.eval()
+        return json.loads(config.read_text()).get("model") == MODEL_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class TinyPredictor:
+    """A trained Tiny-EmotioNet for trials or continuous windows.
+
+    Parameters
+    ----------
+    checkpoint
+        Its directory (or weights file).
+    """
+
+    def __init__(self, checkpoint: str | Path) -> None:
+        p = Path(checkpoint)
+        folder = p if p.is_dir() else p.parent
+        try:
+            self.meta = json.loads((folder / CONFIG).read_text())
+        except (OSError, ValueError) as exc:
+            raise TinyEmotioNetError(f"{folder}: cannot read {CONFIG}: {exc}") from None
+        if self.meta.get("model") != MODEL_NAME:
+            raise TinyEmotioNetError(f"{folder} is not a {MODEL_NAME} checkpoint")
+        self.config = TinyConfig(**self.meta["config"])
+        self.model = TinyEmotioNet(self.config)
+        try:
+            state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
+            self.model.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001 - any unreadable or mismatched weights
+            raise TinyEmotioNetError(f"{folder / WEIGHTS}: {type(exc).__name__}: {exc}") from None
+        self.model.eval()
+        self.sd = np.asarray(self.meta["unit_sd"], np.float32)
+        self.n_baseline = int(self.meta.get("n_baseline", 0))
+
+    def predict_arrays(
+        self, face: np.ndarray, face_mask: np.ndarray, n_baseline: int | None = None
+    ) -> np.ndarray:
+        """(B, 2) arousal, valence on −1..1 from canonical (B, units, T) arrays."""
+        nb = self.n_baseline if n_baseline is None else n_baseline
+        x, m = prepare(face, face_mask, nb, self.sd)
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x), torch.from_numpy(m)).numpy()
+
+    def predict_trial(self, trial) -> tuple[float, float] | None:
+        """(arousal, valence) on −1..1 for a cut trial; None when it has no face track."""
+        if trial.face is None:
+            return None
+        f, m = trial.face.canonical()
+        a, v = self.predict_arrays(f[None], m[None], trial.spec.n_baseline)[0]
+        return float(a), float(v)
+
+    def predict_window(self, series, t0: float, t1: float, baseline: float = 1.0):
+        """(arousal, valence) on −1..1 for a continuous window ``[t0, t1)`` of a face role's
+        series (a :class:`~acquisition.lsl.reading.RoleSeries` with AU fields and ``valid``),
+        relative to the ``baseline`` seconds before it (continuous mode)."""
+        from acquisition.trials.modalities import face_track
+
+        step = 1.0 / self.config.grid_rate
+        nb = int(round(baseline * self.config.grid_rate))
+        grid = t0 + np.arange(-nb, int(round((t1 - t0) * self.config.grid_rate))) * step
+        track = face_track(series, grid, nb, max(3 * step, 0.1))
+        f, m = track.canonical()
+        a, v = self.predict_arrays(f[None], m[None], nb)[0]
+        return float(a), float(v)
+
+
+def evaluate_tiny(checkpoint: str | Path, data: str | Path, out: str | Path | None = None) -> dict:
+    """Metrics of a Tiny-EmotioNet checkpoint on every rated trial of a dataset, and its
+    filters plotted to ``out/tiny_emotionet_filters.png`` when ``out`` is given."""
+    predictor = TinyPredictor(checkpoint)
+    ds, face, fmask, y, nb = _load_face(data)
+    labelled = np.flatnonzero(np.isfinite(y).all(axis=1))
+    pred = predictor.predict_arrays(face[labelled], fmask[labelled], nb)
+    report = {
+        "model": MODEL_NAME,
+        "trials": int(len(labelled)),
+        "participants": int(len(set(ds.participants[labelled]))),
+        "metrics": _metrics(pred, y[labelled]),
+        "checkpoint_test": predictor.meta.get("test"),
+    }
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["filters_png"] = str(plot_filters(predictor.model, out / FILTERS_PNG))
+        (out / "tiny_emotionet_evaluation.json").write_text(json.dumps(report, indent=2))
+    return report
 
 
 def plot_filters(model: TinyEmotioNet, path: str | Path) -> Path:
-    """One heat map per filter (AU x time within the filter), titled by its pull on arousal and
-    valence (the head's weights), so a reader sees which AUs drive which dimension."""
+    """Each filter of the convolution as a units × time heat map, titled with its weight on
+    arousal and valence (what the filter is "for")."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    w = model.conv.weight.detach().numpy()  # (filters, aus, kernel)
+    w = model.conv.weight.detach().numpy()  # (filters, units, kernel)
     head = model.head.weight.detach().numpy()  # (2, filters)
+    cfg = model.config
     n = w.shape[0]
     cols = min(n, 4)
-    rows = int(np.ceil(n / cols))
-    height = max(2.4, 0.22 * len(model.config.aus) + 1.2)
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(3.4 * cols + 1.0, height * rows + 0.6),
-        squeeze=False,
-        layout="constrained",
-    )
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
     lim = float(np.abs(w).max()) or 1.0
-    seconds = w.shape[2] / model.config.rate
-    for k, ax in enumerate(axes.flat):
+    t = (np.arange(cfg.kernel) - cfg.kernel // 2) / cfg.grid_rate
+    for k in range(rows * cols):
+        ax = axes[k // cols][k % cols]
         if k >= n:
             ax.axis("off")
             continue
@@ -215,17 +380,14 @@ def plot_filters(model: TinyEmotioNet, path: str | Path) -> Path:
             cmap="RdBu_r",
             vmin=-lim,
             vmax=lim,
-            extent=(0, seconds, len(model.config.aus) - 0.5, -0.5),
+            extent=(t[0], t[-1], len(cfg.units) - 0.5, -0.5),
         )
-        ax.set_yticks(range(len(model.config.aus)))
-        ax.set_yticklabels(model.config.aus, fontsize=6)
+        ax.set_yticks(range(len(cfg.units)), cfg.units, fontsize=6)
         ax.set_xlabel("s", fontsize=7)
-        ax.set_title(f"#{k}  arousal {head[0, k]:+.2f}  valence {head[1, k]:+.2f}", fontsize=8)
-    fig.colorbar(im, ax=axes, shrink=0.6, label="weight")
-    fig.suptitle(
-        "Tiny-EmotioNet filters (AU x time in the filter); above each: its weight on arousal, valence",
-        fontsize=9,
-    )
+        ax.set_title(f"filter {k + 1}: A {head[0, k]:+.2f} V {head[1, k]:+.2f}", fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.colorbar(im, ax=axes, shrink=0.6)
+    fig.suptitle("Tiny-EmotioNet filters (units × time); weights on arousal (A), valence (V)")
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -25,7 +25,7 @@ from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
 from models.losses import FocalLoss, balanced_class_weights, weights_from_counts
-from models.network import EmoEyeNet, ModelConfig, count_parameters
+from models.network import EmoEyeNet, ModelConfig, count_parameters, role_inputs
 from models.preprocess import Augment, StatsAccumulator
 
 BALANCE_MODES = ("both", "sampler", "subset", "weights", "none")
@@ -121,7 +121,12 @@ def _forward_batch(
         # Embed each distinct stimulus of the batch once (as the live worker does at onset).
         uniq, inv = torch.unique(b["stimulus_index"], return_inverse=True)
         emb = model.embed_stimulus(images[uniq.to(images.device)])[inv.to(device)]
-    return model(b["timeseries"].to(device), b["scanpath"].to(device), stimulus_embedding=emb)
+    return model(
+        b["timeseries"].to(device),
+        b["scanpath"].to(device),
+        stimulus_embedding=emb,
+        **role_inputs(b, device),
+    )
 
 
 @torch.inference_mode()
@@ -141,7 +146,12 @@ def _predict(
     for s in _batches(len(idx), batch_size):
         b = ds.batch(idx[s : s + batch_size], with_images=False)
         emb = emb_all[b["stimulus_index"].to(device)] if emb_all is not None else None
-        la, lv = model(b["timeseries"].to(device), b["scanpath"].to(device), stimulus_embedding=emb)
+        la, lv = model(
+            b["timeseries"].to(device),
+            b["scanpath"].to(device),
+            stimulus_embedding=emb,
+            **role_inputs(b, device),
+        )
         pa.append(torch.softmax(la.float(), 1).cpu().numpy())
         pv.append(torch.softmax(lv.float(), 1).cpu().numpy())
     n = model.config.n_classes

@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquisition.config import RoleRule
+from acquisition.lsl.modalities import eeg_reading, face_reading
 from acquisition.lsl.presets import (
+    ALL_ROLES,
     COLUMN_KEYS,
+    EXTRA_ROLES,
     HR_KINDS,
     ROLES,
     PresetStream,
@@ -38,6 +41,8 @@ TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "rr": ("rr", "rri", "rrinterval", "rrintervals"),
     "ibi": ("ibi", "interbeatinterval"),
     "markers": ("markers", "marker", "stimulus", "stimuli"),
+    "eeg": ("eeg", "electroencephalogram", "electroencephalography"),
+    "face": ("facialau", "au", "aus", "actionunits", "face", "facs", "facialexpression"),
 }
 """Stream types EmoEye reads without a preset (compared lower-case, without punctuation), by
 the signal they carry. A channel label that is one of these names marks that signal's channel."""
@@ -103,7 +108,8 @@ class BindingPlan:
     def explain(self, required: tuple[str, ...] | list[str] = ROLES) -> str:
         """A human report: bound roles, missing ones, and why the other streams are not bound."""
         lines = []
-        for role in ROLES:
+        shown = [r for r in ALL_ROLES if r in ROLES or r in self.roles or r in required]
+        for role in shown:
             c = self.roles.get(role)
             if c is not None:
                 lines.append(f"  {role:8s} -> {c.spec.describe()} [{c.reading.kind}; {c.why}]")
@@ -131,6 +137,8 @@ _DERIVATION = {
     "hr_ecg": "bpm from ECG R-peaks",
     "hr_ppg": "bpm from PPG peaks",
     "markers": "onsets and ratings parsed from marker text",
+    "eeg": "µV per electrode",
+    "face": "action-unit intensities; samples without tracking invalid",
 }
 
 
@@ -138,6 +146,8 @@ def describe_reading(reading: RoleReading, spec: StreamSpec) -> str:
     """What a reading reads and how it derives the role, for reports: e.g.
     ``"signal = channel 0 ('bvp'); bpm from PPG peaks, resampled by its timestamps"``."""
     cols = ", ".join(f"{k} = {describe_column(spec, c)}" for k, c in reading.columns.items())
+    if reading.kind in EXTRA_ROLES and len(reading.columns) > 4:
+        cols = f"{len(reading.columns)} channels ({shorten(', '.join(reading.columns), 60)})"
     how = _DERIVATION.get(reading.kind, reading.kind)
     p = reading.params
     if reading.kind == "hr_intervals":
@@ -196,6 +206,12 @@ def _xy_labels(spec: StreamSpec) -> tuple[str, str] | None:
 def _generic(spec: StreamSpec) -> tuple[RoleReading | None, str]:
     """How a stream of a known type is read without a preset, or why it cannot be."""
     sig = signal_of(spec.type)
+    if sig == "eeg" and not spec.is_string:
+        return eeg_reading(spec)
+    if sig in ("face", None) and not spec.is_string:
+        face, why = face_reading(spec)
+        if face is not None or sig == "face":
+            return face, (f"{spec.type} stream, {why}" if face is not None else why)
     if sig == "markers":
         return _GENERIC["markers"], f"generic {spec.type} stream"
     if spec.is_string and sig is None:
@@ -281,6 +297,17 @@ def _rule_reading(
                     f"channels: set columns.{keys[0]} (label or index)"
                 )
             cols = {keys[0]: 0}
+        if not cols and rule.kind in EXTRA_ROLES:
+            generic = (eeg_reading if rule.kind == "eeg" else face_reading)(spec)[0]
+            if generic is None:
+                return None, (
+                    f"{where} names no columns and the stream has no "
+                    + ("10-20 labels" if rule.kind == "eeg" else "action-unit labels")
+                    + ": name them in columns (electrode or AU = label or 0-based index)"
+                )
+            cols = dict(generic.columns)
+            params = {**generic.params, **rule.params}
+            return RoleReading(rule.role, rule.kind, cols, params), ""
         if not cols and rule.kind == "gaze":
             generic, why = _generic(spec)
             if generic is None or generic.role != "gaze":

@@ -131,6 +131,8 @@ def check_stream(
         "gsr": _gsr,
         "hr_direct": _hr_direct,
         "hr_intervals": _hr_intervals,
+        "eeg": _eeg,
+        "face": _face,
     }.get(reading.kind, _rhythm)
     return check(reading, spec, ts, values)
 
@@ -233,6 +235,43 @@ def _hr_intervals(reading: RoleReading, spec: StreamSpec, ts: np.ndarray, values
     else:
         why = f"only {good.mean():.0%} of intervals give {HR_RANGE[0]:g}–{HR_RANGE[1]:g} bpm"
     return Plausibility(SUSPECT, why, first)
+
+
+EEG_SD_UV = (0.5, 500.0)
+"""Typical standard deviation of an EEG channel in µV (a volt or mV scale is far outside)."""
+
+
+def _eeg(reading: RoleReading, spec: StreamSpec, ts: np.ndarray, values: np.ndarray):
+    series = extract(reading, spec, ts, values)
+    with np.errstate(invalid="ignore"):
+        sd = np.nanstd(series.values, axis=0) if len(series) > 1 else np.full(1, np.nan)
+    med = _median(sd)
+    first = _fmt(series.values[0]) if len(series) else "none"
+    if not np.isfinite(med):
+        return Plausibility(UNKNOWN, "no finite EEG samples yet", first)
+    lo, hi = EEG_SD_UV
+    if not lo <= med <= hi:
+        unit = reading.params.get("unit", "uV")
+        return Plausibility(
+            SUSPECT,
+            f"median channel sd {med:.3g} read as µV (unit {unit}) is outside {lo:g}-{hi:g} µV: "
+            "set [roles.eeg.params] unit",
+            first,
+        )
+    return Plausibility(OK, f"{series.values.shape[1]} channels, median sd {med:.3g} µV", first)
+
+
+def _face(reading: RoleReading, spec: StreamSpec, ts: np.ndarray, values: np.ndarray):
+    series = extract(reading, spec, ts, values)
+    valid = series.column("valid") > 0.5
+    first = _fmt(series.values[0]) if len(series) else "none"
+    if not valid.any():
+        return Plausibility(SUSPECT, "no frame with successful tracking", first)
+    aus = series.values[valid, :-1]
+    top = float(np.nanmax(aus)) if aus.size else float("nan")
+    if not (np.isfinite(top) and float(np.nanmin(aus)) >= -0.5 and top <= 5.5):
+        return Plausibility(SUSPECT, f"action-unit intensities outside 0-5 (max {top:.3g})", first)
+    return Plausibility(OK, f"{aus.shape[1]} action units, tracked {valid.mean():.0%}", first)
 
 
 def _rhythm(reading: RoleReading, spec: StreamSpec, ts: np.ndarray, values: np.ndarray):

@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from acquisition.streams import StreamSpec
 
 ROLES = ("gaze", "gsr", "hr", "markers")
+"""The core roles: every session looks for them (and keeps looking for them while they are
+unbound)."""
+
+EXTRA_ROLES = ("eeg", "face")
+"""Optional roles (docs/modalities.md): bound when a stream fits, never looked for otherwise;
+trials carry them when bound. A session without them behaves as if they did not exist."""
+
+ALL_ROLES = ROLES + EXTRA_ROLES
 """Every role a stream can play."""
 
 REQUIRED_ROLES = ("gaze", "gsr", "hr")
@@ -56,18 +64,24 @@ COLUMN_KEYS: dict[str, tuple[str, ...]] = {
     "hr_ecg": ("signal",),
     "hr_ppg": ("signal",),
     "markers": (),
+    "eeg": (),
+    "face": (),
 }
-"""The columns each reading kind reads (single-value kinds read exactly one)."""
+"""The columns each reading kind reads (single-value kinds read exactly one). ``eeg`` and
+``face`` name their columns freely: an EEG column is the electrode's name (``F3 = 2``), a face
+column an action unit (``AU12 = "smile"``) or ``success`` / ``confidence``."""
 
 KIND_ROLE: dict[str, str] = {
     "gaze": "gaze",
     "gsr": "gsr",
     "markers": "markers",
     **{k: "hr" for k in HR_KINDS},
+    "eeg": "eeg",
+    "face": "face",
 }
 """The role each reading kind feeds."""
 
-PARAM_KEYS = ("flip_y", "screen", "interval_unit", "valid_threshold", "valid_when")
+PARAM_KEYS = ("flip_y", "screen", "interval_unit", "valid_threshold", "valid_when", "unit")
 """Every reading parameter (see :class:`RoleReading`)."""
 
 
@@ -92,7 +106,8 @@ class RoleReading:
     params
         Extra facts: ``flip_y`` (origin bottom-left), ``screen`` (pixel size for pixel gaze),
         ``interval_unit`` (``"s"`` or ``"ms"``), ``valid_threshold`` (confidence cut-off),
-        ``valid_when`` (``"nonzero"`` or ``"zero"``: Tobii-style codes where 0 means valid).
+        ``valid_when`` (``"nonzero"`` or ``"zero"``: Tobii-style codes where 0 means valid),
+        ``unit`` (EEG: ``"uV"`` (default), ``"mV"`` or ``"V"``; read as µV).
     """
 
     role: str
@@ -132,6 +147,40 @@ class PresetStream:
             uid=uid,
             manufacturer=self.manufacturer,
         )
+
+
+EEG_32 = (
+    "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz",
+    "C4", "T8", "TP9", "CP5", "CP1", "CP2", "CP6", "TP10", "P7", "P3", "Pz", "P4", "P8", "PO9",
+    "O1", "Oz", "O2", "PO10",
+)  # fmt: skip
+"""A standard 32-electrode 10-20 cap (the actiCAP 32 layout): the simulated EEG's channels."""
+
+TEN_TWENTY = frozenset(
+    f"{row}{pos}".lower()
+    for row in (
+        "Fp", "AF", "F", "FT", "FC", "T", "C", "TP", "CP", "P", "PO", "O", "I", "N",
+    )
+    for pos in ("z", *map(str, range(1, 13)))
+) | frozenset({"a1", "a2", "m1", "m2", "t3", "t4", "t5", "t6"})  # fmt: skip
+"""Electrode names of the 10-20 / 10-10 / 10-5 families (lower case; old names T3-T6 too): an
+EEG stream's channels with these labels are read as EEG by type alone."""
+
+OPENFACE_AUS = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
+    "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
+)  # fmt: skip
+"""The 17 action units OpenFace 2.0 estimates an intensity (0-5) for (``AU01_r`` ...)."""
+
+PYFEAT_AUS = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU11", "AU12", "AU14",
+    "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43",
+)  # fmt: skip
+"""The 20 action units of py-feat's AU detectors (``Fex.au_columns``; 0-1 per AU)."""
+
+FACE_AUS = tuple(sorted(set(OPENFACE_AUS) | set(PYFEAT_AUS)))
+"""Every action unit a trial's face track can hold, in order (a device gives a subset; the
+others stay masked)."""
 
 
 def _gaze_pair(pupil: bool = True, **params) -> RoleReading:
@@ -317,6 +366,56 @@ PRESETS: dict[str, tuple[PresetStream, ...]] = {
             manufacturer="Polar",
         ),
     ),
+    "eeg-32": (
+        PresetStream(
+            "eeg-32",
+            "EEG",
+            "EEG",
+            250.0,
+            EEG_32,
+            (RoleReading("eeg", "eeg", {lab: lab for lab in EEG_32}),),
+        ),
+    ),
+    "openface": (
+        PresetStream(
+            "openface",
+            "OpenFace",
+            "FacialAU",
+            30.0,
+            (*(f"{au}_r" for au in OPENFACE_AUS), "confidence", "success"),
+            (
+                RoleReading(
+                    "face",
+                    "face",
+                    {
+                        **{au: f"{au}_r" for au in OPENFACE_AUS},
+                        "confidence": "confidence",
+                        "success": "success",
+                    },
+                    {"valid_threshold": 0.5},
+                ),
+            ),
+            manufacturer="OpenFace",
+        ),
+    ),
+    "py-feat": (
+        PresetStream(
+            "py-feat",
+            "py-feat",
+            "FacialAU",
+            30.0,
+            (*PYFEAT_AUS, "FaceScore"),
+            (
+                RoleReading(
+                    "face",
+                    "face",
+                    {**{au: au for au in PYFEAT_AUS}, "confidence": "FaceScore"},
+                    {"valid_threshold": 0.5},
+                ),
+            ),
+            manufacturer="py-feat",
+        ),
+    ),
     "psychopy": (
         PresetStream(
             "psychopy",
@@ -349,9 +448,11 @@ DEVICE_SETS: dict[str, tuple[str, ...]] = {
     "tobii-e4": ("tobii", "empatica-e4", "psychopy"),
     "pupil-polar": ("pupil-labs", "shimmer", "polar-h10", "psychopy"),
     "lab": ("tobii", "shimmer", "polar-h10", "psychopy"),
+    "full": ("tobii", "shimmer", "polar-h10", "eeg-32", "openface", "psychopy"),
 }
 """Simulated device combinations: ``gazepoint`` is the EmoEye original (one 60 Hz stream with gaze,
-pupil, GSR and HR); ``lab`` is the benchmark set (gaze 1200 Hz, GSR 128 Hz, ECG 130 Hz)."""
+pupil, GSR and HR); ``lab`` is the benchmark set (gaze 1200 Hz, GSR 128 Hz, ECG 130 Hz);
+``full`` is ``lab`` plus a 32-channel 250 Hz EEG and an OpenFace action-unit stream at 30 Hz."""
 
 
 def preset_streams(names: tuple[str, ...] | list[str] | None = None) -> list[PresetStream]:

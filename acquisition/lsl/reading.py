@@ -316,4 +316,10 @@ def extract(
         ts, x, rate = regular_signal(timestamps, x, spec.nominal_srate)
         t, hr = beats_to_hr(detect_beats(ts, x, rate, kind))
         return RoleSeries(t, hr[:, None], ("hr",))
+    if kind in ("eeg", "face"):
+        from acquisition.lsl.modalities import extract_eeg, extract_face
+
+        how = extract_eeg if kind == "eeg" else extract_face
+        out, fields = how(reading, spec, values, column_index)
+        return RoleSeries(timestamps, out, fields)
     raise ValueError(f"unknown reading kind {kind!r} for role {reading.role!r}")

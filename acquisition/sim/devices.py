@@ -33,6 +33,8 @@ class Body(Protocol):
     def pulse(self, t: np.ndarray) -> np.ndarray: ...
     def ecg(self, t: np.ndarray) -> np.ndarray: ...
     def intervals(self, beat_t: np.ndarray) -> np.ndarray: ...
+    def eeg(self, t: np.ndarray, noise: float) -> np.ndarray: ...
+    def face(self, t: np.ndarray, rng, noise: float) -> dict[str, np.ndarray]: ...
 
 
 def encode(body: Body, ps: PresetStream, t: np.ndarray, rng, noise: float) -> np.ndarray:
@@ -53,6 +55,11 @@ def encode(body: Body, ps: PresetStream, t: np.ndarray, rng, noise: float) -> np
         cols = {"ibi": body.intervals(t)}
     elif ps.type == "RR":
         cols = {"RR": np.round(1000.0 * body.intervals(t))}
+    elif ps.type == "EEG":  # µV, one column per electrode of the preset
+        eeg = body.eeg(t, noise)
+        cols = {label: eeg[:, c] for c, label in enumerate(ps.channel_labels)}
+    elif ps.type == "FacialAU":
+        cols = body.face(t, rng, noise)
     else:
         raise ValueError(f"no simulation for stream type {ps.type!r}")
     out = np.empty((n, len(ps.channel_labels)), DTYPES.get(ps.channel_format, np.float32))

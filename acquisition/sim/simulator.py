@@ -35,6 +35,7 @@ import numpy as np
 from acquisition.lsl.presets import DEVICE_SETS, PresetStream, preset_streams
 from acquisition.offline_acquisition import Block
 from acquisition.sim import devices
+from acquisition.sim.modalities import ExtraBody, ExtraResponseModel
 from acquisition.sim.physiology import (
     SCALE,
     Drift,
@@ -151,6 +152,8 @@ class SimulationConfig:
     felt: FeltModel = field(default_factory=FeltModel)
     responses: ResponseModel = field(default_factory=ResponseModel)
     source_tag: str | None = None
+    extra: ExtraResponseModel = field(default_factory=ExtraResponseModel)
+    """EEG and face effect sizes (:mod:`acquisition.sim.modalities`)."""
 
     def __post_init__(self) -> None:
         if self.picture_seconds is None:
@@ -264,6 +267,7 @@ class Simulation:
         self._draw_gaze()
         self._draw_heart()
         self._draw_scrs()
+        self._extra = ExtraBody(self, cfg.extra)
         rng = np.random.default_rng([cfg.seed, 8])
         self._pupil_drift = Drift(rng, 0.25, (20.0, 120.0))
         self._gsr_drift = Drift(rng, 0.6, (60.0, 400.0))
@@ -686,6 +690,20 @@ class Simulation:
 
     def ecg(self, t: np.ndarray) -> np.ndarray:
         return self._ecg(t)
+
+    def eeg(self, t: np.ndarray, noise: float) -> np.ndarray:
+        return self._extra.eeg(t, noise)
+
+    def face(self, t: np.ndarray, rng, noise: float) -> dict[str, np.ndarray]:
+        return self._extra.face(t, rng, noise)
+
+    def extra_responses(self) -> dict[str, np.ndarray]:
+        """Per trial, the programmed EEG and face responses with the felt state
+        (:meth:`acquisition.sim.modalities.ExtraBody.responses`)."""
+        out = self._extra.responses()
+        out["felt_arousal"] = self._felt_a.copy()
+        out["felt_valence"] = self._felt_v.copy()
+        return out
 
     def intervals(self, beat_t: np.ndarray) -> np.ndarray:
         """Interval (s) ending at each beat."""

@@ -7,8 +7,10 @@ from typing import Protocol
 
 import numpy as np
 
+from acquisition.lsl.presets import EXTRA_ROLES
 from acquisition.lsl.reading import RoleSeries
 from acquisition.trials.grid import fill_gaps, presence, to_grid
+from acquisition.trials.modalities import EegFeatures, FaceTrack, eeg_features, face_track
 from acquisition.trials.scanpath import render_scanpath
 from acquisition.trials.types import CHANNELS, Trial, TrialQuality, TrialSpec
 
@@ -74,7 +76,7 @@ def cut_trial(
     signals = np.zeros((len(CHANNELS), n), dtype=np.float64)
     signals[:] = np.nan
     mask = np.zeros((len(CHANNELS), n), dtype=bool)
-    required = [r for r in spec.required_roles if r in ROLE_CHANNELS]
+    required = [r for r in spec.required_roles if r in ROLE_CHANNELS or r in EXTRA_ROLES]
     quality = TrialQuality(complete=complete, notes=list(notes or []), required=required)
     raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for role, channels in ROLE_CHANNELS.items():
@@ -111,6 +113,20 @@ def cut_trial(
             quality.notes.append("gsr flat-lined: one constant value (sensor off the skin?)")
         if role == "gaze":
             _gaze_quality(window.between(onset, t1), quality)
+    extra = {}
+    for role in EXTRA_ROLES:
+        reader = roles.get(role)
+        if reader is None:
+            if role in required:
+                quality.coverage[role] = quality.usable[role] = 0.0
+                quality.missing.append(role)
+                quality.unbound.append(role)
+            continue  # an optional role the lab does not have: as if it did not exist
+        try:
+            extra[role] = _cut_extra(role, reader, grid, onset, t0, t1, spec, quality, raw)
+        except Exception as exc:
+            exc.role = role
+            raise
     quality.unusable = _unusable(quality, mask[:, nb:], spec.min_coverage)
     # Mean of the valid baseline samples; NaN for an empty baseline, on purpose. By hand: a
     # quiet np.nanmean needs warnings.catch_warnings, which is not thread-safe.
@@ -132,7 +148,52 @@ def cut_trial(
         spec=spec,
         raw=raw,
         participant=participant,
+        eeg=extra.get("eeg"),
+        face=extra.get("face"),
     )
+
+
+def _cut_extra(
+    role: str,
+    reader: RoleReader,
+    grid: np.ndarray,
+    onset: float,
+    t0: float,
+    t1: float,
+    spec: TrialSpec,
+    quality: TrialQuality,
+    raw: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> EegFeatures | FaceTrack:
+    """An optional role's part of the trial: EEG features or the face track, with quality."""
+    series = reader.read(t0, t1)
+    window = series.between(t0, t1)
+    raw[role] = (window.timestamps, window.values)
+    nb = spec.n_baseline
+    quality.coverage[role] = float(presence(series.timestamps, grid[nb:], reader.max_gap).mean())
+    quality.gaps[role] = _count_gaps(window.timestamps, onset, t1, reader.max_gap)
+    if len(window) == 0:
+        quality.missing.append(role)
+    if role == "eeg":
+        srate = getattr(getattr(reader, "spec", None), "nominal_srate", 0.0)
+        feats = eeg_features(window, onset, t1, spec.baseline, srate)
+        quality.usable[role] = quality.coverage[role] if feats.channels else 0.0
+        quality.eeg = {
+            "channels": len(feats.channels),
+            "excluded": dict(feats.excluded),
+            "line_noise": round(feats.line_noise, 4) if np.isfinite(feats.line_noise) else None,
+        }
+        if feats.excluded:
+            names = ", ".join(f"{k} ({v})" for k, v in feats.excluded.items())
+            quality.notes.append(f"eeg: excluded {names}")
+        if len(feats.channels) and not feats.asymmetry_pair:
+            quality.notes.append(
+                "eeg: no frontal pair (F4/F3, F8/F7, AF4/AF3, Fp2/Fp1) for asymmetry"
+            )
+        return feats
+    track = face_track(series, grid, nb, reader.max_gap)
+    quality.usable[role] = float(track.mask[nb:].mean()) if len(grid) > nb else 0.0
+    quality.face = {"tracked": round(track.tracked, 4)}
+    return track
 
 
 def _unusable(quality: TrialQuality, window_mask: np.ndarray, min_coverage: float) -> list[str]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from acquisition.trials.modalities import EegFeatures, FaceTrack
 
 CHANNELS = ("x", "y", "pupil", "gsr", "hr")
 """Common-grid channels of :attr:`Trial.signals`, in order."""
@@ -89,6 +93,11 @@ class TrialQuality:
     required: list[str] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)
     unusable: list[str] = field(default_factory=list)
+    eeg: dict = field(default_factory=dict)
+    """When EEG is bound: ``channels`` kept, ``excluded`` (electrode → flat/railed/no data),
+    ``line_noise`` share (docs/modalities.md)."""
+    face: dict = field(default_factory=dict)
+    """When a face stream is bound: ``tracked``, the share of frames with successful tracking."""
 
     def scored_roles(self) -> list[str]:
         """The roles the score is computed over: required and bound (an optional role, or a
@@ -134,6 +143,8 @@ class TrialQuality:
             "score": round(self.score, 4),
             "unusable": list(self.unusable),
             "notes": list(self.notes),
+            **({"eeg": dict(self.eeg)} if self.eeg else {}),
+            **({"face": dict(self.face)} if self.face else {}),
         }
 
 
@@ -208,6 +219,10 @@ class Trial:
     mode: str = "trial"
     """``"trial"`` (cut at an onset) or ``"continuous"`` (a window of continuous mode,
     :mod:`acquisition.trials.continuous`)."""
+    eeg: EegFeatures | None = None
+    """Band powers and frontal asymmetry when an EEG stream is bound (raw µV in ``raw["eeg"]``)."""
+    face: FaceTrack | None = None
+    """Action units on the common grid when a face stream is bound."""
 
     @property
     def predictable(self) -> bool:

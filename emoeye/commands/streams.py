@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from acquisition.lsl.binding import bind_roles, describe_reading
     from acquisition.lsl.live import discover
     from acquisition.lsl.plausibility import check_stream
-    from acquisition.lsl.presets import ROLES
+    from acquisition.lsl.presets import ALL_ROLES
 
     config = load_acq_config(args.config)
     visible = discover(args.timeout)
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     bound = {c.spec.key for c in plan.roles.values()}
     data = sample_streams({k: infos[k] for k in bound}, args.sample) if args.sample > 0 else {}
     report = {}
-    for role, cand in sorted(plan.roles.items(), key=lambda rc: ROLES.index(rc[0])):
+    for role, cand in sorted(plan.roles.items(), key=lambda rc: ALL_ROLES.index(rc[0])):
         entry = {
             "stream": cand.spec.key,
             "name": cand.spec.name,

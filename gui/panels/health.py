@@ -22,10 +22,18 @@ COLUMNS = (
 
 
 class HealthTable(QtWidgets.QTableWidget):
-    """One row per role; a missing role is a red row that says so."""
+    """One row per role; a missing role is a red row that says so.
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(len(ROLES), len(COLUMNS), parent)
+    Parameters
+    ----------
+    extra
+        Optional roles bound in this session (``eeg``, ``face``): a row each after the core
+        roles (docs/modalities.md).
+    """
+
+    def __init__(self, parent=None, extra: tuple[str, ...] | list[str] = ()) -> None:
+        self.roles = (*ROLES, *extra)
+        super().__init__(len(self.roles), len(COLUMNS), parent)
         self.setHorizontalHeaderLabels([c for c, _ in COLUMNS])
         for i, (_, tip) in enumerate(COLUMNS):
             self.horizontalHeaderItem(i).setToolTip(tip)
@@ -41,7 +49,7 @@ class HealthTable(QtWidgets.QTableWidget):
         self.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
         self._bold = QtGui.QFont()
         self._bold.setBold(True)
-        for r in range(len(ROLES)):
+        for r in range(len(self.roles)):
             for c in range(len(COLUMNS)):
                 self.setItem(r, c, QtWidgets.QTableWidgetItem(""))
         self.states: dict[str, str] = {}
@@ -59,7 +67,7 @@ class HealthTable(QtWidgets.QTableWidget):
 
     def update_view(self, plan, health: dict, required: tuple[str, ...]) -> None:
         """Refresh every row from the binding plan and the streams' health records."""
-        for row, role in enumerate(ROLES):
+        for row, role in enumerate(self.roles):
             self._set(row, 0, role)
             cand = plan.roles.get(role)
             if cand is None:
@@ -97,4 +105,4 @@ class HealthTable(QtWidgets.QTableWidget):
     def preferred_height(self) -> int:
         """Height that shows every row without scrolling."""
         header = self.fontMetrics().height() + 12
-        return header + ROW_HEIGHT * len(ROLES) + 6
+        return header + ROW_HEIGHT * len(self.roles) + 6

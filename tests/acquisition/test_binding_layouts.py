@@ -107,9 +107,13 @@ def test_string_stream_of_a_numeric_type_is_not_bound():
 
 
 def test_unknown_type_is_listed_with_a_reason():
+    emg = one("Cap", "EMG", 500.0, n=32)
+    plan = bind_roles([emg])
+    assert "type 'EMG' is not one EmoEye reads" in plan.unbound[emg.key]
+    # EEG is read by type, but an unlabelled one only by config (docs/modalities.md).
     eeg = one("Cap", "EEG", 500.0, n=32)
     plan = bind_roles([eeg])
-    assert "type 'EEG' is not one EmoEye reads" in plan.unbound[eeg.key]
+    assert "eeg" not in plan.roles and "binds only by config" in plan.unbound[eeg.key]
 
 
 def test_preset_needs_its_labels():

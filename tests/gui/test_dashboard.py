@@ -351,3 +351,29 @@ def test_stimulus_named_by_its_file_name_shows_the_picture(gazepoint_session, ma
     assert np.array_equal(panel.image.image, s.catalogue.image_hwc("coffee", 256))
     panel.update_view(("x2", s.t, "no_such_picture.jpg"), None, s.t)
     assert "no picture for stimulus" in panel.placeholder.textItem.toPlainText()
+
+
+def test_eeg_and_face_panels_appear_only_when_bound(make_window, gazepoint_session):
+    """The full set's EEG and face get their panels (band powers, asymmetry, top AUs); a
+    session without them has none (docs/modalities.md)."""
+    window = make_window(gazepoint_session)
+    assert window.eeg is None and window.face is None
+    s = OfflineSession(
+        Simulation(SimulationConfig(device_set="full", n_trials=3, isi=6.0, rating_delay=5.5))
+    )
+    window = make_window(s)
+    assert window.eeg is not None and window.face is not None
+    s.advance(8.0)
+    window.tick()
+    window._slow_update()  # their streams' health gets rows of its own
+    assert window.health.states["eeg"] == "ok" and window.health.states["face"] == "ok"
+    assert window.eeg.update_view(s.live.core.roles["eeg"], force=True)
+    powers = window.eeg.powers
+    assert set(powers) == {"theta", "alpha", "beta"} and all(np.isfinite(list(powers.values())))
+    assert powers["alpha"] > powers["beta"]  # the simulated alpha rhythm
+    assert window.eeg.pair == "F4/F3" and np.isfinite(window.eeg.asymmetry)
+    assert list(window.eeg.bars.opts["height"]) == [powers[b] for b in ("theta", "alpha", "beta")]
+    assert window.face.update_view(s.live.core.roles["face"], 20.0, force=True)
+    assert len(window.face.top) == 5 and all(au.startswith("AU") for au in window.face.top)
+    x, _ = window.face.curves[0].getData()
+    assert x is not None and len(x) > 100 and 0.5 < window.face.tracked <= 1.0
