@@ -133,6 +133,9 @@ def main() -> None:
         for r in live.core.config.trial.required_roles
         if not live.core.roles[r].spec.irregular
     ]
+    # A regular stream is complete one period past its newest sample (acquisition/lsl/live.py),
+    # so the chunk that completes a window is the one holding its last sample.
+    period = {k: 1.0 / live.core.streams[k].nominal_srate for k in required}
     trials: list[bool] = []
     latencies: list[float] = []
     windows: list[bool] = []
@@ -140,8 +143,9 @@ def main() -> None:
     extras: list[str] = []
 
     def on_trial(trial) -> None:
-        # From the arrival of the chunk that completed the last required stream's window to the
-        # cut (regular streams: irregular ones complete by the clock, not by data).
+        # From the arrival of the chunk that completed the last required stream's window (the
+        # one holding its last sample) to the cut (regular streams: irregular ones complete by
+        # the clock, not by data).
         if trial is None:  # a cut that failed: counted by the aligner / the cutter
             return
         done, lat = (
@@ -152,7 +156,10 @@ def main() -> None:
         if not trial.quality.complete:
             return
         end_t = trial.onset + trial.spec.duration
-        ready = [next((a for t, a in arrivals[k] if t >= end_t), None) for k in required]
+        ready = [
+            next((a for t, a in arrivals[k] if t + 1.01 * period[k] >= end_t), None)
+            for k in required
+        ]
         if None not in ready:
             lat.append((trial.cut_time - max(ready)) * 1000)
 
