@@ -744,7 +744,13 @@ def _window_worker(
     publishes through the same sinks; its classes must match the main model's (one outlet)."""
     if checkpoint is None:
         return None
-    worker = InferenceWorker(None, checkpoint, config, publisher, catalogue=catalogue)
+    from models.tiny_emotionet import TinyClassPredictor, is_tiny_checkpoint
+
+    # A Tiny-EmotioNet (action units -> continuous affect) serves windows without a picture.
+    predictor = (
+        TinyClassPredictor(checkpoint, main.n_classes) if is_tiny_checkpoint(checkpoint) else None
+    )
+    worker = InferenceWorker(predictor, checkpoint, config, publisher, catalogue=catalogue)
     if worker.n_classes != main.n_classes:
         from models.checkpoint import CheckpointError
 

@@ -538,6 +538,7 @@ class InferenceWorker:
             error = TrialError.from_exception(
                 exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
             )
+            error.mode = trial.mode  # a window's failure is a window's record
             prediction, done = self._failed(error, None, cut, taken), None
         self._publish(prediction, cut, done or time.perf_counter())
         return prediction
@@ -567,6 +568,7 @@ class InferenceWorker:
             error = TrialError.from_exception(
                 exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
             )
+            error.mode = trial.mode  # a window's failure is a window's record
             return self._failed(error, trial, cut, taken), None
         t_done = time.perf_counter()
         if self.predictor.uses_stimulus and not cached:

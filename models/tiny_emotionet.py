@@ -18,6 +18,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -328,6 +329,60 @@ class TinyPredictor:
         f, m = track.canonical()
         a, v = self.predict_arrays(f[None], m[None], nb)[0]
         return float(a), float(v)
+
+
+def continuous_to_classes(value: float, n_classes: int = 7) -> np.ndarray:
+    """A −1..1 prediction as class probabilities on 1..n: the two classes around its position
+    on the scale, weighted so that the expected rating is exactly that position (4.3 on 1..7 is
+    P(4) = 0.7, P(5) = 0.3). It carries the value, not a confidence: the model gives none."""
+    pos = float(np.clip((value + 1.0) / 2.0 * (n_classes - 1), 0.0, n_classes - 1))
+    lo = int(np.floor(pos))
+    probs = np.zeros(n_classes)
+    probs[lo] = 1.0 - (pos - lo)
+    if lo + 1 < n_classes:
+        probs[lo + 1] += pos - lo
+    return probs
+
+
+class TinyClassPredictor:
+    """A Tiny-EmotioNet behind the inference worker's predictor interface (continuous mode's
+    ``--continuous-checkpoint``): no picture, eager, class probabilities carrying the value
+    (:func:`continuous_to_classes`). A window without a face track is an error record saying so.
+    """
+
+    uses_stimulus = False
+    device = "cpu"
+
+    def __init__(self, checkpoint: str | Path, n_classes: int = 7) -> None:
+        self.tiny = TinyPredictor(checkpoint)
+        self.config = SimpleNamespace(n_classes=n_classes)
+        self.meta = {"path": str(checkpoint), "model": MODEL_NAME}
+
+    def warm_up(self, n: int = 1) -> float:
+        """Time (ms) of one forward on an empty window."""
+        cfg = self.tiny.config
+        t = np.zeros((1, len(cfg.units), int(2 * cfg.grid_rate)), np.float32)
+        t0 = time.perf_counter()
+        for _ in range(max(1, n)):
+            self.tiny.predict_arrays(t, np.ones_like(t, dtype=bool), 0)
+        return (time.perf_counter() - t0) * 1e3 / max(1, n)
+
+    def embed_stimulus(self, image: Any) -> None:
+        return None
+
+    def predict(self, trials: list, embeddings: Any = None) -> tuple[list, list]:
+        """Arousal and valence class probabilities of each trial or window."""
+        n = self.config.n_classes
+        pa, pv = [], []
+        for trial in trials:
+            out = self.tiny.predict_trial(trial)
+            if out is None:
+                raise TinyEmotioNetError(
+                    "no face track in this window: the Tiny-EmotioNet model needs the face role"
+                )
+            pa.append(continuous_to_classes(out[0], n))
+            pv.append(continuous_to_classes(out[1], n))
+        return pa, pv
 
 
 def evaluate_tiny(checkpoint: str | Path, data: str | Path, out: str | Path | None = None) -> dict:

@@ -89,3 +89,54 @@ def test_a_dataset_without_action_units_is_refused_in_one_line(tmp_path, capsys)
                str(tmp_path / "c")])  # fmt: skip
     err = capsys.readouterr().err
     assert rc != 0 and "holds no action units" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(face_data, tmp_path_factory):
+    data, _, _ = face_data
+    ckpt = tmp_path_factory.mktemp("tinyckpt") / "ckpt"
+    rc = main(["train", "--model", "tiny-emotionet", "--data", str(data), "--out", str(ckpt),
+               "--no-progress"])  # fmt: skip
+    assert rc == 0
+    return ckpt
+
+
+def test_continuous_mode_predicts_windows_with_the_tiny_model(tiny_checkpoint):
+    """`--continuous-checkpoint` takes a Tiny-EmotioNet: the windows get its values (as the two
+    classes around them), the trials the picture model's; without a face stream a window is an
+    error record saying so, never a made-up value."""
+    from emoeye.session import predict_offline
+
+    presets = ("gazepoint", "openface", "psychopy")
+    sim = Simulation(SimulationConfig(presets=presets, n_trials=2, isi=6, seed=4))
+    result = predict_offline(
+        sim, parse_config({}), None, continuous_step=1.0, continuous_checkpoint=tiny_checkpoint
+    )
+    windows = [p for p in result["predictions"] if p.mode == "continuous"]
+    trials = [p for p in result["predictions"] if p.mode == "trial"]
+    assert len(trials) == 2 and len(windows) >= 8
+    assert all(p.status == "predicted" for p in windows)
+    for p in windows:  # the value as the two classes around it: its expected rating
+        for probs in (p.arousal_probs, p.valence_probs):
+            nz = np.flatnonzero(np.asarray(probs) > 1e-9)
+            assert 1 <= len(nz) <= 2 and np.ptp(nz) <= 1 and sum(probs) == pytest.approx(1)
+    values = {round(p.valence, 4) for p in windows}
+    assert len(values) > len(windows) // 2  # a value per window, not a constant
+    # The trials keep the picture model: seven-class probabilities, not two-point encodings.
+    assert all(np.count_nonzero(np.asarray(p.arousal_probs) > 1e-6) > 2 for p in trials)
+
+    no_face = Simulation(SimulationConfig(presets=("gazepoint", "psychopy"), n_trials=1, seed=4))
+    result = predict_offline(
+        no_face, parse_config({}), None, continuous_step=2.0, continuous_checkpoint=tiny_checkpoint
+    )
+    windows = [p for p in result["predictions"] if p.mode == "continuous"]
+    assert windows and all(p.status == "failed" for p in windows)
+    assert "no face track" in windows[0].error
+
+
+def test_continuous_value_as_classes():
+    from models.tiny_emotionet import continuous_to_classes
+
+    p = continuous_to_classes(0.1)  # 4.3 on 1..7
+    assert p[3] == pytest.approx(0.7) and p[4] == pytest.approx(0.3) and p.sum() == pytest.approx(1)
+    assert continuous_to_classes(1.0)[6] == 1.0 and continuous_to_classes(-3.0)[0] == 1.0
