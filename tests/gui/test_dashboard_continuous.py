@@ -86,7 +86,7 @@ def test_continuous_time_courses_with_probabilities(continuous_session, window):
         for y in range(0, img.height(), 4)
         if (c := img.pixelColor(x, y)).red() > 150 and c.blue() < 120 and c.green() < 150
     )
-    assert reds > 50
+    assert reds > 20  # the red title alone gives ~5; drawn heatmaps gave 37-73 (size, load)
 
 
 def test_trial_mode_dashboard_has_no_continuous_panel(gazepoint_session, qtbot, qapp):
