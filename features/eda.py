@@ -64,7 +64,13 @@ def eda_features(gsr: np.ndarray, rate: float, n_baseline: int) -> tuple[dict, s
     x = np.asarray(gsr, dtype=np.float64)
     if len(x) < 4 or np.isfinite(x).mean() < MIN_VALID:
         return out, "gsr: too little data for EDA features"
-    signals, info = eda_process(x, rate)
+    try:
+        signals, info = eda_process(x, rate)
+    except (ValueError, IndexError) as exc:
+        # neurokit2's SCR peak search raises on some traces (seen: "zero-size array to
+        # reduction operation maximum" on a simulated trial): that trial's EDA features are
+        # missing, with the reason, rather than the whole table or evaluation failing.
+        return out, f"gsr: neurokit2 could not process this trace ({type(exc).__name__}: {exc})"
     t = (np.arange(len(x)) - n_baseline) / rate
     tonic = signals["EDA_Tonic"].to_numpy()
     out["eda_tonic"] = float(tonic[n_baseline:].mean()) if len(x) > n_baseline else np.nan

@@ -31,6 +31,13 @@ FEATURES = BASELINE_FEATURES
 """The features of :func:`physiology_features`, in column order (shared with the table of
 ``emoeye features``: :data:`features.trial.BASELINE_FEATURES`)."""
 
+FEATURES_VERSION = 2
+"""Version of the feature code a physiology regression was fitted on, stored beside it
+(``baselines.physiology_features``). 2: :mod:`features` (neurokit2 SCRs, I-VT fixations); 1 (or
+absent): the hand-made features before it. Regression weights only mean something on the
+features they were fitted on, so an evaluation with another version leaves the baseline out and
+says so (:func:`physiology_applies`)."""
+
 
 def dataset_features(ds, idx: np.ndarray) -> np.ndarray:
     """:func:`physiology_features` of a dataset's trials ``idx`` (its grid rate and baseline)."""
@@ -190,10 +197,28 @@ def fit_baselines(
     n_classes: int = 7,
 ) -> dict[str, Any]:
     """Majority classes, lookup tables and physiology regressions of both heads, JSON-ready."""
-    out: dict[str, Any] = {"majority": {}, "lookup": {}, "physiology": {}}
+    out: dict[str, Any] = {
+        "majority": {},
+        "lookup": {},
+        "physiology": {},
+        "physiology_features": FEATURES_VERSION,
+    }
     for head, y in zip(("arousal", "valence"), labels, strict=True):
         y = np.asarray(y, np.int64)
         out["majority"][head] = int(np.bincount(y, minlength=n_classes).argmax()) if len(y) else 0
         out["lookup"][head] = rating_lookup(stimulus_ids, y, n_classes)
         out["physiology"][head] = LogisticBaseline.fit(features, y, n_classes).to_dict()
     return out
+
+
+def physiology_applies(baselines: dict[str, Any] | None) -> str | None:
+    """None when the stored physiology regression fits today's features, else why not."""
+    if not baselines or "physiology" not in baselines:
+        return "the checkpoint holds no physiology baseline"
+    version = baselines.get("physiology_features", 1)
+    if version != FEATURES_VERSION:
+        return (
+            f"the checkpoint's physiology regression was fitted on feature code v{version}, "
+            f"this is v{FEATURES_VERSION}: retrain, or refit it (scripts/refit_baselines.py)"
+        )
+    return None

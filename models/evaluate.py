@@ -383,7 +383,12 @@ def compare_methods(
 ) -> dict[str, Any]:
     """The network beside majority, lookup, physiology and oracle on the same trials: metrics,
     95 % bootstrap CIs over participants and a per-participant table."""
-    from models.baselines import LogisticBaseline, dataset_features, lookup_predict
+    from models.baselines import (
+        LogisticBaseline,
+        dataset_features,
+        lookup_predict,
+        physiology_applies,
+    )
 
     ys = (ds.arousal_class[idx], ds.valence_class[idx])
     parts = ds.participants[idx]
@@ -391,7 +396,8 @@ def compare_methods(
     preds: dict[str, list[np.ndarray | None]] = {m: [None, None] for m in METHODS}
     full: dict[str, list[dict[str, Any] | None]] = {m: [None, None] for m in METHODS}
     feats = None
-    if baselines and "physiology" in baselines:
+    physiology_note = physiology_applies(baselines) if baselines else None
+    if baselines and physiology_note is None:
         feats = dataset_features(ds, idx)
     oracles = (ds.oracle_arousal[idx], ds.oracle_valence[idx])
     coverage: dict[str, float] = {}
@@ -407,10 +413,11 @@ def compare_methods(
             coverage[head] = float((lk >= 0).mean()) if len(lk) else 0.0
             if len(lk) and (lk >= 0).all():
                 preds["lookup"][h] = lk
-            lr = LogisticBaseline.from_dict(baselines["physiology"][head])
-            p_lr = lr.predict_proba(feats)
-            preds["physiology"][h] = p_lr.argmax(axis=1)
-            full["physiology"][h] = _short(head_metrics(y, p_lr, n_classes))
+            if feats is not None:
+                lr = LogisticBaseline.from_dict(baselines["physiology"][head])
+                p_lr = lr.predict_proba(feats)
+                preds["physiology"][h] = p_lr.argmax(axis=1)
+                full["physiology"][h] = _short(head_metrics(y, p_lr, n_classes))
         if len(oracles[h]) and (oracles[h] >= 0).all():
             preds["oracle"][h] = oracles[h]
         for m in ("majority", "lookup", "oracle"):
@@ -420,6 +427,7 @@ def compare_methods(
         "heads": {head: full["network"][h] for h, head in enumerate(HEADS)},
         "baselines": {m: {head: full[m][h] for h, head in enumerate(HEADS)} for m in METHODS[1:]},
         "lookup_coverage": coverage,
+        "notes": [f"physiology baseline left out: {physiology_note}"] if physiology_note else [],
         "ci95": {
             m: {
                 head: bootstrap_ci(ys[h], preds[m][h], parts, n_classes, n_boot)
@@ -583,6 +591,7 @@ def format_comparison(report: dict[str, Any]) -> str:
             else:
                 cells.append(f"{res['balanced_accuracy']:>8.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
         lines.append(f"{m:12s}" + "".join(f"{c:>24s}" for c in cells))
+    lines.extend(f"note: {n}" for n in report.get("notes", []))
     lines.append("per participant (arousal / valence balanced accuracy):")
     lines.append("  participant trials " + " ".join(f"{m:>13s}" for m in METHODS))
     for row in report["per_participant"]:

@@ -663,3 +663,49 @@ def default_threads() -> int:
     """A sensible training thread count: all cores but leave one when there are more than 2."""
     n = os.cpu_count() or 1
     return n if n <= 2 else n - 1
+
+
+def refit_baselines(checkpoint_dir: str | Path, dataset_dir: str | Path) -> dict[str, Any]:
+    """Refit a checkpoint's baselines on its own training trials with today's feature code, and
+    write them into its ``config.json``; returns the new baselines.
+
+    For checkpoints whose physiology regression was fitted on an older feature version
+    (:data:`models.baselines.FEATURES_VERSION`): the network is untouched. The training trials
+    are those of the recorded training participants on the pictures not held out, in the
+    dataset the checkpoint was trained on (its fingerprint must match).
+
+    Raises
+    ------
+    ValueError
+        Another dataset, or not the recorded number of training trials.
+    """
+    import json
+
+    cfg_path = Path(checkpoint_dir) / "config.json"
+    meta = json.loads(cfg_path.read_text())
+    training = meta["training"]
+    ds = TrialDataset(dataset_dir)
+    if ds.fingerprint != training.get("dataset_fingerprint"):
+        raise ValueError(
+            f"{dataset_dir} (fingerprint {ds.fingerprint}) is not the dataset the checkpoint was "
+            f"trained on ({training.get('dataset_fingerprint')})"
+        )
+    split = training["split"]
+    labelled = ds.labelled()
+    keep = np.isin(ds.participants[labelled], split["train_participants"]) & ~np.isin(
+        ds.stimulus_ids[labelled], split.get("held_out_stimuli", [])
+    )
+    tr = labelled[keep]
+    if len(tr) != int(training["n_trials"]["train"]):
+        raise ValueError(
+            f"found {len(tr)} training trials, the checkpoint recorded "
+            f"{training['n_trials']['train']}"
+        )
+    n_classes = int(meta["model"].get("n_classes", 7))
+    ya, yv = ds.arousal_class, ds.valence_class
+    baselines = fit_baselines(
+        ds.stimulus_ids[tr], (ya[tr], yv[tr]), dataset_features(ds, tr), n_classes
+    )
+    training["baselines"] = baselines
+    cfg_path.write_text(json.dumps(meta, indent=2))
+    return baselines

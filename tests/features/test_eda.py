@@ -108,3 +108,16 @@ def test_table_agrees_with_neurokit2_on_the_recorded_gsr_samples(recordings):
                 assert row["scr_amplitude"] == pytest.approx(amp, rel=0.05)
                 assert row["scr_onset"] == pytest.approx(onset, abs=0.05)
     assert checked >= 2
+
+
+def test_a_trace_neurokit2_cannot_process_gives_nan_and_says_why():
+    """A simulated trial's GSR on which neurokit2's SCR peak search raises (it ended a whole
+    `emoeye evaluate` before): that trial's EDA features are missing, with the reason."""
+    from pathlib import Path
+
+    gsr = np.load(Path(__file__).parents[1] / "data" / "gsr_neurokit2_peak_error.npy")
+    with pytest.raises(ValueError):  # neurokit2 itself, so the test keeps meaning something
+        eda.eda_process(gsr.astype(np.float64), 60.0)
+    values, note = eda.eda_features(gsr, 60.0, 60)
+    assert all(np.isnan(values[c]) for c in eda.COLUMNS)
+    assert note.startswith("gsr: neurokit2 could not process this trace (ValueError")

@@ -79,7 +79,7 @@ def test_checkpoint_records_split_fingerprint_and_baselines(sim_data, sim_model)
     assert ids["participant"] and ids["stimulus"] and ids["both"]
     assert not set(ids["participant"]) & set(ids["stimulus"])
     b = meta["baselines"]
-    assert set(b) == {"majority", "lookup", "physiology"}
+    assert set(b) == {"majority", "lookup", "physiology", "physiology_features"}
     assert set(b["lookup"]["arousal"]) == set(split["train_stimuli"])
     assert b["physiology"]["valence"]["features"] == list(FEATURES)
 
@@ -271,3 +271,34 @@ def test_crossval_interval_stays_within_what_a_balanced_accuracy_can_be():
     narrow = mean_ci([0.40, 0.42, 0.41, 0.43, 0.39])
     assert 0.38 < narrow["ci95"][0] < 0.41 < narrow["ci95"][1] < 0.44
     assert mean_ci([0.4])["ci95"] is None and mean_ci([None])["mean"] is None
+
+
+def test_a_regression_fitted_on_older_features_is_left_out_then_refitted(
+    sim_data, sim_model, tmp_path
+):
+    """Regression weights mean something only on the features they were fitted on: an older
+    checkpoint's physiology baseline is left out with a note, and refit_baselines brings it back
+    (the network untouched, the same numbers as a fresh training's)."""
+    import shutil
+
+    from models.baselines import FEATURES_VERSION
+    from models.train import refit_baselines
+
+    old = tmp_path / "old"
+    shutil.copytree(sim_model, old)
+    cfg = json.loads((old / "config.json").read_text())
+    fresh = json.loads(json.dumps(cfg["training"]["baselines"]))  # a copy: cfg is edited next
+    assert fresh["physiology_features"] == FEATURES_VERSION
+    del cfg["training"]["baselines"]["physiology_features"]  # as saved before the version
+    (old / "config.json").write_text(json.dumps(cfg))
+    rep = evaluate_checkpoint(old, sim_data[1], protocol="both", n_boot=50)
+    assert rep["baselines"]["physiology"] == {"arousal": None, "valence": None}
+    assert any("feature code v1" in n for n in rep["notes"])
+    assert rep["baselines"]["majority"]["arousal"] is not None  # the others stay
+
+    with pytest.raises(ValueError, match="is not the dataset"):
+        refit_baselines(old, sim_data[1])
+    again = refit_baselines(old, sim_data[0])
+    assert again == fresh
+    rep = evaluate_checkpoint(old, sim_data[1], protocol="both", n_boot=50)
+    assert rep["baselines"]["physiology"]["arousal"] is not None and not rep["notes"]
