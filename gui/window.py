@@ -207,7 +207,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         extra = [w for w in (self.eeg, self.face) if w is not None]
         if extra:
             top.addWidget(column(*extra, [250, 250]) if len(extra) == 2 else extra[0])
-            top.setSizes([480, 300, 400, 320])
+            top.setSizes([430, 270, 340, 300])  # 1340 px: a 1366-wide screen
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.addWidget(top)
         sizes = [500]

@@ -9,7 +9,9 @@ on an X display at 1366×768 and saves the window:
   few trials in, one of them flagged for a gaze dropout;
 - ``docs/img/dashboard-missing-role.png``: the lab set with no heart-rate stream visible;
 - ``docs/img/dashboard_continuous.png``: continuous mode (a window every 0.5 s beside the
-  trials): arousal and valence time courses with their probabilities.
+  trials): arousal and valence time courses with their probabilities;
+- ``docs/img/dashboard-modalities.png``: the full set (lab + 32-channel EEG + OpenFace action
+  units): the EEG and face panels and their health rows.
 
 Without a DISPLAY it re-runs itself under ``xvfb-run`` (Debian package ``xvfb``); ``--offscreen``
 renders with Qt's offscreen platform instead.
@@ -137,7 +139,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=31.0, help="wall seconds per screenshot")
     parser.add_argument("--offscreen", action="store_true", help="Qt offscreen, no X display")
     parser.add_argument("--stand-in", action="store_true", help="never use the real model")
-    parser.add_argument("--only", choices=("main", "missing", "continuous"), default=None)
+    parser.add_argument(
+        "--only", choices=("main", "missing", "continuous", "modalities"), default=None
+    )
     args = parser.parse_args()
     if args.offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -183,6 +187,16 @@ def main() -> None:
                 args.out,
                 args.stand_in,
                 continuous_step=0.5,
+            )
+        )
+    if args.only in (None, "modalities"):
+        shots.append(
+            capture(
+                "dashboard-modalities.png",
+                "full",  # the lab set plus a 32-channel EEG and an OpenFace AU stream
+                args.seconds,
+                args.out,
+                args.stand_in,
             )
         )
     for path in shots:
