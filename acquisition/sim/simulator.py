@@ -512,7 +512,12 @@ class Simulation:
             np.concatenate([x[:1], x]),
             np.concatenate([y[:1], y]),
         )
+        self._draw_blinks()
 
+    def _draw_blinks(self) -> None:
+        """Blinks (start, end) over the whole session: Poisson at ``blink_rate``, 0.1-0.3 s
+        long, at least 0.1 s apart (every condition's gaze blinks the same way)."""
+        cfg = self.config
         rng = np.random.default_rng([cfg.seed, 5])
         n = rng.poisson(cfg.blink_rate * self.duration) if cfg.blink_rate > 0 else 0
         b0 = np.sort(rng.uniform(self.start_time, self.end_time, n))

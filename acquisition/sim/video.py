@@ -220,13 +220,7 @@ class VideoSimulation(Simulation):
             np.concatenate([x[:1], x]),
             np.concatenate([y[:1], y]),
         )
-        rng = np.random.default_rng([cfg.seed, 5])
-        nb = rng.poisson(cfg.blink_rate * self.duration) if cfg.blink_rate > 0 else 0
-        b0 = np.sort(rng.uniform(self.start_time, self.end_time, nb))
-        b1 = b0 + rng.uniform(0.1, 0.3, nb)
-        keep = np.ones(nb, bool)
-        keep[1:] = b0[1:] > b1[:-1] + 0.1
-        self._blinks = (b0[keep], b1[keep])
+        self._draw_blinks()
         hand = np.random.default_rng([cfg.seed, 32])
         amp = self.video.annotation_noise * 2.0
         self._hand = (Drift(hand, amp, (3.0, 12.0)), Drift(hand, amp, (3.0, 12.0)))
