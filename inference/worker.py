@@ -536,9 +536,9 @@ class InferenceWorker:
         except Exception as exc:  # quality figures or the record itself raised
             self.failures.report(exc, "predict", trial.trial_id)
             error = TrialError.from_exception(
-                exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
-            )
-            error.mode = trial.mode  # a window's failure is a window's record
+                exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant,
+                mode=trial.mode,
+            )  # fmt: skip
             prediction, done = self._failed(error, None, cut, taken), None
         self._publish(prediction, cut, done or time.perf_counter())
         return prediction
@@ -566,9 +566,9 @@ class InferenceWorker:
             self.stats.errors += 1
             self.failures.report(exc, "predict", trial.trial_id)
             error = TrialError.from_exception(
-                exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant
-            )
-            error.mode = trial.mode  # a window's failure is a window's record
+                exc, "predict", trial.trial_id, trial.onset, trial.stimulus_id, trial.participant,
+                mode=trial.mode,
+            )  # fmt: skip
             return self._failed(error, trial, cut, taken), None
         t_done = time.perf_counter()
         if self.predictor.uses_stimulus and not cached:

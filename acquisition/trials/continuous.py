@@ -178,9 +178,8 @@ class ContinuousCutter:
             self.failed += 1
             self.failures.report(exc, "cut", trial_id)
             error = TrialError.from_exception(
-                exc, "cut", trial_id, onset, stimulus, self.participant, notes
+                exc, "cut", trial_id, onset, stimulus, self.participant, notes, mode="continuous"
             )
-            error.mode = "continuous"
             return {"error": error}
         trial.mode = "continuous"
         trial.cut_time = time.perf_counter()

@@ -293,9 +293,11 @@ class TrialError:
         stimulus_id: str,
         participant: str | None = None,
         notes: list[str] | None = None,
+        mode: str = "trial",
     ) -> TrialError:
         """The record of ``exc`` raised at ``stage`` for this onset (``exc.role``, when set,
-        names the role being read)."""
+        names the role being read); ``mode`` as :attr:`Trial.mode` (a window's failure is a
+        window's record)."""
         name = type(exc).__name__
         role = getattr(exc, "role", None)
         where = f" (reading role {role})" if role else ""
@@ -309,6 +311,7 @@ class TrialError:
             participant=participant,
             notes=list(notes or []),
             role=role,
+            mode=mode,
         )
 
     def summary(self) -> dict:
