@@ -6,6 +6,8 @@ import pytest
 from gui_sessions import OfflineSession
 
 from acquisition.sim.simulator import Simulation, SimulationConfig
+from gui.app import DashboardWindow
+from gui.qt import QtCore
 
 
 @pytest.fixture
@@ -26,3 +28,24 @@ def lab_session() -> OfflineSession:
             SimulationConfig(device_set="lab", n_trials=4, isi=6.0, rating_delay=5.5, seed=2)
         )
     )
+
+
+@pytest.fixture
+def make_window(qtbot, qapp):
+    """Windows driven frame by frame with ``tick()``, closed and deleted by Qt at teardown (a
+    window left to Python's garbage collector is destroyed in an order pyqtgraph dislikes)."""
+    windows = []
+
+    def make(session, **kw) -> DashboardWindow:
+        window = DashboardWindow(session, **kw)
+        window.timer.stop()
+        windows.append(window)
+        window.show()
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        window.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    qapp.processEvents()

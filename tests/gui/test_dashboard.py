@@ -24,27 +24,6 @@ def curve_len(window: DashboardWindow, track: str, field: str) -> int:
     return 0 if x is None else len(x)
 
 
-@pytest.fixture
-def make_window(qtbot, qapp):
-    """Windows driven frame by frame with ``tick()``, closed and deleted by Qt at teardown (a
-    window left to Python's garbage collector is destroyed in an order pyqtgraph dislikes)."""
-    windows = []
-
-    def make(session, **kw) -> DashboardWindow:
-        window = DashboardWindow(session, **kw)
-        window.timer.stop()
-        windows.append(window)
-        window.show()
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        window.deleteLater()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
-    qapp.processEvents()
-
-
 def test_panels_fill_from_a_simulated_session(gazepoint_session, make_window):
     s = gazepoint_session
     window = make_window(s)

@@ -8,8 +8,6 @@ import pytest
 from gui_sessions import OfflineSession
 
 from acquisition.sim.simulator import Simulation, SimulationConfig
-from gui.app import DashboardWindow
-from gui.qt import QtCore
 from inference.prediction import Prediction
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,15 +25,8 @@ def continuous_session() -> OfflineSession:
 
 
 @pytest.fixture
-def window(qtbot, qapp, continuous_session):
-    w = DashboardWindow(continuous_session)
-    w.timer.stop()
-    w.show()
-    yield w
-    w.close()
-    w.deleteLater()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
-    qapp.processEvents()
+def window(make_window, continuous_session):
+    return make_window(continuous_session)
 
 
 def test_continuous_time_courses_with_probabilities(continuous_session, window):
@@ -89,12 +80,5 @@ def test_continuous_time_courses_with_probabilities(continuous_session, window):
     assert reds > 20  # the red title alone gives ~5; drawn heatmaps gave 37-73 (size, load)
 
 
-def test_trial_mode_dashboard_has_no_continuous_panel(gazepoint_session, qtbot, qapp):
-    w = DashboardWindow(gazepoint_session)
-    w.timer.stop()
-    try:
-        assert w.continuous is None
-    finally:
-        w.close()
-        w.deleteLater()
-        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+def test_trial_mode_dashboard_has_no_continuous_panel(gazepoint_session, make_window):
+    assert make_window(gazepoint_session).continuous is None
