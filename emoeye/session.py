@@ -534,8 +534,14 @@ def hand_on(event: TrialEvent, worker: InferenceWorker, failures: FailureLog) ->
         failures.report(exc, "session", item.trial_id)
         worker.process(
             TrialError.from_exception(
-                exc, "session", item.trial_id, item.onset, item.stimulus_id, item.participant
-            )
+                exc,
+                "session",
+                item.trial_id,
+                item.onset,
+                item.stimulus_id,
+                item.participant,
+                mode=item.mode,
+            )  # fmt: skip
         )
 
 

@@ -165,6 +165,12 @@ def test_f11_session_handoff_failure_still_gives_a_record(checkpoint, tmp_path):
     assert [r["trial_id"] for r in records] == [e.trial_id for e in events]
     assert all(r["error"] == "session failed: MemoryError: queue" for r in records)
     assert worker.stats.failed == N_TRIALS
+    # A continuous-mode window that cannot be handed on stays a window's record.
+    window = events[0].trial
+    window.mode = "continuous"
+    hand_on(TrialEvent(window), worker, failures)
+    assert worker.stats.failed == N_TRIALS  # windows are counted apart from trials
+    assert worker.stats.continuous == {"failed": 1}
 
 
 @pytest.mark.lsl
