@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -112,12 +111,16 @@ class StimulusCatalogue:
 
     def image_hwc(self, stimulus_id: str, size: int = 256) -> np.ndarray:
         """RGB uint8 image (size, size, 3) for display."""
+        from PIL import Image  # on first use: replay and `info` start without it
+
         img = Image.open(self.get(stimulus_id).path).convert("RGB").resize((size, size))
         return np.asarray(img)
 
 
 @lru_cache(maxsize=256)
 def _load(path: Path, size: int) -> np.ndarray:
+    from PIL import Image
+
     img = Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     arr = np.asarray(img, dtype=np.float32) / 255.0
     arr = np.ascontiguousarray(arr.transpose(2, 0, 1))

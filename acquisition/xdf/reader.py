@@ -1239,7 +1239,7 @@ def _map_unix_epoch(out: XdfFile) -> None:
     """
     filled = [s for s in out.streams if len(s)]
     # The median of ~10k evenly spread stamps: as telling, without copying an hour of them.
-    median = {id(s): np.median(s.timestamps[:: max(1, len(s) // 10_000)]) for s in filled}
+    median = {id(s): _pyxdf.median(s.timestamps[:: max(1, len(s) // 10_000)]) for s in filled}
     epoch = [s for s in filled if median[id(s)] > EPOCH_THRESHOLD]
     local = [s for s in filled if median[id(s)] <= EPOCH_THRESHOLD]
     for s in epoch:

@@ -73,8 +73,9 @@ def test_info_on_a_small_file_imports_no_model_gui_or_filters(tmp_path: Path):
         f"with contextlib.redirect_stdout(io.StringIO()):\n    main(['info', {str(path)!r}])"
     )
     assert "acquisition.xdf.reader" in mods  # the probe did describe the file
-    # pyxdf is used here (clock sync); the model, the GUI and the trial filters are not.
-    unused = tuple(n for n in (*HEAVY, "scipy.ndimage") if n != "pyxdf")
+    # pyxdf is used here (clock sync); the model, the GUI and the trial filters are not, nor
+    # PIL (pictures) or numpy.ma (25 ms, imported by np.median's first call).
+    unused = (*(n for n in HEAVY if n != "pyxdf"), "scipy.ndimage", "PIL", "numpy.ma")
     assert _loaded(mods, unused) == []
 
 

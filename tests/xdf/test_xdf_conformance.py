@@ -383,3 +383,29 @@ def test_values_of_a_file_replaced_after_reading(tmp_path):
     path.unlink()
     assert f.streams[0].values(0, 3).shape == (3, f.streams[0].spec.channel_count)
     f.close()
+
+
+@pytest.mark.parametrize("outliers", [False, True])
+def test_robust_fit_equals_pyxdf(outliers: bool):
+    """The early-stopping clock fit gives, bit for bit, pyxdf's 1000-iteration result."""
+    from pyxdf import pyxdf as reference
+
+    from acquisition.xdf import _pyxdf
+
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.uniform(0, 3600, 300))
+    A = np.c_[np.ones_like(t), t]
+    y = 0.012 + 2e-6 * t + rng.normal(0, 1e-4, len(t))
+    if outliers:
+        y[::11] += rng.choice([-3.0, 3.0], len(y[::11]))  # beyond the Huber threshold
+    np.testing.assert_array_equal(_pyxdf._robust_fit(A, y), reference._robust_fit(A, y))
+
+
+def test_median_equals_numpy():
+    from acquisition.xdf import _pyxdf
+
+    rng = np.random.default_rng(4)
+    for n in range(1, 40):
+        x = 5 + 1e-3 * rng.normal(size=n)
+        assert _pyxdf.median(x) == np.median(x)
+    assert np.isnan(_pyxdf.median(np.array([1.0, np.nan])))
