@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import json
 import math
 import os
@@ -165,6 +166,10 @@ def open_live(source_ids: list[str], config=None):
     return live
 
 
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds measured")
@@ -237,6 +242,18 @@ def main() -> None:
 
     snapshots = []
 
+    gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_start = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        # Every collection stops every Python thread, the frame timer's included.
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        elif "warm" in marks:
+            gc_pauses[info["generation"]].append((time.perf_counter() - gc_start[0]) * 1e3)
+
+    gc.callbacks.append(on_gc)
+
     def warm() -> None:
         window.clock.reset()
         if args.trace_memory:
@@ -259,8 +276,10 @@ def main() -> None:
     else:
         loop.exec_()
     loop.deleteLater()
+    gc.callbacks.remove(on_gc)
     rss_end = rss_bytes()
     stats = window.frame_stats()
+    late = float(np.mean(window.clock.intervals() > 1.5 / args.fps))  # ticks missed or late
     traced = {}
     if snapshots:
         import tracemalloc
@@ -305,6 +324,11 @@ def main() -> None:
         "frames": stats.get("frames", 0) - marks["warm"][1],
         "rss_growth_mb": round((rss_end - marks["warm"][2]) / 2**20, 2),
         **traced,
+        "late_frames": round(late, 4),
+        "gc_pause_ms": {
+            f"gen{g}": {"n": len(v), "p50": _pct(v, 50), "max": _pct(v, 100)}
+            for g, v in gc_pauses.items()
+        },
         "points_per_frame": points,
         "samples_received": samples,
         "predictions": predictions,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from acquisition.lsl.reading import RoleSeries, extract
-from gui.qt import pg
+from gui.qt import QtCore, QtGui, QtWidgets, pg
 from gui.style import (
     ONSET_COLOUR,
     ROLE_COLOURS,
@@ -23,6 +23,13 @@ from gui.timeline import TrialMark
 MAX_POINTS = 2000
 """At most this many points per curve per frame (a 1200 Hz stream over 20 s is 24,000)."""
 
+POINTS_PER_PIXEL = 2.0
+"""Within MAX_POINTS, at most this many points per pixel column of the plot: more cannot be
+seen, and each costs path building and rasterising in every frame."""
+
+MIN_POINTS = 400
+"""The budget's floor, for a plot not laid out yet (width 0) or a very narrow one."""
+
 PER_SAMPLE_KINDS = ("gaze", "gsr", "hr_direct")
 """Readings computed sample by sample: raw rows can be strided *before* extraction (cheap).
 Beat-based readings (ECG, PPG, intervals) need every sample and are extracted in full."""
@@ -31,8 +38,8 @@ SLOW_KINDS_PERIOD_S = 0.25
 """Beat-based heart rate changes once per beat: re-read it at most this often."""
 
 POOL = 6
-_BRUSHES = {c: pg.mkBrush(c) for c in (TRIAL_SHADE, TRIAL_SHADE_OK, TRIAL_SHADE_FLAGGED)}
 """Trial windows drawn per plot at most (reused items)."""
+_BRUSHES = {c: pg.mkBrush(c) for c in (TRIAL_SHADE, TRIAL_SHADE_OK, TRIAL_SHADE_FLAGGED)}
 
 
 @dataclass(frozen=True)
@@ -166,14 +173,19 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                     lambda vb, t=text: t.setPos(vb.width() / 2, vb.height() / 2)
                 )
             self._regions[track.key], self._lines[track.key] = [], []
+            # Plain Qt items, painted in C++: pyqtgraph's LinearRegionItem and InfiniteLine
+            # recompute their bounds in Python on every frame of a scrolling view (a tenth of
+            # the dashboard's frame time with six trials in view).
             for _ in range(POOL):
-                region = pg.LinearRegionItem(
-                    values=(0, 1), movable=False, brush=pg.mkBrush(TRIAL_SHADE), pen=pg.mkPen(None)
-                )
+                region = QtWidgets.QGraphicsRectItem()
+                region.setPen(QtGui.QPen(QtCore.Qt.NoPen))
                 region.setZValue(-100)
                 region.hide()
                 plot.addItem(region, ignoreBounds=True)
-                line = pg.InfiniteLine(angle=90, pen=pg.mkPen(ONSET_COLOUR, width=1.5))
+                pen = pg.mkPen(ONSET_COLOUR, width=1.5)
+                pen.setCosmetic(True)
+                line = QtWidgets.QGraphicsLineItem()
+                line.setPen(pen)
                 line.hide()
                 plot.addItem(line, ignoreBounds=True)
                 self._regions[track.key].append(region)
@@ -204,6 +216,7 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
     ) -> int:
         """Redraw the curves for [t_end - window, t_end]; returns the points drawn."""
         t0 = t_end - window
+        budget = self.points_budget()
         series: dict[str, RoleSeries] = {}
         now = time.monotonic()
         for role_name in {t.role for tr in TRACKS for t in tr.traces}:
@@ -219,11 +232,11 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                 ):
                     series[role_name] = cached[2]
                     continue
-                s = read_for_display(role, t0 - 1.0, t_end + 1e-9)
+                s = read_for_display(role, t0 - 1.0, t_end + 1e-9, budget)
                 self._slow_cache[role_name] = (role, now, s)  # a rebound role is read anew
                 series[role_name] = s
             else:
-                series[role_name] = read_for_display(role, t0, t_end + 1e-9)
+                series[role_name] = read_for_display(role, t0, t_end + 1e-9, budget)
         points = 0
         for track in TRACKS:
             caption = self._absent_text.get(track.key)
@@ -238,7 +251,7 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                     continue
                 y = s.column(trace.field)
                 x, y_drawn = break_gaps(s.timestamps - origin, y, roles[trace.role].max_gap)
-                curve.setData(x, y_drawn)
+                curve.setData(x, y_drawn, skipFiniteCheck=True)  # gaps are NaN on purpose
                 points += len(y)
                 finite = y[np.isfinite(y)]
                 if len(finite):
@@ -249,6 +262,12 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
         self._place_trials(trials, origin)
         self.series = series
         return points
+
+    def points_budget(self) -> int:
+        """Points per curve this frame: POINTS_PER_PIXEL per pixel column of the plots, within
+        [MIN_POINTS, MAX_POINTS]."""
+        width = self.plots[TRACKS[0].key].getViewBox().width()
+        return int(min(MAX_POINTS, max(MIN_POINTS, POINTS_PER_PIXEL * width)))
 
     @staticmethod
     def _fit_y(plot: pg.PlotItem, lo: float, hi: float) -> None:
@@ -263,11 +282,18 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
     def _place_trials(self, trials: list[TrialMark], origin: float) -> None:
         """Move the pooled regions/lines onto the visible trials (only when they change)."""
         trials = trials[-POOL:]
-        signature = tuple((m.trial_id, m.prediction is not None, m.flagged) for m in trials)
+        # The items span the y range (plus as much again each side): not an infinite height,
+        # which QPainter's fixed-point rasteriser would overflow at some zoom levels.
+        y_ranges = tuple(tuple(p.getViewBox().viewRange()[1]) for p in self.plots.values())
+        signature = (
+            tuple((m.trial_id, m.prediction is not None, m.flagged) for m in trials),
+            y_ranges,
+        )
         if signature == self._shown_trials:
             return
         self._shown_trials = signature
-        for key in self.plots:
+        for key, (y0, y1) in zip(self.plots, y_ranges, strict=True):
+            lo, hi = y0 - (y1 - y0), y1 + (y1 - y0)
             for i, (region, line) in enumerate(
                 zip(self._regions[key], self._lines[key], strict=True)
             ):
@@ -277,7 +303,7 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                     continue
                 m = trials[i]
                 x = m.onset - origin
-                region.setRegion((x, x + self.trial_duration))
+                region.setRect(x, lo, self.trial_duration, hi - lo)
                 shade = (
                     TRIAL_SHADE
                     if m.prediction is None
@@ -286,7 +312,7 @@ class SignalsPanel(pg.GraphicsLayoutWidget):
                     else TRIAL_SHADE_OK
                 )
                 region.setBrush(_BRUSHES[shade])
-                line.setPos(x)
+                line.setLine(x, lo, x, hi)
                 region.show()
                 line.show()
         y_top = TRACKS[0].y_range[1] if TRACKS[0].y_range else 1.0
