@@ -44,7 +44,10 @@ class HealthTable(QtWidgets.QTableWidget):
         self.setAlternatingRowColors(True)
         self.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        # Columns fit their text, but are widened only when a new text does not fit:
+        # ResizeToContents measures every cell again on each change (about 5 ms, four times a
+        # second, on the GUI thread — late frames in the plots).
+        header.setSectionResizeMode(QtWidgets.QHeaderView.Interactive)
         header.setSectionResizeMode(len(COLUMNS) - 1, QtWidgets.QHeaderView.Stretch)
         self.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
         self._bold = QtGui.QFont()
@@ -54,16 +57,25 @@ class HealthTable(QtWidgets.QTableWidget):
                 self.setItem(r, c, QtWidgets.QTableWidgetItem(""))
         self.states: dict[str, str] = {}
         """Role → state shown (``missing`` for an unbound role); read by tests."""
+        self.resizeColumnsToContents()
 
     def _set(self, row: int, col: int, text: str, colour: str | None = None, tip: str = "") -> None:
         item = self.item(row, col)
-        if item.text() != text:
+        changed = item.text() != text
+        if changed:
             item.setText(text)
         if tip and item.toolTip() != tip:
             item.setToolTip(tip)
         if colour is not None:
             item.setForeground(QtGui.QBrush(QtGui.QColor(colour)))
             item.setFont(self._bold)
+        if changed and col < len(COLUMNS) - 1 and self._too_narrow(col, text):
+            self.resizeColumnToContents(col)
+
+    def _too_narrow(self, col: int, text: str) -> bool:
+        """True when ``text`` (bold, the widest font a cell uses) overflows column ``col``."""
+        needed = QtGui.QFontMetrics(self._bold).horizontalAdvance(text) + 12  # cell padding
+        return needed > self.columnWidth(col)
 
     def update_view(self, plan, health: dict, required: tuple[str, ...]) -> None:
         """Refresh every row from the binding plan and the streams' health records."""
