@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "checkpoint": ckpt_desc,
         "traced": worker._traced is not None,
+        "fast_path": worker.fast_path,
         "busy_thread": args.busy_thread,
         "switch_interval_s": args.switch_interval,
         "trials": len(preds),

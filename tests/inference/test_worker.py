@@ -229,14 +229,18 @@ def test_broken_sink_is_counted_and_others_still_get_predictions(predictor, tria
 def test_traced_fast_path_matches_the_predictor(predictor, trials):
     traced, _ = make_worker(predictor, warm_up=1)
     traced.warm_up()
-    assert traced._traced is not None  # the default architecture traces
+    assert traced.fast_path == "optimized"  # the default architecture traces and optimises
+    plain, _ = make_worker(predictor, optimize=False, warm_up=1)
+    plain.warm_up()
+    assert plain.fast_path == "traced"
     eager, _ = make_worker(predictor, trace=False, warm_up=1)
     eager.warm_up()
-    assert eager._traced is None
+    assert eager._traced is None and eager.fast_path == "eager"
     for t in trials[:4]:
-        a, b = traced.process(t), eager.process(t)
+        a, b, c = traced.process(t), eager.process(t), plain.process(t)
         np.testing.assert_allclose(a.arousal_probs, b.arousal_probs, atol=1e-5)
         np.testing.assert_allclose(a.valence_probs, b.valence_probs, atol=1e-5)
+        np.testing.assert_allclose(c.arousal_probs, b.arousal_probs, atol=1e-5)
         pa, pv = predictor.predict([t])
         np.testing.assert_allclose(a.arousal_probs, pa[0], atol=1e-5)
         np.testing.assert_allclose(a.valence_probs, pv[0], atol=1e-5)
@@ -244,6 +248,7 @@ def test_traced_fast_path_matches_the_predictor(predictor, trials):
     wrapped, _ = make_worker(Wrapped(predictor), warm_up=1)
     wrapped.warm_up()
     assert wrapped._traced is None and wrapped.process(trials[0]).error is None
+    assert wrapped.fast_path == "eager"
 
 
 def test_f09_inference_slower_than_trials_arrive_and_one_model_error(
