@@ -12,12 +12,11 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from acquisition.config import AcquisitionConfig
-from acquisition.core import Acquisition, MissingRoleError
 from acquisition.lsl.binding import (
     EXCLUDED_NAMES,
     BindingPlan,
@@ -28,6 +27,9 @@ from acquisition.lsl.binding import (
 from acquisition.lsl.plausibility import Plausibility, check_plan, first_seconds
 from acquisition.lsl.presets import ALL_ROLES, HR_KINDS, ROLES, preset_streams
 from acquisition.streams import Chunk, StreamSpec, shorten
+
+if TYPE_CHECKING:
+    from acquisition.core import Acquisition
 
 log = logging.getLogger(__name__)
 
@@ -495,6 +497,8 @@ def offline_acquisition(
         A required role has no stream: one line naming it, the streams present, why the likely
         streams were rejected, where to bind them, and, for a damaged file, its first problem.
     """
+    from acquisition.core import Acquisition, MissingRoleError  # not needed to bind (`info`)
+
     binding = binding or bind_offline(source, config)
     try:
         # A simulation knows its generated pictures (genN-K ids); files use the config's folder.

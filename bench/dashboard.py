@@ -285,6 +285,9 @@ def main() -> None:
         import tracemalloc
 
         growth = {"dashboard": 0, "other": 0}
+        by_line = tracemalloc.take_snapshot().compare_to(snapshots[0], "lineno")
+        for stat in by_line[:15]:  # where it grew, for whoever chases it
+            print(f"memory growth: {stat}", file=sys.stderr)
         for stat in tracemalloc.take_snapshot().compare_to(snapshots[0], "filename"):
             name = stat.traceback[0].filename
             part = "dashboard" if "/gui/" in name or "pyqtgraph" in name else "other"

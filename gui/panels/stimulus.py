@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -62,10 +64,30 @@ class StimulusPanel(pg.GraphicsLayoutWidget):
             " · <span style='color:#e53935'>● gaze now</span>",
         )
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.preloader = self._start_preload()
         self.stimulus_id: str | None = None
         self.trial_id: str | None = None
         self.gaze_point: tuple[float, float] | None = None
         self.set_waiting()
+
+    def _start_preload(self) -> threading.Thread | None:
+        """Decode every picture in a thread when the catalogue fits the cache (the bundled 16
+        do), so that a picture's first onset does not decode it on the GUI thread (a late
+        frame) and the cache is full before the session runs. A larger catalogue is decoded on
+        first show, as before."""
+        ids = list(getattr(self.catalogue, "ids", ()))
+        if not ids or len(ids) > IMAGE_CACHE:
+            return None
+
+        def preload() -> None:
+            for stimulus_id in ids:
+                if stimulus_id not in self._cache:
+                    with contextlib.suppress(Exception):  # shown as unreadable on first use
+                        self._cache[stimulus_id] = self.catalogue.image_hwc(stimulus_id, IMAGE_SIZE)
+
+        thread = threading.Thread(target=preload, name="dashboard-preload", daemon=True)
+        thread.start()
+        return thread
 
     def set_waiting(self) -> None:
         """Grey square and a hint, before the first onset."""
