@@ -2,10 +2,18 @@
 processes (``--jobs J``) and on a Dask ``LocalCluster`` (``--scheduler local:J``).
 
 Reports files/s, the speed-up over serial and the peak RSS of each worker (from the batch
-manifest), checks that every mode wrote identical outputs, and records the load average before
-and after (on a shared machine the speed-up is only as good as the idle cores). The recordings
-are written once into a cache folder outside the repository and reused. ``batch features`` is
-run too when the ``features`` command exists. Prints one JSON object as its last line.
+manifest), the median time of one file's task in a worker, the CPU seconds of the batch process
+and of its workers, checks that every mode wrote identical outputs, and records the load average
+before and after (on a shared machine the speed-up is only as good as the idle cores).
+
+Every mode is timed the same way: the whole ``emoeye batch`` command, from its launch to its
+exit. That includes Python's start, the imports, starting the process pool or the
+``LocalCluster``, each worker's first imports, the tasks, shutting the pool or cluster down and
+writing the manifest.
+
+The recordings are written once into a cache folder outside the repository and reused.
+``batch features`` is run too when the ``features`` command exists. Prints one JSON object as
+its last line.
 
     python bench/batch.py                       # the run: 20 x 10 min, 2 workers
     python bench/batch.py --files 4 --minutes 1 # a short check
@@ -66,11 +74,13 @@ def run_mode(command: list[str], files: list[Path], out: Path, mode: list[str]) 
     proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     manifest = next(out.rglob("batch-manifest.json"))
-    rows = json.loads(manifest.read_text())["files"]
+    data = json.loads(manifest.read_text())
+    rows = data["files"]
     failed = [r for r in rows if r["status"] != "ok"]
     rss: dict[int, float] = {}
     for r in rows:
         rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["max_rss_mb"])
+    task_s = sorted(r["wall_s"] for r in rows if r["status"] == "ok")
     return {
         "mode": " ".join(mode) or "serial",
         "wall_s": round(wall, 2),
@@ -79,6 +89,11 @@ def run_mode(command: list[str], files: list[Path], out: Path, mode: list[str]) 
         "failed": len(failed),
         "workers": len(rss),
         "peak_rss_mb_per_worker": sorted(rss.values(), reverse=True),
+        # one file's task in its worker (the first of each worker also pays the imports)
+        "task_s_median": round(task_s[len(task_s) // 2], 3) if task_s else None,
+        "task_s_max": round(task_s[-1], 3) if task_s else None,
+        "coordinator_cpu_s": data.get("coordinator_cpu_s"),
+        "workers_cpu_s": data.get("workers_cpu_s"),
         "exit": proc.returncode,
         "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.returncode else [],
     }
@@ -122,6 +137,7 @@ def main() -> int:
     ap.add_argument("--device-set", default="gazepoint")
     ap.add_argument("--isi", type=float, default=8.0)
     ap.add_argument("--no-model", action="store_true", help="replay without the model")
+    ap.add_argument("--only", choices=("replay", "features"), help="run one command only")
     args = ap.parse_args()
 
     folder = recordings(args.files, args.minutes, args.device_set, args.isi)
@@ -135,7 +151,9 @@ def main() -> int:
         "jobs": args.jobs,
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in load_before],
-        "runs": [bench(["replay"], files, args.jobs, extra)],
+        "timed": "each mode: the whole emoeye batch command, launch to exit (pool or cluster "
+        "start and shutdown included, the same rule for --jobs and --scheduler)",
+        "runs": [] if args.only == "features" else [bench(["replay"], files, args.jobs, extra)],
     }
     from emoeye.cli import COMMANDS
 
@@ -145,7 +163,9 @@ def main() -> int:
         has_features = "features" in COMMANDS
     except ImportError:
         has_features = False
-    if has_features:
+    if args.only == "replay":
+        pass
+    elif has_features:
         report["runs"].append(bench(["features"], files, args.jobs, []))
     else:
         report["features"] = "not run: no 'emoeye features' command in this tree"
@@ -155,7 +175,8 @@ def main() -> int:
             print(
                 f"{run['command']:8s} {r['mode']:18s} {r['wall_s']:8.1f} s "
                 f"{r['files_per_s']:.3f} files/s  x{r['speedup']:.2f}  "
-                f"RSS/worker {r['peak_rss_mb_per_worker']} MB",
+                f"task {r['task_s_median']} s  CPU {r['coordinator_cpu_s']} + "
+                f"{r['workers_cpu_s']} s  RSS/worker {r['peak_rss_mb_per_worker']} MB",
                 file=sys.stderr,
             )
     print(json.dumps(report))
