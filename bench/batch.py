@@ -81,6 +81,10 @@ def run_mode(command: list[str], files: list[Path], out: Path, mode: list[str]) 
     for r in rows:
         rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["max_rss_mb"])
     task_s = sorted(r["wall_s"] for r in rows if r["status"] == "ok")
+    ran = [r for r in rows if r["status"] == "ok" and r.get("started")]
+    span = (
+        max(r["started"] + r["wall_s"] for r in ran) - min(r["started"] for r in ran) if ran else 0
+    )
     return {
         "mode": " ".join(mode) or "serial",
         "wall_s": round(wall, 2),
@@ -92,6 +96,9 @@ def run_mode(command: list[str], files: list[Path], out: Path, mode: list[str]) 
         # one file's task in its worker (the first of each worker also pays the imports)
         "task_s_median": round(task_s[len(task_s) // 2], 3) if task_s else None,
         "task_s_max": round(task_s[-1], 3) if task_s else None,
+        # first task's start to last task's end: the run without the pool's or cluster's start
+        # and shutdown (the same rule for every mode)
+        "tasks_span_s": round(span, 2),
         "coordinator_cpu_s": data.get("coordinator_cpu_s"),
         "workers_cpu_s": data.get("workers_cpu_s"),
         "exit": proc.returncode,
@@ -120,8 +127,12 @@ def bench(command: list[str], files: list[Path], jobs: int, extra: list[str]) ->
     finally:
         shutil.rmtree(work, ignore_errors=True)
     serial = results[0]["wall_s"]
+    serial_span = results[0]["tasks_span_s"]
     for r in results:
         r["speedup"] = round(serial / r["wall_s"], 2)
+        r["speedup_tasks_span"] = (
+            round(serial_span / r["tasks_span_s"], 2) if r["tasks_span_s"] else None
+        )
     return {
         "command": " ".join(command),
         "identical_outputs": all(s == seen[0] for s in seen[1:]),
@@ -151,8 +162,10 @@ def main() -> int:
         "jobs": args.jobs,
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in load_before],
-        "timed": "each mode: the whole emoeye batch command, launch to exit (pool or cluster "
-        "start and shutdown included, the same rule for --jobs and --scheduler)",
+        "timed": "wall_s/speedup: the whole emoeye batch command, launch to exit (pool or "
+        "cluster start and shutdown included, the same rule for --jobs and --scheduler); "
+        "tasks_span_s/speedup_tasks_span: first task's start to last task's end in the workers "
+        "(no start or shutdown, also the same rule for every mode)",
         "runs": [] if args.only == "features" else [bench(["replay"], files, args.jobs, extra)],
     }
     from emoeye.cli import COMMANDS
@@ -174,7 +187,8 @@ def main() -> int:
         for r in run["modes"]:
             print(
                 f"{run['command']:8s} {r['mode']:18s} {r['wall_s']:8.1f} s "
-                f"{r['files_per_s']:.3f} files/s  x{r['speedup']:.2f}  "
+                f"{r['files_per_s']:.3f} files/s  x{r['speedup']:.2f} "
+                f"(tasks span {r['tasks_span_s']} s x{r['speedup_tasks_span']})  "
                 f"task {r['task_s_median']} s  CPU {r['coordinator_cpu_s']} + "
                 f"{r['workers_cpu_s']} s  RSS/worker {r['peak_rss_mb_per_worker']} MB",
                 file=sys.stderr,

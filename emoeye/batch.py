@@ -60,6 +60,8 @@ class Outcome:
     mtime_ns: int = 0
     warnings: list[str] = field(default_factory=list)
     """What was wrong with a file that still went through (cut off, clock resets)."""
+    started: float = 0.0
+    """Unix time the task began in its worker (0 when it did not run)."""
 
 
 # ---------------------------------------------------------------- inputs
@@ -174,13 +176,16 @@ def run_one(task: Task) -> Outcome:
     from emoeye.cli import main
 
     started = time.perf_counter()
+    started_at = time.time()
     out, err = io.StringIO(), io.StringIO()
     try:
         st = os.stat(task.file)
         size, mtime = st.st_size, st.st_mtime_ns
     except OSError:
         size, mtime = 0, 0
-    outcome = Outcome(task.file, "failed", size=size, mtime_ns=mtime, pid=os.getpid())
+    outcome = Outcome(
+        task.file, "failed", size=size, mtime_ns=mtime, pid=os.getpid(), started=started_at
+    )
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(task.argv))
