@@ -347,11 +347,10 @@ def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
             raise BatchError(f"--scheduler {scheduler}: expected local:N") from None
         # The nanny writes its pre-spawn variables into this process's environment before it
         # spawns a worker; _environ puts ours back afterwards.
-        env_keys = dict.fromkeys([*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED"])
-        with (
-            dask.config.set(LOCAL_CLUSTER_CONFIG),
-            _environ({k: os.environ.get(k) for k in env_keys}),
-        ):
+        ours = {
+            k: os.environ.get(k) for k in (*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+        }
+        with dask.config.set(LOCAL_CLUSTER_CONFIG), _environ(ours):
             cluster = LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
             )
