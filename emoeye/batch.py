@@ -362,7 +362,11 @@ def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
             raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
         ordered = _largest_first(tasks)
-        futures = client.map(run_one, ordered, pure=False)
+        # Keys of impure tasks are random, so the order they run in is set by priority.
+        futures = [
+            client.submit(run_one, t, pure=False, priority=len(ordered) - i)
+            for i, t in enumerate(ordered)
+        ]
         by_key = {f.key: t for f, t in zip(futures, ordered, strict=True)}
         for fut in as_completed(futures):
             try:
