@@ -2,10 +2,18 @@
 processes (``--jobs J``) and on a Dask ``LocalCluster`` (``--scheduler local:J``).
 
 Reports files/s, the speed-up over serial and the peak RSS of each worker (from the batch
-manifest), checks that every mode wrote identical outputs, and records the load average before
-and after (on a shared machine the speed-up is only as good as the idle cores). The recordings
-are written once into a cache folder outside the repository and reused. ``batch features`` is
-run too when the ``features`` command exists. Prints one JSON object as its last line.
+manifest), the median time of one file's task in a worker, the CPU seconds of the batch process
+and of its workers, checks that every mode wrote identical outputs, and records the load average
+before and after (on a shared machine the speed-up is only as good as the idle cores).
+
+Every mode is timed the same way: the whole ``emoeye batch`` command, from its launch to its
+exit. That includes Python's start, the imports, starting the process pool or the
+``LocalCluster``, each worker's first imports, the tasks, shutting the pool or cluster down and
+writing the manifest.
+
+The recordings are written once into a cache folder outside the repository and reused.
+``batch features`` is run too when the ``features`` command exists. Prints one JSON object as
+its last line.
 
     python bench/batch.py                       # the run: 20 x 10 min, 2 workers
     python bench/batch.py --files 4 --minutes 1 # a short check
@@ -66,11 +74,17 @@ def run_mode(command: list[str], files: list[Path], out: Path, mode: list[str]) 
     proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     manifest = next(out.rglob("batch-manifest.json"))
-    rows = json.loads(manifest.read_text())["files"]
+    data = json.loads(manifest.read_text())
+    rows = data["files"]
     failed = [r for r in rows if r["status"] != "ok"]
     rss: dict[int, float] = {}
     for r in rows:
         rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["max_rss_mb"])
+    task_s = sorted(r["wall_s"] for r in rows if r["status"] == "ok")
+    ran = [r for r in rows if r["status"] == "ok" and r.get("started")]
+    span = (
+        max(r["started"] + r["wall_s"] for r in ran) - min(r["started"] for r in ran) if ran else 0
+    )
     return {
         "mode": " ".join(mode) or "serial",
         "wall_s": round(wall, 2),
@@ -79,6 +93,14 @@ def run_mode(command: list[str], files: list[Path], out: Path, mode: list[str]) 
         "failed": len(failed),
         "workers": len(rss),
         "peak_rss_mb_per_worker": sorted(rss.values(), reverse=True),
+        # one file's task in its worker (the first of each worker also pays the imports)
+        "task_s_median": round(task_s[len(task_s) // 2], 3) if task_s else None,
+        "task_s_max": round(task_s[-1], 3) if task_s else None,
+        # first task's start to last task's end: the run without the pool's or cluster's start
+        # and shutdown (the same rule for every mode)
+        "tasks_span_s": round(span, 2),
+        "coordinator_cpu_s": data.get("coordinator_cpu_s"),
+        "workers_cpu_s": data.get("workers_cpu_s"),
         "exit": proc.returncode,
         "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.returncode else [],
     }
@@ -105,8 +127,12 @@ def bench(command: list[str], files: list[Path], jobs: int, extra: list[str]) ->
     finally:
         shutil.rmtree(work, ignore_errors=True)
     serial = results[0]["wall_s"]
+    serial_span = results[0]["tasks_span_s"]
     for r in results:
         r["speedup"] = round(serial / r["wall_s"], 2)
+        r["speedup_tasks_span"] = (
+            round(serial_span / r["tasks_span_s"], 2) if r["tasks_span_s"] else None
+        )
     return {
         "command": " ".join(command),
         "identical_outputs": all(s == seen[0] for s in seen[1:]),
@@ -122,6 +148,7 @@ def main() -> int:
     ap.add_argument("--device-set", default="gazepoint")
     ap.add_argument("--isi", type=float, default=8.0)
     ap.add_argument("--no-model", action="store_true", help="replay without the model")
+    ap.add_argument("--only", choices=("replay", "features"), help="run one command only")
     args = ap.parse_args()
 
     folder = recordings(args.files, args.minutes, args.device_set, args.isi)
@@ -135,7 +162,11 @@ def main() -> int:
         "jobs": args.jobs,
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in load_before],
-        "runs": [bench(["replay"], files, args.jobs, extra)],
+        "timed": "wall_s/speedup: the whole emoeye batch command, launch to exit (pool or "
+        "cluster start and shutdown included, the same rule for --jobs and --scheduler); "
+        "tasks_span_s/speedup_tasks_span: first task's start to last task's end in the workers "
+        "(no start or shutdown, also the same rule for every mode)",
+        "runs": [] if args.only == "features" else [bench(["replay"], files, args.jobs, extra)],
     }
     from emoeye.cli import COMMANDS
 
@@ -145,7 +176,9 @@ def main() -> int:
         has_features = "features" in COMMANDS
     except ImportError:
         has_features = False
-    if has_features:
+    if args.only == "replay":
+        pass
+    elif has_features:
         report["runs"].append(bench(["features"], files, args.jobs, []))
     else:
         report["features"] = "not run: no 'emoeye features' command in this tree"
@@ -154,8 +187,10 @@ def main() -> int:
         for r in run["modes"]:
             print(
                 f"{run['command']:8s} {r['mode']:18s} {r['wall_s']:8.1f} s "
-                f"{r['files_per_s']:.3f} files/s  x{r['speedup']:.2f}  "
-                f"RSS/worker {r['peak_rss_mb_per_worker']} MB",
+                f"{r['files_per_s']:.3f} files/s  x{r['speedup']:.2f} "
+                f"(tasks span {r['tasks_span_s']} s x{r['speedup_tasks_span']})  "
+                f"task {r['task_s_median']} s  CPU {r['coordinator_cpu_s']} + "
+                f"{r['workers_cpu_s']} s  RSS/worker {r['peak_rss_mb_per_worker']} MB",
                 file=sys.stderr,
             )
     print(json.dumps(report))

@@ -60,6 +60,8 @@ class Outcome:
     mtime_ns: int = 0
     warnings: list[str] = field(default_factory=list)
     """What was wrong with a file that still went through (cut off, clock resets)."""
+    started: float = 0.0
+    """Unix time the task began in its worker (0 when it did not run)."""
 
 
 # ---------------------------------------------------------------- inputs
@@ -174,13 +176,16 @@ def run_one(task: Task) -> Outcome:
     from emoeye.cli import main
 
     started = time.perf_counter()
+    started_at = time.time()
     out, err = io.StringIO(), io.StringIO()
     try:
         st = os.stat(task.file)
         size, mtime = st.st_size, st.st_mtime_ns
     except OSError:
         size, mtime = 0, 0
-    outcome = Outcome(task.file, "failed", size=size, mtime_ns=mtime, pid=os.getpid())
+    outcome = Outcome(
+        task.file, "failed", size=size, mtime_ns=mtime, pid=os.getpid(), started=started_at
+    )
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(task.argv))
@@ -248,6 +253,64 @@ def already_done(task: Task, previous: dict[str, dict]) -> Outcome | None:
 # ---------------------------------------------------------------- executors
 
 
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+"""Thread pools of one in every worker process, on local processes and on a ``LocalCluster``
+alike (Dask's nanny sets the same): N workers on N cores, no oversubscription."""
+
+LOCAL_CLUSTER_CONFIG = {
+    # The statistical profiler samples every thread's stack each 10 ms with the GIL held; a
+    # task here is one long Python call, so it only slows it down (measured with the defaults:
+    # 0.09-0.74 s of CPU on the worker's event-loop thread per 1-s replay task, more under load).
+    "distributed.worker.profile.enabled": False,
+    # Dask's default MALLOC_TRIM_THRESHOLD_=65536 also freezes glibc's mmap threshold at
+    # 128 KiB: every larger numpy temporary is then a fresh mmap, about 20 times the page
+    # faults of a plain process (30,000 vs 1,500 per 10-min replay).
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # Coarser housekeeping: the defaults (20 ms tick, 100 ms memory monitor, 500 ms system
+    # monitor) suit many short tasks, not one task per file taking seconds.
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    # The scheduler hands a task to a worker only when it has a free thread (queuing), so
+    # there is nothing to steal; stealing's periodic pass only costs the coordinator CPU.
+    "distributed.scheduler.work-stealing": False,
+}
+"""Dask settings for ``--scheduler local:N``; a lab's own cluster keeps its configuration
+(docs/batch.md suggests the same settings for its workers)."""
+
+
+def _largest_first(tasks: list[Task]) -> list[Task]:
+    """Biggest inputs first, so that the last task to start is a short one and no worker waits
+    long for another at the end (the results are put back in input order)."""
+
+    def size(t: Task) -> int:
+        try:
+            return os.stat(t.file).st_size
+        except OSError:
+            return 0
+
+    return sorted(tasks, key=size, reverse=True)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set (None: removed) inside the block, restored after."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _run_local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
     if jobs <= 1:
         for t in tasks:
@@ -257,7 +320,9 @@ def _run_local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(run_one, t): t for t in tasks}
+        # The workers are spawned on the first submit and inherit the environment then.
+        with _environ(WORKER_ENV):
+            futures = {pool.submit(run_one, t): t for t in _largest_first(tasks)}
         for fut in as_completed(futures):
             try:
                 yield fut.result()
@@ -268,6 +333,7 @@ def _run_local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
 
 def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
     try:
+        import dask.config
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise BatchError(
@@ -279,18 +345,29 @@ def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
             n = int(scheduler.split(":", 1)[1])
         except ValueError:
             raise BatchError(f"--scheduler {scheduler}: expected local:N") from None
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
+        # The nanny writes its pre-spawn variables into this process's environment before it
+        # spawns a worker; _environ puts ours back afterwards.
+        ours = {
+            k: os.environ.get(k) for k in (*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+        }
+        with dask.config.set(LOCAL_CLUSTER_CONFIG), _environ(ours):
+            cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client = Client(cluster)
     else:
         try:
             client = Client(scheduler, timeout="20s")
         except OSError as exc:
             raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
-        futures = client.map(run_one, tasks, pure=False)
-        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        ordered = _largest_first(tasks)
+        # Keys of impure tasks are random, so the order they run in is set by priority.
+        futures = [
+            client.submit(run_one, t, pure=False, priority=len(ordered) - i)
+            for i, t in enumerate(ordered)
+        ]
+        by_key = {f.key: t for f, t in zip(futures, ordered, strict=True)}
         for fut in as_completed(futures):
             try:
                 yield fut.result()

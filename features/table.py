@@ -395,7 +395,7 @@ def write_table(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
         import pyarrow.parquet as pq
     except ImportError:
         raise CliError(
-            f"--out {path}: Parquet needs pyarrow (pip install pyarrow), or write .csv"
+            f"--out {path}: Parquet needs pyarrow: pip install 'emoeye[parquet]', or write .csv"
         ) from None
     data = {}
     for c in columns:

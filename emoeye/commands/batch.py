@@ -158,12 +158,26 @@ def run(args: argparse.Namespace) -> int:
         manifest,
         ["batch", args.command, *args.rest],
         outcomes,
-        {"jobs": jobs, "scheduler": scheduler, "wall_s": wall},
+        {"jobs": jobs, "scheduler": scheduler, "wall_s": wall, **_cpu_seconds()},
     )
     for line in summary_lines(outcomes):
         print(line)
     print(f"manifest: {manifest} ({wall:.1f} s)")
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds of this process (the batch's coordinator: for ``local:N`` also the Dask
+    scheduler and nannies) and of its finished child processes (local workers, LocalCluster
+    workers; a remote cluster's workers are not counted)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "coordinator_cpu_s": round(own.ru_utime + own.ru_stime, 2),
+        "workers_cpu_s": round(children.ru_utime + children.ru_stime, 2),
+    }
 
 
 def _run_with_progress(tasks, jobs, scheduler, previous, force, quiet):

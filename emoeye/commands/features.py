@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             import pyarrow  # noqa: F401
         except ImportError:
             raise CliError(
-                f"--out {args.out}: Parquet needs pyarrow (pip install pyarrow), or write .csv"
+                f"--out {args.out}: Parquet needs pyarrow: pip install 'emoeye[parquet]', or write .csv"
             ) from None
     threshold = VELOCITY_THRESHOLD if args.ivt_threshold is None else args.ivt_threshold
     if not threshold > 0:

@@ -4,13 +4,23 @@ byte-identical to the single-file commands, damaged files listed and never fatal
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from acquisition.sim.simulator import Simulation, SimulationConfig
 from acquisition.xdf.writer import record_simulation
-from emoeye.batch import BatchError, expand_inputs, output_names
+from emoeye.batch import (
+    LOCAL_CLUSTER_CONFIG,
+    WORKER_ENV,
+    BatchError,
+    Task,
+    _environ,
+    _largest_first,
+    expand_inputs,
+    output_names,
+)
 from emoeye.cli import main
 from emoeye.commands.batch import split_args
 
@@ -51,9 +61,13 @@ def test_replay_on_processes_and_dask_matches_single_file_commands(archive, tmp_
         assert main(["replay", str(archive / f"{name}.xdf"), "--fast", "--quiet",
                      "--out", str(single / f"{name}.csv")]) == 0  # fmt: skip
     outputs = {}
+    env_keys = [*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED"]
+    env_before = {k: os.environ.get(k) for k in env_keys}
     for how in (["--jobs", "2"], ["--scheduler", "local:2"]):
         out = tmp_path / how[1].replace(":", "")
         code = main(["batch", "replay", str(archive), "--out", str(out), "--quiet", *how])
+        # the workers' variables (and Dask's nanny's) stay out of this process
+        assert {k: os.environ.get(k) for k in env_keys} == env_before
         text = capsys.readouterr().out
         assert code == 1  # some files failed; the batch still finished the others
         assert "5 file(s): 3 done, 0 skipped (done before), 2 failed" in text
@@ -65,6 +79,9 @@ def test_replay_on_processes_and_dask_matches_single_file_commands(archive, tmp_
         assert rows["rec0.xdf"]["status"] == "ok" and rows["rec0.xdf"]["seconds"] > 20
         assert rows["cut.xdf"]["status"] == "ok" and rows["cut.xdf"]["warnings"]
         assert "cut.xdf" in text
+        data = json.loads((out / "batch-manifest.json").read_text())
+        assert data["workers_cpu_s"] > 0 and data["coordinator_cpu_s"] > 0
+        assert rows["rec0.xdf"]["started"] > 0 and rows["rec0.xdf"]["pid"] != os.getpid()
         outputs[how[0]] = _files(out, skip=("batch-manifest", "cut.csv"))
     assert outputs["--jobs"] == outputs["--scheduler"] == _files(single)
 
@@ -122,3 +139,31 @@ def test_command_options_pass_through():
     assert extra == ["--task", "emo", "--no-model"]
     with pytest.raises(Exception, match="unknown option --bogus"):
         split_args("replay", ["d/", "--bogus"])
+
+
+def test_local_cluster_settings_are_known_dask_keys():
+    """A misspelt key would be a silent no-op: every one must exist in Dask's defaults."""
+    dask_config = pytest.importorskip("dask.config")
+    pytest.importorskip("distributed")
+    for key, value in LOCAL_CLUSTER_CONFIG.items():
+        default = dask_config.get(key, default=KeyError)
+        assert default is not KeyError, key
+        assert default != value, f"{key}: already Dask's default"
+    with dask_config.set(LOCAL_CLUSTER_CONFIG):
+        assert dask_config.get("distributed.worker.profile.enabled") is False
+        assert (
+            dask_config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"] is None
+        )
+
+
+def test_largest_files_go_first_and_environ_is_restored(tmp_path, monkeypatch):
+    for name, size in (("small", 10), ("big", 1000), ("mid", 100)):
+        (tmp_path / f"{name}.xdf").write_bytes(b"x" * size)
+    tasks = [Task(str(tmp_path / f"{n}.xdf"), []) for n in ("small", "big", "mid", "gone")]
+    assert [Path(t.file).stem for t in _largest_first(tasks)] == ["big", "mid", "small", "gone"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with _environ({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": None}):
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+        assert "OPENBLAS_NUM_THREADS" not in os.environ
+    assert os.environ["OMP_NUM_THREADS"] == "4" and "MKL_NUM_THREADS" not in os.environ

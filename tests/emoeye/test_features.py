@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,19 +112,40 @@ def test_predictions_fill_their_columns(recs, tmp_path, checkpoint):
         assert r["pred_flagged"] in ("0", "1")
 
 
-def test_parquet_needs_pyarrow_or_round_trips(recs, tmp_path, capsys):
+def test_parquet_table_equals_the_csv_table(recs, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow (the parquet extra) not installed")
+    from features.table import TEXT_COLUMNS
+
+    files = [str(recs["gp"]), str(recs["lab"])]
+    assert main(["features", *files, "--out", str(tmp_path / "f.csv"), "--quiet"]) == 0
+    assert main(["features", *files, "--out", str(tmp_path / "f.parquet"), "--quiet"]) == 0
+    rows = _rows(tmp_path / "f.csv")
+    table = pq.read_table(tmp_path / "f.parquet")
+    assert table.column_names == list(rows[0])  # the same columns, in the same order
+    data = table.to_pydict()
+    assert len(rows) == 6 and len(data["trial_id"]) == 6
+    numeric = 0
+    for c in table.column_names:
+        for k, r in enumerate(rows):
+            if c in TEXT_COLUMNS:
+                assert data[c][k] == r[c], (c, k)
+            elif r[c] == "":
+                assert math.isnan(data[c][k]), (c, k)
+            else:  # the CSV keeps 6 significant digits (onset: 6 decimals)
+                numeric += 1
+                assert data[c][k] == pytest.approx(float(r[c]), rel=1e-5, abs=1e-6), (c, k)
+    assert numeric > 100  # the comparison saw real figures, not only empty cells
+
+
+def test_parquet_without_pyarrow_is_refused_naming_the_extra(recs, tmp_path, capsys,
+                                                            monkeypatch):  # fmt: skip
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow fails
     out = tmp_path / "f.parquet"
-    code = main(["features", str(recs["gp"]), "--out", str(out), "--quiet"])
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        assert code == 2 and not out.exists()
-        err = capsys.readouterr().err
-        assert "Parquet needs pyarrow" in err and len(err.strip().splitlines()) == 1
-        return
-    assert code == 0
-    table = pq.read_table(out).to_pydict()
-    assert len(table["trial_id"]) == 3 and table["file"][0] == "gp.xdf"
+    assert main(["features", str(recs["gp"]), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "Parquet needs pyarrow" in err and "emoeye[parquet]" in err
+    assert not out.exists()
 
 
 def test_other_suffixes_and_bad_files_are_refused(recs, tmp_path, capsys):
