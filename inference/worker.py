@@ -271,6 +271,10 @@ class InferenceWorker:
         Where predictions go (LSL outlet, store, logs); see :mod:`inference.sinks`.
     catalogue
         Stimulus images by id (``image(id, size)``, ``__contains__``); the bundled one when None.
+    norms
+        For a model trained with the pictures' norms: a norms table (the config's
+        ``[stimuli] norms``, :func:`models.norms.read_norms`), consulted before the catalogue's
+        own norms; a picture neither knows is predicted with its norms masked and flagged.
 
     Examples
     --------
@@ -288,6 +292,7 @@ class InferenceWorker:
         config: WorkerConfig | None = None,
         sinks: Iterable[Sink] = (),
         catalogue: Any = None,
+        norms: Any = None,
     ) -> None:
         self.config = config or WorkerConfig()
         if predictor is None:
@@ -306,6 +311,8 @@ class InferenceWorker:
 
             catalogue = default_catalogue()
         self.catalogue = catalogue
+        if getattr(predictor, "uses_norms", False):
+            predictor.set_norms(norms, catalogue)  # the session's table, then its pictures
         self.publisher = sinks if isinstance(sinks, Publisher) else Publisher(list(sinks))
         self.stats = WorkerStats()
         self._jobs = _Jobs(self.config.queue_size)
@@ -422,6 +429,8 @@ class InferenceWorker:
             return None
         if getattr(getattr(model, "config", None), "roles", ()):
             return None  # EEG / face inputs vary per trial (present or masked): eager
+        if getattr(getattr(model, "config", None), "use_norms", False):
+            return None  # the pictures' norms (known or masked) go through the Predictor: eager
         wrapper = _TracedForward(model).eval()
         try:
             inputs = self._dummy_inputs()
