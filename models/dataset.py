@@ -34,9 +34,12 @@ felt_arousal        float32 (N,)                 simulator's felt state (NaN unk
 felt_valence        float32 (N,)                 likewise
 norm_arousal        float32 (N,)                 the picture's normative rating (NaN unknown)
 norm_valence        float32 (N,)                 likewise
+response_pupil      float32 (N,)                 simulator's response amplitudes before sensor
+response_scr        float32 (N,)                 noise (pupil dilation, SCR, HR change; NaN
+response_hr         float32 (N,)                 unknown; optional)
 ==================  ===========================  ==============================================
 
-The last four arrays are optional (datasets written before them read as NaN). When the first
+The last seven arrays are optional (datasets written before them read as NaN). When the first
 trial carries the optional roles (docs/modalities.md), the shards also hold:
 
 ==================  ===========================  ==============================================
@@ -103,8 +106,14 @@ _FIELDS: dict[str, Any] = {
     "felt_valence": (np.float32, lambda c, t, s: (), np.nan),
     "norm_arousal": (np.float32, lambda c, t, s: (), np.nan),
     "norm_valence": (np.float32, lambda c, t, s: (), np.nan),
+    "response_pupil": (np.float32, lambda c, t, s: (), np.nan),
+    "response_scr": (np.float32, lambda c, t, s: (), np.nan),
+    "response_hr": (np.float32, lambda c, t, s: (), np.nan),
 }
-_OPTIONAL = {"felt_arousal", "felt_valence", "norm_arousal", "norm_valence"}
+RESPONSE_FIELDS = ("response_pupil", "response_scr", "response_hr")
+"""The simulator's per-trial response amplitudes before sensor noise (the ceiling baseline's
+inputs, :mod:`models.baselines`)."""
+_OPTIONAL = {"felt_arousal", "felt_valence", "norm_arousal", "norm_valence", *RESPONSE_FIELDS}
 _ROLE_FIELDS: dict[str, dict[str, Any]] = {
     # optional role -> its arrays: (dtype, per-trial shape function of T, fill value)
     "eeg": {"eeg": (np.float32, lambda t: (len(EEG_FEATURES),), np.nan)},
@@ -113,7 +122,7 @@ _ROLE_FIELDS: dict[str, dict[str, Any]] = {
         "face_mask": (np.bool_, lambda t: (len(FACE_AUS), t), False),
     },
 }
-TRUTH_FIELDS = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence")
+TRUTH_FIELDS = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence", *RESPONSE_FIELDS)
 """Per-trial ground truth a simulated dataset carries (see :meth:`DatasetWriter.add`)."""
 
 

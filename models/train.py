@@ -20,7 +20,7 @@ import torch
 
 from models.backbone import FrozenVGG16
 from models.balancing import balanced_subset, sampled_marginals, sampler_weights
-from models.baselines import dataset_features, fit_baselines
+from models.baselines import ceiling_features, dataset_features, fit_baselines
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
@@ -517,7 +517,9 @@ def train(
                 k: [ds.trial_ids[i] for i in v.tolist()] for k, v in protocols.items()
             },
         },
-        "baselines": fit_baselines(ds.stimulus_ids[tr], (ya[tr], yv[tr]), feats, n_classes),
+        "baselines": fit_baselines(
+            ds.stimulus_ids[tr], (ya[tr], yv[tr]), feats, n_classes, ceiling_features(ds, tr)
+        ),
         "epochs": epochs,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
@@ -731,7 +733,11 @@ def refit_baselines(checkpoint_dir: str | Path, dataset_dir: str | Path) -> dict
     n_classes = int(meta["model"].get("n_classes", 7))
     ya, yv = ds.arousal_class, ds.valence_class
     baselines = fit_baselines(
-        ds.stimulus_ids[tr], (ya[tr], yv[tr]), dataset_features(ds, tr), n_classes
+        ds.stimulus_ids[tr],
+        (ya[tr], yv[tr]),
+        dataset_features(ds, tr),
+        n_classes,
+        ceiling_features(ds, tr),
     )
     training["baselines"] = baselines
     cfg_path.write_text(json.dumps(meta, indent=2))
