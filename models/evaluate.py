@@ -567,6 +567,7 @@ def evaluate_checkpoint(
             "n_participants": int(len(np.unique(ds.participants[idx]))),
             "ablate": list(ablate),
             "branches": list(model.config.branches),
+            "norms_input": bool(model.config.use_norms),
             # Where the lookup baseline's ratings for pictures new to the training come from.
             "lookup_norms": f"{norms.path} ({norms.format})"
             if norms is not None

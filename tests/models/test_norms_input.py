@@ -16,7 +16,7 @@ from emoeye.cli import main
 from inference.worker import InferenceWorker, WorkerConfig
 from models.checkpoint import default_checkpoint_dir
 from models.dataset import DatasetWriter, TrialDataset
-from models.evaluate import predict_dataset
+from models.evaluate import evaluate_checkpoint, predict_dataset
 from models.network import EmoEyeNet, ModelConfig
 from models.norms import NormSource, read_norms
 from models.predictor import Predictor
@@ -121,6 +121,8 @@ def test_trained_with_norms_round_trip(normed, normed_ckpt, tmp_path):
     ds_no.norm_arousal[:] = np.nan
     without = predict_dataset(p.model, ds_no, np.arange(8))
     assert not np.allclose(full[0], without[0], atol=1e-4)
+    rep = evaluate_checkpoint(normed_ckpt, normed, split="test", n_boot=10)
+    assert rep["norms_input"] is True and rep["trials"] > 0
 
 
 def test_a_picture_without_norms_is_predicted_with_flag_0_and_flagged(normed_ckpt, tmp_path):
