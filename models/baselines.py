@@ -10,8 +10,9 @@
 * **oracle**: the simulator's felt state rounded through the participant's scale use (stored in
   simulated datasets as ``oracle_*``), the best any per-trial model can do.
 * **ceiling** (simulated datasets only): a per-trial yardstick of what one trial can reveal at
-  best: the same regression on the picture's norms and the trial's response amplitudes before
-  sensor noise (``response_*``, :data:`CEILING_FEATURES`), fitted on the training trials.
+  best: the same regression on the physiology features plus the picture's norms and the trial's
+  response amplitudes before sensor noise (``response_*``, :data:`CEILING_FEATURES`), fitted on
+  the training trials.
 
 Everything fitted (majority class, lookup table, regression weights) is fitted on the training
 trials only and stored in the checkpoint's ``config.json`` under ``baselines``, so an evaluation
@@ -49,10 +50,15 @@ CEILING_FEATURES = (
     "response_scr",
     "response_hr",
 )
-"""The ceiling baseline's inputs, per-trial truth fields of a simulated dataset
+"""The ceiling baseline's inputs beyond the physiology features (:data:`FEATURES`): per-trial
+truth fields of a simulated dataset
 (:data:`models.dataset.TRUTH_FIELDS`): the picture's norms and the response amplitudes the
 simulator drove (participant gain, felt state, trial-to-trial variability) before sensor noise,
 drift and overlapping responses."""
+
+
+CEILING_INPUTS = (*FEATURES, *CEILING_FEATURES)
+"""The ceiling regression's columns: everything the physiology baseline sees, plus the truth."""
 
 
 def ceiling_features(ds, idx: np.ndarray) -> np.ndarray | None:
@@ -225,7 +231,8 @@ def fit_baselines(
     ceiling: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Majority classes, lookup tables and physiology regressions of both heads, JSON-ready;
-    with ``ceiling`` (the training trials' :func:`ceiling_features`) the ceiling regressions."""
+    with ``ceiling`` (the training trials' :func:`ceiling_features`) the ceiling regressions on
+    ``features`` and ``ceiling`` side by side (:data:`CEILING_INPUTS`)."""
     out: dict[str, Any] = {
         "majority": {},
         "lookup": {},
@@ -238,8 +245,8 @@ def fit_baselines(
         out["lookup"][head] = rating_lookup(stimulus_ids, y, n_classes)
         out["physiology"][head] = LogisticBaseline.fit(features, y, n_classes).to_dict()
         if ceiling is not None:
-            fit = LogisticBaseline.fit(ceiling, y, n_classes)
-            out.setdefault("ceiling", {})[head] = fit.to_dict(CEILING_FEATURES)
+            fit = LogisticBaseline.fit(np.hstack([features, ceiling]), y, n_classes)
+            out.setdefault("ceiling", {})[head] = fit.to_dict(CEILING_INPUTS)
     return out
 
 

@@ -385,6 +385,7 @@ def compare_methods(
     fitted with it) ceiling on the same trials: metrics, 95 % bootstrap CIs over participants and
     a per-participant table."""
     from models.baselines import (
+        CEILING_INPUTS,
         LogisticBaseline,
         ceiling_features,
         dataset_features,
@@ -403,8 +404,12 @@ def compare_methods(
         feats = dataset_features(ds, idx)
     oracles = (ds.oracle_arousal[idx], ds.oracle_valence[idx])
     ceiling = None
-    if baselines and "ceiling" in baselines:
-        ceiling = ceiling_features(ds, idx)  # None on a dataset without the simulator's truth
+    stored = (baselines or {}).get("ceiling") or {}
+    if feats is not None and all(
+        stored.get(h, {}).get("features") == list(CEILING_INPUTS) for h in HEADS
+    ):
+        extra = ceiling_features(ds, idx)  # None on a dataset without the simulator's truth
+        ceiling = None if extra is None else np.hstack([feats, extra])
     coverage: dict[str, float] = {}
     for h, head in enumerate(HEADS):
         y = ys[h]

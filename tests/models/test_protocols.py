@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from models.baselines import (
-    CEILING_FEATURES,
+    CEILING_INPUTS,
     FEATURES,
     LogisticBaseline,
     lookup_predict,
@@ -93,7 +93,8 @@ def test_checkpoint_records_split_fingerprint_and_baselines(sim_data, sim_model)
     assert set(b) == {"majority", "lookup", "physiology", "physiology_features", "ceiling"}
     assert set(b["lookup"]["arousal"]) == set(split["train_stimuli"])
     assert b["physiology"]["valence"]["features"] == list(FEATURES)
-    assert b["ceiling"]["arousal"]["features"] == list(CEILING_FEATURES)
+    assert b["ceiling"]["arousal"]["features"] == list(CEILING_INPUTS)
+    assert CEILING_INPUTS[: len(FEATURES)] == FEATURES and "response_scr" in CEILING_INPUTS
 
 
 def test_protocols_on_the_training_dataset(sim_data, sim_model):
@@ -133,11 +134,26 @@ def test_json_report_on_a_fresh_dataset(sim_data, sim_model):
         assert rep["baselines"]["majority"][head]["balanced_accuracy"] == pytest.approx(1 / 7)
     assert len(rep["per_participant"]) == 3
     assert rep["baselines"]["oracle"]["arousal"]["balanced_accuracy"] > 0.4
-    # The ceiling reads the norms and the response amplitudes: above the majority, below the
+    # The ceiling reads the physiology features, the norms and the response amplitudes: above
+    # the majority, below the
     # oracle (which also knows the felt state and the participant's scale use).
     ceiling = rep["baselines"]["ceiling"]["arousal"]["balanced_accuracy"]
     assert 1 / 7 + 0.05 < ceiling < rep["baselines"]["oracle"]["arousal"]["balanced_accuracy"]
     assert rep["per_participant"][0]["ceiling"]["arousal"] is not None
+
+
+def test_a_ceiling_fitted_on_other_columns_is_left_out(sim_data, sim_model, tmp_path):
+    import shutil
+
+    ckpt = tmp_path / "m"
+    shutil.copytree(sim_model, ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    for head in ("arousal", "valence"):
+        cfg["training"]["baselines"]["ceiling"][head]["features"] = list(CEILING_INPUTS[-5:])
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    rep = evaluate_checkpoint(ckpt, sim_data[1], protocol="both", n_boot=20)
+    assert rep["baselines"]["ceiling"] == {"arousal": None, "valence": None}
+    assert rep["baselines"]["physiology"]["arousal"] is not None
 
 
 def test_ceiling_is_not_applicable_without_the_simulators_truth(trained, synthetic_dir):
