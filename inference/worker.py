@@ -312,7 +312,8 @@ class InferenceWorker:
             catalogue = default_catalogue()
         self.catalogue = catalogue
         if getattr(predictor, "uses_norms", False):
-            predictor.set_norms(norms, catalogue)  # the session's table, then its pictures
+            # The session's table (else the predictor's own), then the session's pictures.
+            predictor.set_norms(norms if norms is not None else predictor.norm_table, catalogue)
         self.publisher = sinks if isinstance(sinks, Publisher) else Publisher(list(sinks))
         self.stats = WorkerStats()
         self._jobs = _Jobs(self.config.queue_size)

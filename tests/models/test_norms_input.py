@@ -157,6 +157,9 @@ def test_a_picture_without_norms_is_predicted_with_flag_0_and_flagged(normed_ckp
     rec = bare.process(t)
     assert rec.error is None and rec.flagged and "no norms for stimulus 'beach'" in rec.flag_reason
     assert np.allclose(rec.arousal_probs, masked[0][0], atol=1e-5)
+    # A predictor handed over with its own table keeps it.
+    own = InferenceWorker(Predictor(normed_ckpt, norms=norms), catalogue=cat)
+    assert own.predictor.norm_table is norms and "no norms" not in own.process(t).flag_reason
 
 
 def test_norms_input_needs_a_dataset_with_norms(synthetic_dir, tmp_path, capsys):
