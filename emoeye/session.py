@@ -193,6 +193,7 @@ class LiveSession:
             self.session.worker_config(),
             self.publisher,
             catalogue=self.catalogue,
+            norms=norms_table(self.config),
         )
         self.window_worker = _window_worker(
             self.session.continuous_checkpoint,
@@ -669,6 +670,7 @@ def predict_offline(
         ),
         publisher,
         catalogue=acq.catalogue,
+        norms=norms_table(config),
     )
     window_worker = _window_worker(
         continuous_checkpoint if continuous_step is not None else None,
@@ -739,6 +741,20 @@ def predict_offline(
     return out
 
 
+def norms_table(config: AcquisitionConfig) -> Any:
+    """The config's ``[stimuli] norms`` table (:func:`models.norms.read_norms`), or None when
+    none is set; an unreadable table is refused in one line (:class:`~emoeye.errors.CliError`).
+    A model trained with norms (``--norms-input``) looks pictures up in it before the
+    catalogue's own norms; any other model ignores it."""
+    path = getattr(config, "stimulus_norms", None)
+    if path is None:
+        return None
+    from models.norms import NormsError, read_norms
+
+    with as_cli_error(NormsError):
+        return read_norms(path, getattr(config, "norms_scale", None))
+
+
 def _window_worker(
     checkpoint: Path | str | None,
     main: InferenceWorker,
@@ -756,7 +772,10 @@ def _window_worker(
     predictor = (
         TinyClassPredictor(checkpoint, main.n_classes) if is_tiny_checkpoint(checkpoint) else None
     )
-    worker = InferenceWorker(predictor, checkpoint, config, publisher, catalogue=catalogue)
+    table = getattr(main.predictor, "norm_table", None)  # the trial model's [stimuli] norms
+    worker = InferenceWorker(
+        predictor, checkpoint, config, publisher, catalogue=catalogue, norms=table
+    )
     if worker.n_classes != main.n_classes:
         from models.checkpoint import CheckpointError
 

@@ -277,6 +277,10 @@ class InferenceWorker:
         Where predictions go (LSL outlet, store, logs); see :mod:`inference.sinks`.
     catalogue
         Stimulus images by id (``image(id, size)``, ``__contains__``); the bundled one when None.
+    norms
+        For a model trained with the pictures' norms: a norms table (the config's
+        ``[stimuli] norms``, :func:`models.norms.read_norms`), consulted before the catalogue's
+        own norms; a picture neither knows is predicted with its norms masked and flagged.
 
     Examples
     --------
@@ -294,6 +298,7 @@ class InferenceWorker:
         config: WorkerConfig | None = None,
         sinks: Iterable[Sink] = (),
         catalogue: Any = None,
+        norms: Any = None,
     ) -> None:
         self.config = config or WorkerConfig()
         if predictor is None:
@@ -312,6 +317,9 @@ class InferenceWorker:
 
             catalogue = default_catalogue()
         self.catalogue = catalogue
+        if getattr(predictor, "uses_norms", False):
+            # The session's table (else the predictor's own), then the session's pictures.
+            predictor.set_norms(norms if norms is not None else predictor.norm_table, catalogue)
         self.publisher = sinks if isinstance(sinks, Publisher) else Publisher(list(sinks))
         self.stats = WorkerStats()
         self._jobs = _Jobs(self.config.queue_size)
@@ -430,6 +438,8 @@ class InferenceWorker:
             return None
         if getattr(getattr(model, "config", None), "roles", ()):
             return None  # EEG / face inputs vary per trial (present or masked): eager
+        if getattr(getattr(model, "config", None), "use_norms", False):
+            return None  # the pictures' norms (known or masked) go through the Predictor: eager
         wrapper = _TracedForward(model).eval()
         inputs = self._dummy_inputs()
         try:

@@ -9,6 +9,10 @@
   ``emoeye features``'s table).
 * **oracle**: the simulator's felt state rounded through the participant's scale use (stored in
   simulated datasets as ``oracle_*``), the best any per-trial model can do.
+* **ceiling** (simulated datasets only): a per-trial yardstick of what one trial can reveal at
+  best: the same regression on the physiology features plus the picture's norms and the trial's
+  response amplitudes before sensor noise (``response_*``, :data:`CEILING_FEATURES`), fitted on
+  the training trials.
 
 Everything fitted (majority class, lookup table, regression weights) is fitted on the training
 trials only and stored in the checkpoint's ``config.json`` under ``baselines``, so an evaluation
@@ -37,6 +41,35 @@ FEATURES_VERSION = 2
 absent): the hand-made features before it. Regression weights only mean something on the
 features they were fitted on, so an evaluation with another version leaves the baseline out and
 says so (:func:`physiology_applies`)."""
+
+
+CEILING_FEATURES = (
+    "norm_arousal",
+    "norm_valence",
+    "response_pupil",
+    "response_scr",
+    "response_hr",
+)
+"""The ceiling baseline's inputs beyond the physiology features (:data:`FEATURES`): per-trial
+truth fields of a simulated dataset
+(:data:`models.dataset.TRUTH_FIELDS`): the picture's norms and the response amplitudes the
+simulator drove (participant gain, felt state, trial-to-trial variability) before sensor noise,
+drift and overlapping responses."""
+
+
+CEILING_INPUTS = (*FEATURES, *CEILING_FEATURES)
+"""The ceiling regression's columns: everything the physiology baseline sees, plus the truth."""
+
+
+def ceiling_features(ds, idx: np.ndarray) -> np.ndarray | None:
+    """(N, 5) :data:`CEILING_FEATURES` of a dataset's trials ``idx``, or None when any is
+    unknown (a real dataset, or one written before the simulator stored them)."""
+    idx = np.asarray(idx, np.int64)
+    cols = [
+        np.asarray(getattr(ds, name, np.full(len(ds), np.nan)))[idx] for name in CEILING_FEATURES
+    ]
+    x = np.stack(cols, axis=1).astype(np.float64) if len(idx) else np.zeros((0, len(cols)))
+    return x if len(x) and np.isfinite(x).all() else None
 
 
 def dataset_features(ds, idx: np.ndarray) -> np.ndarray:
@@ -148,9 +181,9 @@ class LogisticBaseline:
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, features: Sequence[str] = FEATURES) -> dict[str, Any]:
         return {
-            "features": list(FEATURES),
+            "features": list(features),
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
             "coef": self.coef.tolist(),
@@ -195,8 +228,11 @@ def fit_baselines(
     labels: tuple[np.ndarray, np.ndarray],
     features: np.ndarray,
     n_classes: int = 7,
+    ceiling: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Majority classes, lookup tables and physiology regressions of both heads, JSON-ready."""
+    """Majority classes, lookup tables and physiology regressions of both heads, JSON-ready;
+    with ``ceiling`` (the training trials' :func:`ceiling_features`) the ceiling regressions on
+    ``features`` and ``ceiling`` side by side (:data:`CEILING_INPUTS`)."""
     out: dict[str, Any] = {
         "majority": {},
         "lookup": {},
@@ -208,6 +244,9 @@ def fit_baselines(
         out["majority"][head] = int(np.bincount(y, minlength=n_classes).argmax()) if len(y) else 0
         out["lookup"][head] = rating_lookup(stimulus_ids, y, n_classes)
         out["physiology"][head] = LogisticBaseline.fit(features, y, n_classes).to_dict()
+        if ceiling is not None:
+            fit = LogisticBaseline.fit(np.hstack([features, ceiling]), y, n_classes)
+            out.setdefault("ceiling", {})[head] = fit.to_dict(CEILING_INPUTS)
     return out
 
 

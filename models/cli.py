@@ -94,11 +94,23 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="add per-channel window statistics to the time-series branch (docs/models.md)",
     )
+    add_norms_input(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_branch_flags(p, "leave out")
     add_drop_branch(p)
     p.set_defaults(func=cmd_train)
     return p
+
+
+def add_norms_input(p: argparse.ArgumentParser) -> None:
+    """``--norms-input``: the network takes the picture's norms (see docs/models.md)."""
+    p.add_argument(
+        "--norms-input",
+        action="store_true",
+        help="feed the picture's normative arousal/valence (and a known flag) to the network; "
+        "needs a dataset with norms; at run time they come from [stimuli] norms or the "
+        "catalogue, and a picture without norms is predicted with the flag 0 and flagged",
+    )
 
 
 def add_drop_branch(p: argparse.ArgumentParser) -> None:
@@ -227,6 +239,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         print(json.dumps({"checkpoint": result["checkpoint"], "test": result["test"]}))
         return 0
+    import numpy as np
+
     from models.network import ModelConfig
     from models.train import train
 
@@ -238,10 +252,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             stimulus_backbone="vgg16" if args.backbone_weights else "small",
             ts_summary=getattr(args, "ts_summary", False),
             image_size=args.image_size or (224 if args.backbone_weights else 64),
+            use_norms=bool(getattr(args, "norms_input", False)),
             **branch_switches(args),
             # The optional roles' branches: built when the dataset holds the role.
             **{f"use_{r}": r in ds.roles and r not in (args.drop_branch or []) for r in ds.roles},
         )
+        if cfg.use_norms and not np.isfinite(ds.trial_norms()).all(axis=1).any():
+            raise ValueError(
+                f"--norms-input needs picture norms, but {args.data} has none: build it with "
+                "--norms FILE (or [stimuli] norms), or train without --norms-input"
+            )
     except (DatasetError, ValueError) as exc:
         raise CliError(str(exc)) from None
     del ds

@@ -34,9 +34,12 @@ felt_arousal        float32 (N,)                 simulator's felt state (NaN unk
 felt_valence        float32 (N,)                 likewise
 norm_arousal        float32 (N,)                 the picture's normative rating (NaN unknown)
 norm_valence        float32 (N,)                 likewise
+response_pupil      float32 (N,)                 simulator's response amplitudes before sensor
+response_scr        float32 (N,)                 noise (pupil dilation, SCR, HR change; NaN
+response_hr         float32 (N,)                 unknown; optional)
 ==================  ===========================  ==============================================
 
-The last four arrays are optional (datasets written before them read as NaN). When the first
+The last seven arrays are optional (datasets written before them read as NaN). When the first
 trial carries the optional roles (docs/modalities.md), the shards also hold:
 
 ==================  ===========================  ==============================================
@@ -76,7 +79,7 @@ from torch.utils.data import Dataset
 from acquisition.lsl.presets import FACE_AUS
 from acquisition.trials.modalities import EEG_FEATURES
 from acquisition.trials.types import CHANNELS, Trial, TrialError, TrialSpec
-from models.preprocess import NormStats, clean_scanpath, normalise_signals
+from models.preprocess import NormStats, clean_scanpath, norm_values, normalise_signals
 
 FORMAT = "emoeye-dataset"
 VERSION = 1
@@ -103,8 +106,14 @@ _FIELDS: dict[str, Any] = {
     "felt_valence": (np.float32, lambda c, t, s: (), np.nan),
     "norm_arousal": (np.float32, lambda c, t, s: (), np.nan),
     "norm_valence": (np.float32, lambda c, t, s: (), np.nan),
+    "response_pupil": (np.float32, lambda c, t, s: (), np.nan),
+    "response_scr": (np.float32, lambda c, t, s: (), np.nan),
+    "response_hr": (np.float32, lambda c, t, s: (), np.nan),
 }
-_OPTIONAL = {"felt_arousal", "felt_valence", "norm_arousal", "norm_valence"}
+RESPONSE_FIELDS = ("response_pupil", "response_scr", "response_hr")
+"""The simulator's per-trial response amplitudes before sensor noise (the ceiling baseline's
+inputs, :mod:`models.baselines`)."""
+_OPTIONAL = {"felt_arousal", "felt_valence", "norm_arousal", "norm_valence", *RESPONSE_FIELDS}
 _ROLE_FIELDS: dict[str, dict[str, Any]] = {
     # optional role -> its arrays: (dtype, per-trial shape function of T, fill value)
     "eeg": {"eeg": (np.float32, lambda t: (len(EEG_FEATURES),), np.nan)},
@@ -113,7 +122,7 @@ _ROLE_FIELDS: dict[str, dict[str, Any]] = {
         "face_mask": (np.bool_, lambda t: (len(FACE_AUS), t), False),
     },
 }
-TRUTH_FIELDS = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence")
+TRUTH_FIELDS = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence", *RESPONSE_FIELDS)
 """Per-trial ground truth a simulated dataset carries (see :meth:`DatasetWriter.add`)."""
 
 
@@ -584,6 +593,22 @@ class TrialDataset(Dataset):
             ) if len(self.stimulus_names) else np.zeros((0, 3, self.image_size, self.image_size), np.float32)  # fmt: skip
         return self._images
 
+    def trial_norms(self) -> np.ndarray:
+        """float32 (N, 2) picture norms [arousal, valence] per trial on the model axis, NaN
+        where unknown: :attr:`stimulus_norms` (``meta.json``, or what ``evaluate --norms``
+        put there) looked up by :func:`models.preprocess.norm_values`, else the per-trial
+        ``norm_arousal``/``norm_valence`` columns."""
+        key = tuple(sorted(self.stimulus_norms.items()))
+        if getattr(self, "_norms_key", None) != key:
+            per_stim = norm_values(self.stimulus_names.tolist(), self.stimulus_norms)
+            out = per_stim[self.stimulus_index] if len(self) else np.zeros((0, 2), np.float32)
+            cols = np.stack([self.norm_arousal, self.norm_valence], axis=1).astype(np.float32)
+            gap = ~np.isfinite(out).all(axis=1)
+            out[gap] = cols[gap]
+            out[~np.isfinite(out).all(axis=1)] = np.nan
+            self._norms_key, self._norms = key, out
+        return self._norms
+
     def batch(
         self,
         indices: Sequence[int] | np.ndarray,
@@ -600,7 +625,8 @@ class TrialDataset(Dataset):
         dict
             ``timeseries`` (B, C, T), ``scanpath`` (B, 2, S, S), ``stimulus_index`` (B,) into
             :meth:`stimulus_images`, ``stimulus`` (B, 3, H, W) when ``with_images``,
-            ``arousal``/``valence`` 0-based classes (B,). ``timeseries`` is normalised when the
+            ``arousal``/``valence`` 0-based classes (B,), ``norms`` (B, 2) the pictures' norms
+            (:meth:`trial_norms`, NaN unknown). ``timeseries`` is normalised when the
             dataset has ``stats``, raw otherwise.
         """
         idx = np.asarray(indices, dtype=np.int64)
@@ -617,6 +643,7 @@ class TrialDataset(Dataset):
             "stimulus_index": torch.from_numpy(self.stimulus_index[idx]),
             "arousal": torch.from_numpy(self.arousal_class[idx]),
             "valence": torch.from_numpy(self.valence_class[idx]),
+            "norms": torch.from_numpy(self.trial_norms()[idx]),
         }
         if with_images:
             out["stimulus"] = torch.from_numpy(self.stimulus_images()[self.stimulus_index[idx]])

@@ -261,7 +261,7 @@ PROTOCOLS = ("participant", "stimulus", "both")
 """Generalisation protocols: new people (pictures seen in training), new pictures (people seen
 in training), or both at once."""
 
-METHODS = ("network", "majority", "lookup", "physiology", "oracle")
+METHODS = ("network", "majority", "lookup", "physiology", "oracle", "ceiling")
 
 
 class EvaluationError(ValueError):
@@ -381,10 +381,13 @@ def compare_methods(
     n_classes: int = 7,
     n_boot: int = 2000,
 ) -> dict[str, Any]:
-    """The network beside majority, lookup, physiology and oracle on the same trials: metrics,
-    95 % bootstrap CIs over participants and a per-participant table."""
+    """The network beside majority, lookup, physiology, oracle and (simulated data, a checkpoint
+    fitted with it) ceiling on the same trials: metrics, 95 % bootstrap CIs over participants and
+    a per-participant table."""
     from models.baselines import (
+        CEILING_INPUTS,
         LogisticBaseline,
+        ceiling_features,
         dataset_features,
         lookup_predict,
         physiology_applies,
@@ -400,6 +403,13 @@ def compare_methods(
     if baselines and physiology_note is None:
         feats = dataset_features(ds, idx)
     oracles = (ds.oracle_arousal[idx], ds.oracle_valence[idx])
+    ceiling = None
+    stored = (baselines or {}).get("ceiling") or {}
+    if feats is not None and all(
+        stored.get(h, {}).get("features") == list(CEILING_INPUTS) for h in HEADS
+    ):
+        extra = ceiling_features(ds, idx)  # None on a dataset without the simulator's truth
+        ceiling = None if extra is None else np.hstack([feats, extra])
     coverage: dict[str, float] = {}
     for h, head in enumerate(HEADS):
         y = ys[h]
@@ -418,6 +428,10 @@ def compare_methods(
                 p_lr = lr.predict_proba(feats)
                 preds["physiology"][h] = p_lr.argmax(axis=1)
                 full["physiology"][h] = _short(head_metrics(y, p_lr, n_classes))
+            if ceiling is not None:
+                p_c = LogisticBaseline.from_dict(baselines["ceiling"][head]).predict_proba(ceiling)
+                preds["ceiling"][h] = p_c.argmax(axis=1)
+                full["ceiling"][h] = _short(head_metrics(y, p_c, n_classes))
         if len(oracles[h]) and (oracles[h] >= 0).all():
             preds["oracle"][h] = oracles[h]
         for m in ("majority", "lookup", "oracle"):
@@ -558,6 +572,7 @@ def evaluate_checkpoint(
             "n_participants": int(len(np.unique(ds.participants[idx]))),
             "ablate": list(ablate),
             "branches": list(model.config.branches),
+            "norms_input": bool(model.config.use_norms),
             # Where the lookup baseline's ratings for pictures new to the training come from.
             "lookup_norms": f"{norms.path} ({norms.format})"
             if norms is not None

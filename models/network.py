@@ -66,6 +66,10 @@ class ModelConfig:
         ``"small"`` (a CNN from scratch) or ``"vgg16"``: frozen VGG16 convolutions
         (:class:`models.backbone.FrozenVGG16`, weights from a local file, attached with
         :meth:`EmoEyeNet.attach_backbone`) and a small trainable head.
+    use_norms
+        Take the picture's normative [arousal, valence] (model axis 1..7, standardised with the
+        training trials' mean and std, kept as buffers) and a 0/1 "known" flag into the fused
+        layer (:class:`NormInput`); a picture without norms gives zeros and flag 0.
     """
 
     channels: int = 5
@@ -92,6 +96,7 @@ class ModelConfig:
     use_face: bool = False
     eeg_features: int = 12
     face_units: int = 21
+    use_norms: bool = False
 
     def __post_init__(self) -> None:
         for name in ("conv_channels", "scanpath_cnn", "stimulus_cnn"):
@@ -235,6 +240,34 @@ class FaceBranch(nn.Module):
         return self.net(torch.cat([x * m, m], dim=1))
 
 
+class NormInput(nn.Module):
+    """The picture's norms (B, 2) [arousal, valence] on the model's 1..7 axis, NaN = unknown,
+    → (B, 3): both standardised and a "known" flag (a pair with any NaN is unknown: zeros, 0).
+
+    The standardisation (``mean``, ``std``: buffers, saved with the weights) is set from the
+    training trials by :meth:`fit`."""
+
+    out_dim = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.full((2,), 4.0))
+        self.register_buffer("std", torch.ones(2))
+
+    def fit(self, norms: torch.Tensor) -> None:
+        """Set mean and std from the training trials' norms (N, 2) (unknown rows skipped)."""
+        known = torch.isfinite(norms).all(dim=1)
+        if int(known.sum()) >= 2:
+            v = norms[known].double()
+            self.mean.copy_(v.mean(dim=0).float())
+            self.std.copy_(v.std(dim=0).clamp_min(1e-3).float())
+
+    def forward(self, norms: torch.Tensor) -> torch.Tensor:
+        known = torch.isfinite(norms).all(dim=1, keepdim=True)
+        z = (torch.where(known, norms, self.mean) - self.mean) / self.std
+        return torch.cat([z * known, known.to(z.dtype)], dim=1)
+
+
 class ScanpathBranch(nn.Module):
     """A small 2-D CNN over the rendered scanpath."""
 
@@ -329,6 +362,8 @@ class EmoEyeNet(nn.Module):
         self.eeg = EegBranch(cfg) if cfg.use_eeg else None
         self.face = FaceBranch(cfg) if cfg.use_face else None
         width += sum(b.out_dim for b in (self.eeg, self.face) if b is not None)
+        self.norms = NormInput() if cfg.use_norms else None
+        width += NormInput.out_dim if self.norms is not None else 0
         self.fusion = nn.Sequential(
             nn.Dropout(cfg.dropout),
             nn.Linear(width, cfg.fusion_hidden),
@@ -397,6 +432,7 @@ class EmoEyeNet(nn.Module):
         eeg: torch.Tensor | None = None,
         face: torch.Tensor | None = None,
         face_mask: torch.Tensor | None = None,
+        norms: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Arousal and valence logits.
 
@@ -418,13 +454,17 @@ class EmoEyeNet(nn.Module):
         face, face_mask
             (B, face_units, T) action units (``FaceTrack.canonical``, as in datasets) and their
             mask, for a model with a face branch; None masks the branch.
+        norms
+            (B, 2) or (1, 2) picture norms [arousal, valence] on the 1..7 axis, NaN = unknown
+            (:func:`models.preprocess.norm_values`), for a model with ``use_norms``; None is
+            "unknown" for every trial (zeros, flag 0). Ignored by a model without norms.
 
         Returns
         -------
         tuple of torch.Tensor
             (arousal_logits, valence_logits), each (B, n_classes).
         """
-        unknown = set(ablate) - set(BRANCHES) - set(ROLE_BRANCHES)
+        unknown = set(ablate) - set(BRANCHES) - set(ROLE_BRANCHES) - {"norms"}
         if unknown:
             raise ValueError(f"unknown branches to ablate {sorted(unknown)}; known: {BRANCHES}")
         feats: list[torch.Tensor] = []
@@ -463,6 +503,15 @@ class EmoEyeNet(nn.Module):
             if batch is not None and f.shape[0] != batch:
                 f = f.expand(batch, -1)
             feats.append(self._maybe_zero(f, name, ablate))
+        if self.norms is not None:
+            ref = feats[0] if feats else None
+            b = batch if batch is not None else 1
+            if norms is None:  # no norm known for any trial: zeros and flag 0, never an error
+                norms = torch.full((b, 2), float("nan"), device=None if ref is None else ref.device)
+            f = self.norms(norms.to(torch.float32))
+            if batch is not None and f.shape[0] != batch:
+                f = f.expand(batch, -1)
+            feats.append(self._maybe_zero(f, "norms", ablate))
         z = self.fusion(torch.cat(feats, dim=1))
         return self.arousal_head(z) / self.temperature[0], self.valence_head(z) / self.temperature[
             1
@@ -479,6 +528,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 def role_inputs(batch: dict, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """The ``eeg``, ``face`` and ``face_mask`` tensors of a dataset batch, on ``device``
-    (empty for a dataset without those roles)."""
-    return {k: batch[k].to(device) for k in ("eeg", "face", "face_mask") if k in batch}
+    """The ``eeg``, ``face``, ``face_mask`` and ``norms`` tensors of a dataset batch, on
+    ``device`` (empty for a dataset without those roles; a model ignores what it does not use)."""
+    return {k: batch[k].to(device) for k in ("eeg", "face", "face_mask", "norms") if k in batch}

@@ -19,9 +19,11 @@ in the class a rating of that value would. Ids match stimulus ids as file stems,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from acquisition.trials.scale import check_scale, in_scale, model_axis
 from models.behaviour import BehaviourError, read_table, stimulus_key
@@ -152,3 +154,52 @@ def read_norms(path: Path | str, scale: tuple[float, float] | None = None) -> No
     if not norms.values:
         raise NormsError(f"norms: {path} has no rows")
     return norms
+
+
+class NormSource:
+    """Where a picture's norms come from at run time (live, replay, ``Predictor``).
+
+    A norms table (``[stimuli] norms``, :func:`read_norms`) first; else the catalogue's own norms
+    (the bundled photos' ``stimuli.json`` and the simulator's generated pictures carry them on the
+    model's 1..7 axis; a user folder's pictures do not).
+
+    Parameters
+    ----------
+    table
+        A :class:`Norms` table, or a mapping stimulus id → (arousal, valence) on the model axis.
+    catalogue
+        A stimulus catalogue (``get(id)`` → a stimulus with ``arousal``/``valence``, NaN when
+        unknown).
+    """
+
+    def __init__(self, table: Norms | Mapping[str, Any] | None = None, catalogue: Any = None) -> None:  # fmt: skip
+        self.table = table
+        self.catalogue = catalogue
+
+    def get(self, stimulus_id: str) -> tuple[float, float] | None:
+        """(arousal, valence) on the model axis, or None when neither source knows the picture."""
+        if not stimulus_id:
+            return None
+        if self.table is not None:
+            hit = self.table.get(stimulus_id)
+            if hit is not None:
+                return float(hit[0]), float(hit[1])
+        if self.catalogue is None:
+            return None
+        try:
+            stim = self.catalogue.get(stimulus_id)
+        except KeyError:  # UnknownStimulusError
+            return None
+        a, v = float(getattr(stim, "arousal", math.nan)), float(getattr(stim, "valence", math.nan))
+        return (a, v) if math.isfinite(a) and math.isfinite(v) else None
+
+    def describe(self) -> str:
+        """Where the norms come from, for logs and notes."""
+        parts = []
+        if isinstance(self.table, Norms):
+            parts.append(f"{self.table.path} ({self.table.format})")
+        elif self.table is not None:
+            parts.append("a norms mapping")
+        if self.catalogue is not None:
+            parts.append("the stimulus catalogue")
+        return ", then ".join(parts) or "nowhere"

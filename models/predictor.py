@@ -13,7 +13,7 @@ import torch
 
 from acquisition.trials.types import Trial
 from models.checkpoint import load_checkpoint
-from models.preprocess import check_shapes, clean_scanpath, normalise_signals
+from models.preprocess import check_shapes, clean_scanpath, normalise_signals, prepare_inputs
 
 
 @dataclass
@@ -50,6 +50,11 @@ class Predictor:
     backbone
         A VGG16 checkpoint's backbone weights file (see :func:`models.checkpoint.load_checkpoint`;
         default ``$EMOEYE_BACKBONE_WEIGHTS`` or the file recorded at training).
+    norms
+        For a checkpoint trained with norms (``--norms-input``): a norms table
+        (:class:`models.norms.Norms`, the config's ``[stimuli] norms``) or a mapping id →
+        (arousal, valence) on the model axis, consulted before the catalogue's own norms (see
+        :meth:`set_norms`). A checkpoint trained without norms ignores them.
 
     Examples
     --------
@@ -65,6 +70,7 @@ class Predictor:
         num_threads: int | None = 1,
         catalogue: Any = None,
         backbone: str | Path | None = None,
+        norms: Any = None,
     ) -> None:
         if num_threads is not None:
             torch.set_num_threads(max(1, int(num_threads)))
@@ -74,6 +80,32 @@ class Predictor:
         self.stats = self.meta["stats"]
         self.catalogue = catalogue
         self._embeddings: dict[str, torch.Tensor] = {}
+        self.norm_table: Any = norms
+
+    @property
+    def uses_norms(self) -> bool:
+        """Whether the model takes the pictures' norms (trained with ``--norms-input``)."""
+        return bool(getattr(self.config, "use_norms", False))
+
+    def set_norms(self, table: Any = None, catalogue: Any = None) -> None:
+        """Where pictures' norms come from: ``table`` (a :class:`models.norms.Norms` or mapping)
+        first, then ``catalogue``'s norms (default: this predictor's catalogue, else the
+        bundled photos and generated pictures)."""
+        self.norm_table = table
+        if catalogue is not None:
+            self._norm_catalogue = catalogue
+
+    @property
+    def norm_source(self) -> Any:
+        """The :class:`models.norms.NormSource` the trials' norms are looked up in."""
+        from models.norms import NormSource
+
+        cat = getattr(self, "_norm_catalogue", None) or self.catalogue
+        if cat is None:
+            from acquisition.sim.stimuli import sim_catalogue
+
+            cat = sim_catalogue()
+        return NormSource(self.norm_table, cat)
 
     @property
     def uses_stimulus(self) -> bool:
@@ -109,6 +141,7 @@ class Predictor:
         self,
         trials: Trial | Iterable[Trial] | tuple[np.ndarray, np.ndarray, np.ndarray],
         stimulus_embeddings: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        norms: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities of both heads.
 
@@ -121,6 +154,9 @@ class Predictor:
             (B, D) or (1, D) tensor, or a list of (1, D)/(D,) tensors, from
             :meth:`embed_stimulus`. When omitted and the model has a stimulus branch, the trials'
             stimulus ids are looked up in the catalogue (arrays need explicit embeddings).
+        norms
+            (B, 2) picture norms (NaN unknown) for a model trained with norms; by default the
+            trials' pictures are looked up in :attr:`norm_source` (raw arrays: unknown).
 
         Returns
         -------
@@ -138,19 +174,31 @@ class Predictor:
                 signals, baseline, scanpath = signals[None], baseline[None], scanpath[None]
             ids = None
             items = None
+            check_shapes(
+                signals.shape[-1],
+                scanpath.shape[-1],
+                self.config.n_time,
+                self.config.scanpath_size,
+            )
+            ts = torch.from_numpy(normalise_signals(signals, baseline, self.stats))
+            sp = torch.from_numpy(clean_scanpath(scanpath))
+            nv = None
         else:
             items = [trials] if isinstance(trials, Trial) else list(trials)
             if not items:
                 raise ValueError("no trials to predict")
-            signals = np.stack([t.signals for t in items])
-            baseline = np.stack([t.baseline for t in items])
-            scanpath = np.stack([t.scanpath for t in items])
-            ids = [t.stimulus_id for t in items]
-        check_shapes(
-            signals.shape[-1], scanpath.shape[-1], self.config.n_time, self.config.scanpath_size
-        )
-        ts = torch.from_numpy(normalise_signals(signals, baseline, self.stats)).to(self.device)
-        sp = torch.from_numpy(clean_scanpath(scanpath)).to(self.device)
+            inputs = prepare_inputs(
+                items,
+                self.stats,
+                self.config.n_time,
+                self.config.scanpath_size,
+                norms=self.norm_source if self.uses_norms and norms is None else None,
+            )
+            ts, sp, ids, nv = inputs.timeseries, inputs.scanpath, inputs.stimulus_ids, inputs.norms
+        ts, sp = ts.to(self.device), sp.to(self.device)
+        if norms is not None:
+            nv = torch.as_tensor(np.asarray(norms, dtype=np.float32)).reshape(-1, 2)
+        nv = nv.to(self.device) if nv is not None and self.uses_norms else None
         emb = None
         if self.uses_stimulus:
             if stimulus_embeddings is None:
@@ -162,7 +210,7 @@ class Predictor:
             else:
                 emb = torch.cat([e.reshape(1, -1) for e in stimulus_embeddings])
             emb = emb.reshape(-1, emb.shape[-1]).to(self.device)
-        la, lv = self.model(ts, sp, stimulus_embedding=emb, **self.role_tensors(items))
+        la, lv = self.model(ts, sp, stimulus_embedding=emb, norms=nv, **self.role_tensors(items))
         return (
             torch.softmax(la.float(), 1).cpu().numpy(),
             torch.softmax(lv.float(), 1).cpu().numpy(),
@@ -200,9 +248,16 @@ class Predictor:
     def role_notes(self, trial: Trial) -> tuple[list[str], list[str]]:
         """``(flags, notes)`` about the optional roles: a role the model was trained with that
         the trial lacks is masked and flagged (``"eeg missing: masked"``); one the trial carries
-        but the model was not trained with is ignored and noted."""
+        but the model was not trained with is ignored and noted. Likewise the picture's norms
+        for a model trained with them: a picture without norms is predicted with the norms
+        masked (flag 0) and flagged."""
         cfg = self.config
         flags, notes = [], []
+        if self.uses_norms and self.norm_source.get(trial.stimulus_id) is None:
+            flags.append(
+                f"no norms for stimulus {trial.stimulus_id!r}: masked (the model was trained "
+                "with norms; give them in [stimuli] norms)"
+            )
         for role in ("eeg", "face"):
             has = getattr(trial, role, None) is not None
             uses = bool(getattr(cfg, f"use_{role}", False))

@@ -4,7 +4,9 @@
   gaze x, y stay absolute (where the eyes are matters, not how far they moved);
 * every channel is then standardised with per-channel mean/std computed on the training set
   (:func:`compute_stats`) and stored in the checkpoint (:class:`NormStats`);
-* nothing non-finite leaves: a NaN baseline counts as zero change, stray NaN/inf become 0.
+* nothing non-finite leaves: a NaN baseline counts as zero change, stray NaN/inf become 0;
+* a picture's norms (for a model trained with ``--norms-input``) are looked up by stimulus id
+  (:func:`norm_values`); unknown norms stay NaN and the network masks and flags them.
 """
 
 from __future__ import annotations
@@ -200,17 +202,59 @@ class ModelInputs:
         (B, 2, S, S) float32.
     stimulus_ids
         The trials' stimulus ids (the stimulus images/embeddings are looked up by id).
+    norms
+        (B, 2) float32 picture norms [arousal, valence] on the model's 1..7 axis, NaN where
+        unknown (all NaN when no norm source was given).
     """
 
     timeseries: torch.Tensor
     scanpath: torch.Tensor
     stimulus_ids: list[str]
+    norms: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.norms is None:
+            self.norms = torch.full((len(self.stimulus_ids), 2), float("nan"))
+
+    @property
+    def norms_known(self) -> np.ndarray:
+        """(B,) bool: whether each trial's picture has norms."""
+        return torch.isfinite(self.norms).all(dim=1).numpy()
 
     def to(self, device: torch.device | str) -> ModelInputs:
         """Copy onto ``device``."""
         return ModelInputs(
-            self.timeseries.to(device), self.scanpath.to(device), list(self.stimulus_ids)
+            self.timeseries.to(device),
+            self.scanpath.to(device),
+            list(self.stimulus_ids),
+            self.norms.to(device),
         )
+
+
+def norm_values(stimulus_ids: Sequence[str], source: Any = None) -> np.ndarray:
+    """Picture norms of each stimulus id: float32 (B, 2) [arousal, valence], NaN where unknown.
+
+    Parameters
+    ----------
+    stimulus_ids
+        One id per trial.
+    source
+        Anything with ``get(id)`` → (arousal, valence) on the model's 1..7 axis or None: a
+        :class:`models.norms.NormSource` (run time), a dict (a dataset's ``stimulus_norms``), a
+        :class:`models.norms.Norms` table. None: every norm unknown.
+    """
+    out = np.full((len(stimulus_ids), 2), np.nan, dtype=np.float32)
+    if source is None:
+        return out
+    cache: dict[str, Any] = {}
+    for i, sid in enumerate(stimulus_ids):
+        sid = str(sid)
+        if sid not in cache:
+            cache[sid] = source.get(sid) if sid else None
+        hit = cache[sid]
+        if hit is not None:
+            out[i] = (hit[0], hit[1])
+    return out
 
 
 def prepare_inputs(
@@ -218,6 +262,7 @@ def prepare_inputs(
     stats: NormStats,
     n_time: int | None = None,
     scanpath_size: int | None = None,
+    norms: Any = None,
 ) -> ModelInputs:
     """Turn one or more :class:`~acquisition.trials.types.Trial` objects into model input tensors.
 
@@ -230,6 +275,8 @@ def prepare_inputs(
     n_time, scanpath_size
         When given, the shapes the model expects; a mismatch raises a ``ValueError`` that says
         how the checkpoint was trained instead of failing deep inside the network.
+    norms
+        Where the pictures' norms come from (see :func:`norm_values`); None leaves them unknown.
     """
     items = [trials] if isinstance(trials, Trial) else list(trials)
     if not items:
@@ -240,7 +287,10 @@ def prepare_inputs(
     check_shapes(signals.shape[-1], scanpath.shape[-1], n_time, scanpath_size)
     ts = normalise_signals(signals, baseline, stats)
     sp = clean_scanpath(scanpath)
-    return ModelInputs(torch.from_numpy(ts), torch.from_numpy(sp), [t.stimulus_id for t in items])
+    ids = [t.stimulus_id for t in items]
+    return ModelInputs(
+        torch.from_numpy(ts), torch.from_numpy(sp), ids, torch.from_numpy(norm_values(ids, norms))
+    )
 
 
 def check_shapes(

@@ -20,7 +20,7 @@ import torch
 
 from models.backbone import FrozenVGG16
 from models.balancing import balanced_subset, sampled_marginals, sampler_weights
-from models.baselines import dataset_features, fit_baselines
+from models.baselines import ceiling_features, dataset_features, fit_baselines
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
 from models.dataset import TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
@@ -192,6 +192,7 @@ def train(
     vgg_weights: str | Path | FrozenVGG16 | None = None,
     feature_cache: str | Path | None = None,
     num_threads: int | None = None,
+    norms_dropout: float = 0.1,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train an :class:`EmoEyeNet` on a dataset directory and write a checkpoint.
@@ -248,6 +249,10 @@ def train(
         :mod:`models.backbone`).
     num_threads
         ``torch.set_num_threads`` for the run (process-wide; None leaves it).
+    norms_dropout
+        For a ``use_norms`` model: share of training trials whose norms are hidden (zeros,
+        flag 0) in each batch, so the network also learns to predict a picture without norms
+        as it will meet one at run time.
     log
         Where summary lines go (default: the rich console when ``progress``, else nowhere).
 
@@ -320,6 +325,16 @@ def train(
         acc.update(a["signals"], a["baseline"])
     stats = acc.result()
     ds.stats = stats
+    if config.use_norms:
+        known = np.isfinite(ds.trial_norms()[tr]).all(axis=1)
+        if not known.any():
+            raise ValueError(
+                f"--norms-input needs picture norms, but no training trial of {dataset_dir} has "
+                "any: build the dataset with --norms FILE (or [stimuli] norms), or train without "
+                "--norms-input"
+            )
+        if not 0.0 <= norms_dropout < 1.0:
+            raise ValueError(f"norms_dropout must be in [0, 1), not {norms_dropout}")
 
     # Balancing: the sampler flattens the joint cells; the loss weights correct what remains.
     if balance in ("both", "sampler"):
@@ -346,6 +361,14 @@ def train(
     val_loss_a, val_loss_v = FocalLoss(gamma, wa), FocalLoss(gamma, wv)
 
     model = EmoEyeNet(config)
+    if model.norms is not None:  # standardise the norms with the training trials' mean and std
+        model.norms.fit(torch.from_numpy(ds.trial_norms()[tr]))
+        say(
+            f"norms input: {int(known.sum())} of {len(tr)} training trials have norms "
+            f"(mean {model.norms.mean.tolist()}, std {model.norms.std.tolist()}); "
+            f"{norms_dropout:.0%} hidden per batch"
+        )
+    norm_rng = np.random.default_rng([seed, 29])
     backbone = _backbone(config, vgg_weights, dev, feature_cache)
     if backbone is not None:
         model.attach_backbone(backbone)
@@ -393,6 +416,9 @@ def train(
             for k in range(steps):
                 idx = tr[pos[k * batch_size : (k + 1) * batch_size]]
                 b = ds.batch(idx, with_images=False, augment=aug)
+                if config.use_norms and norms_dropout > 0:
+                    hide = torch.from_numpy(norm_rng.random(len(idx)) < norms_dropout)
+                    b["norms"] = b["norms"].masked_fill(hide[:, None], float("nan"))
                 la, lv = _forward_batch(model, b, images, dev)
                 loss = loss_a(la, b["arousal"].to(dev)) + loss_v(lv, b["valence"].to(dev))
                 opt.zero_grad(set_to_none=True)
@@ -491,7 +517,9 @@ def train(
                 k: [ds.trial_ids[i] for i in v.tolist()] for k, v in protocols.items()
             },
         },
-        "baselines": fit_baselines(ds.stimulus_ids[tr], (ya[tr], yv[tr]), feats, n_classes),
+        "baselines": fit_baselines(
+            ds.stimulus_ids[tr], (ya[tr], yv[tr]), feats, n_classes, ceiling_features(ds, tr)
+        ),
         "epochs": epochs,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
@@ -502,6 +530,7 @@ def train(
         "gamma": gamma,
         "balance": balance,
         "augment": augment,
+        **({"norms_dropout": norms_dropout} if config.use_norms else {}),
         "class_weights": {"arousal": [float(w) for w in wa], "valence": [float(w) for w in wv]},
         "temperature": {"arousal": temps[0], "valence": temps[1]},
         "device": str(dev),
@@ -704,7 +733,11 @@ def refit_baselines(checkpoint_dir: str | Path, dataset_dir: str | Path) -> dict
     n_classes = int(meta["model"].get("n_classes", 7))
     ya, yv = ds.arousal_class, ds.valence_class
     baselines = fit_baselines(
-        ds.stimulus_ids[tr], (ya[tr], yv[tr]), dataset_features(ds, tr), n_classes
+        ds.stimulus_ids[tr],
+        (ya[tr], yv[tr]),
+        dataset_features(ds, tr),
+        n_classes,
+        ceiling_features(ds, tr),
     )
     training["baselines"] = baselines
     cfg_path.write_text(json.dumps(meta, indent=2))

@@ -1,5 +1,6 @@
-"""Refit a checkpoint's baselines (majority, lookup, physiology regression) with today's feature
-code on the dataset it was trained on, leaving the network as it is.
+"""Refit a checkpoint's baselines (majority, lookup, physiology and, on simulated data, ceiling
+regressions) with today's feature code on the dataset it was trained on, leaving the network as
+it is.
 
 A checkpoint stores its physiology regression beside the version of the feature code it was fitted
 on; ``emoeye evaluate`` leaves a regression of another version out (its weights mean nothing on

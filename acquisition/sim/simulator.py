@@ -367,8 +367,9 @@ class Simulation:
         """Per trial: participant, trial (1-based within participant), stimulus_id, onset (data
         time); the picture's norms (``norm_*``, also as ``latent_*``), the felt state
         (``felt_*``), the rating, the oracle class (felt state through the participant's scale
-        use, rounded, without response noise) and the participant's scale use (``slope_*``,
-        ``bias_*``) and felt offsets."""
+        use, rounded, without response noise), the trial's response amplitudes (``response_*``:
+        pupil dilation, SCR, heart-rate change as driven, before sensor noise) and the
+        participant's scale use (``slope_*``, ``bias_*``) and felt offsets."""
         out = []
         pp = self._p
         for i in range(len(self._t_onset)):
@@ -391,6 +392,11 @@ class Simulation:
                     "rated_valence": int(self._rated_v[i]),
                     "oracle_arousal": int(self._oracle_a[i]),
                     "oracle_valence": int(self._oracle_v[i]),
+                    # The trial's response amplitudes before sensor noise, drift and overlap:
+                    # what a perfect feature extractor could read off one trial at best.
+                    "response_pupil": float(self._pupil_amp[i]),
+                    "response_scr": float(self._scr_amp[i]),
+                    "response_hr": float(self._hr_amp[i]),
                     "offset_arousal": float(pp.offset_arousal[p]),
                     "offset_valence": float(pp.offset_valence[p]),
                     "slope_arousal": float(pp.slope_arousal[p]),

@@ -7,7 +7,11 @@ import json
 from pathlib import Path
 
 from emoeye.errors import CliError
-from models.cli import add_drop_branch, branch_switches  # no torch: the parser stays light
+from models.cli import (  # no torch: the parser stays light
+    add_drop_branch,
+    add_norms_input,
+    branch_switches,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     add_drop_branch(p)
+    add_norms_input(p)
     p.add_argument(
         "--backbone-weights",
         type=Path,
@@ -58,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             scanpath_size=ds.scanpath_size,
             stimulus_backbone="vgg16" if vgg else "small",
             image_size=args.image_size or (224 if vgg else 64),
+            use_norms=args.norms_input,
             **branch_switches(args),
         )
         del ds

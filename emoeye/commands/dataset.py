@@ -434,11 +434,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _oracle_lookup(source) -> Callable[[object], tuple[tuple[int, int] | None, dict | None]]:
     """Ground truth of a trial when the source is the simulator: the oracle's classes (0-based)
-    and the felt state and picture norms (see models.dataset.TRUTH_FIELDS)."""
+    and the felt state, picture norms and response amplitudes (see models.dataset.TRUTH_FIELDS)."""
+    from models.dataset import TRUTH_FIELDS
+
     truth = getattr(source, "ground_truth", None)
     if not callable(truth):
         return lambda trial: (None, None)
-    keys = ("felt_arousal", "felt_valence", "norm_arousal", "norm_valence")
+    keys = TRUTH_FIELDS
     by_onset = {
         round(g["onset"], 6): (
             (g["oracle_arousal"] - 1, g["oracle_valence"] - 1),

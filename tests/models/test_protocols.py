@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.baselines import FEATURES, LogisticBaseline, lookup_predict, physiology_features
+from models.baselines import (
+    CEILING_INPUTS,
+    FEATURES,
+    LogisticBaseline,
+    lookup_predict,
+    physiology_features,
+)
 from models.dataset import TrialDataset
 from models.evaluate import bootstrap_ci, evaluate_checkpoint
 
@@ -59,6 +65,11 @@ def test_simulated_dataset_carries_felt_state_norms_and_fingerprint(sim_data):
     assert np.isfinite(ds.felt_arousal).all() and np.isfinite(ds.norm_valence).all()
     assert not np.allclose(ds.felt_arousal, ds.norm_arousal)  # felt per trial, not the picture
     assert (ds.oracle_arousal >= 0).all()
+    # The response amplitudes the simulator drove (the ceiling's inputs), from the felt state.
+    for name in ("response_pupil", "response_scr", "response_hr"):
+        assert np.isfinite(getattr(ds, name)).all()
+    assert np.corrcoef(ds.felt_arousal, ds.response_scr)[0, 1] > 0.2
+    assert np.corrcoef(ds.felt_arousal, ds.response_pupil)[0, 1] > 0.2
     assert set(ds.stimulus_norms) == {f"gen5-{k:02d}" for k in range(20)}
     sid = ds.stimulus_ids[0]
     assert ds.norm_arousal[0] == pytest.approx(ds.stimulus_norms[sid][0], abs=1e-5)
@@ -79,9 +90,11 @@ def test_checkpoint_records_split_fingerprint_and_baselines(sim_data, sim_model)
     assert ids["participant"] and ids["stimulus"] and ids["both"]
     assert not set(ids["participant"]) & set(ids["stimulus"])
     b = meta["baselines"]
-    assert set(b) == {"majority", "lookup", "physiology", "physiology_features"}
+    assert set(b) == {"majority", "lookup", "physiology", "physiology_features", "ceiling"}
     assert set(b["lookup"]["arousal"]) == set(split["train_stimuli"])
     assert b["physiology"]["valence"]["features"] == list(FEATURES)
+    assert b["ceiling"]["arousal"]["features"] == list(CEILING_INPUTS)
+    assert CEILING_INPUTS[: len(FEATURES)] == FEATURES and "response_scr" in CEILING_INPUTS
 
 
 def test_protocols_on_the_training_dataset(sim_data, sim_model):
@@ -111,8 +124,9 @@ def test_json_report_on_a_fresh_dataset(sim_data, sim_model):
     assert rep["protocol"] == "both" and rep["participants"] == 3 and rep["trials"] == 60
     for head in ("arousal", "valence"):
         assert set(rep["heads"][head]) >= {"balanced_accuracy", "macro_f1", "mae", "ece"}
-        for m in ("majority", "lookup", "physiology", "oracle"):
+        for m in ("majority", "lookup", "physiology", "oracle", "ceiling"):
             assert 0.0 <= rep["baselines"][m][head]["balanced_accuracy"] <= 1.0
+            assert rep["ci95"][m][head] is not None
         lo, hi = rep["ci95"]["network"][head]
         assert 0.0 <= lo <= rep["heads"][head]["balanced_accuracy"] <= hi <= 1.0
         # New pictures: the lookup falls back on the norms the dataset carries.
@@ -120,6 +134,34 @@ def test_json_report_on_a_fresh_dataset(sim_data, sim_model):
         assert rep["baselines"]["majority"][head]["balanced_accuracy"] == pytest.approx(1 / 7)
     assert len(rep["per_participant"]) == 3
     assert rep["baselines"]["oracle"]["arousal"]["balanced_accuracy"] > 0.4
+    # The ceiling reads the physiology features, the norms and the response amplitudes: above
+    # the majority, below the
+    # oracle (which also knows the felt state and the participant's scale use).
+    ceiling = rep["baselines"]["ceiling"]["arousal"]["balanced_accuracy"]
+    assert 1 / 7 + 0.05 < ceiling < rep["baselines"]["oracle"]["arousal"]["balanced_accuracy"]
+    assert rep["per_participant"][0]["ceiling"]["arousal"] is not None
+
+
+def test_a_ceiling_fitted_on_other_columns_is_left_out(sim_data, sim_model, tmp_path):
+    import shutil
+
+    ckpt = tmp_path / "m"
+    shutil.copytree(sim_model, ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    for head in ("arousal", "valence"):
+        cfg["training"]["baselines"]["ceiling"][head]["features"] = list(CEILING_INPUTS[-5:])
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    rep = evaluate_checkpoint(ckpt, sim_data[1], protocol="both", n_boot=20)
+    assert rep["baselines"]["ceiling"] == {"arousal": None, "valence": None}
+    assert rep["baselines"]["physiology"]["arousal"] is not None
+
+
+def test_ceiling_is_not_applicable_without_the_simulators_truth(trained, synthetic_dir):
+    meta = json.loads((trained.checkpoint / "config.json").read_text())["training"]
+    assert "ceiling" not in meta["baselines"]  # synthetic trials carry no response amplitudes
+    rep = evaluate_checkpoint(trained.checkpoint, synthetic_dir, split="test", n_boot=20)
+    assert rep["baselines"]["ceiling"] == {"arousal": None, "valence": None}
+    assert rep["ci95"]["ceiling"] == {"arousal": None, "valence": None}
 
 
 @pytest.mark.parametrize(
