@@ -95,7 +95,8 @@ class DashboardWindow(QtWidgets.QMainWindow):
         font.setPointSize(9)
         self.setFont(font)
         self._build()
-        self.resize(1340, 740 if self.continuous is not None else 680)
+        strip = self.continuous is not None or self.roles_strip is not None
+        self.resize(1340, 740 if strip else 680)
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
         self.timer.timeout.connect(self.tick)
@@ -199,21 +200,41 @@ class DashboardWindow(QtWidgets.QMainWindow):
         top = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
         top.addWidget(self.signals)
         top.addWidget(column(self.stimulus, self.timeline, [340, 160]))
-        top.addWidget(column(self.plane, self.values, [330, 170]))
+        # With a strip under the row (continuous mode, the EEG and face panels) the row is short:
+        # the plane keeps most of its column, the values chart needs ~110 px.
+        short = self.continuous is not None or "eeg" in roles or "face" in roles
+        top.addWidget(column(self.plane, self.values, [345, 155] if short else [330, 170]))
         top.setSizes([530, 340, 470])
-        # The optional roles' panels, only when bound (docs/modalities.md).
+        split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        split.addWidget(top)
+        # The optional roles' panels, only when bound (docs/modalities.md). A fourth column
+        # squeezed every panel below its contents' width at 1366 px, so they get a strip of
+        # their own under the others, as continuous mode's time courses do.
         self.eeg = EegPanel() if "eeg" in roles else None
         self.face = FacePanel() if "face" in roles else None
         extra = [w for w in (self.eeg, self.face) if w is not None]
+        self.roles_strip: QtWidgets.QWidget | None = None
         if extra:
-            top.addWidget(column(*extra, [250, 250]) if len(extra) == 2 else extra[0])
-            top.setSizes([430, 270, 340, 300])  # 1340 px: a 1366-wide screen
-        split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
-        split.addWidget(top)
+            strip = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+            for w in extra:
+                strip.addWidget(w)
+            strip.setSizes([720, 620] if len(extra) == 2 else [1340])
+            strip.setChildrenCollapsible(False)
+            self.roles_strip = strip
+        strips = [w for w in (self.continuous, self.roles_strip) if w is not None]
         sizes = [500]
-        if self.continuous is not None:  # time courses want the full width: a strip of their own
-            split.addWidget(self.continuous)
-            sizes = [330, 190]
+        self.strip_tabs: QtWidgets.QTabWidget | None = None
+        if len(strips) == 2:  # both want the strip: one tab each rather than a third of the height
+            tabs = QtWidgets.QTabWidget()
+            tabs.setDocumentMode(True)
+            tabs.addTab(self.continuous, "Continuous predictions")
+            tabs.addTab(self.roles_strip, " and ".join(w.ROLE_TITLE for w in extra))
+            self.strip_tabs = tabs
+            strips = [tabs]
+        if strips:  # time courses want the full width: a strip of their own
+            split.addWidget(strips[0])
+            # The EEG and face plots read well at 150 px; the top row keeps the rest.
+            sizes = [330, 190] if self.continuous is not None else [370, 150]
         split.addWidget(self.health)
         self.health.setMinimumHeight(self.health.preferred_height())
         split.setSizes([*sizes, self.health.preferred_height()])

@@ -95,6 +95,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="add per-channel window statistics to the time-series branch (docs/models.md)",
     )
     add_norms_input(p)
+    p.add_argument(
+        "--no-role-summary",
+        action="store_true",
+        help="EEG and face branches without their per-trial summaries beside the learned "
+        "embeddings (the layout before them; docs/modalities.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_branch_flags(p, "leave out")
     add_drop_branch(p)
@@ -251,6 +257,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             scanpath_size=ds.scanpath_size,
             stimulus_backbone="vgg16" if args.backbone_weights else "small",
             ts_summary=getattr(args, "ts_summary", False),
+            role_summary=not getattr(args, "no_role_summary", False),
             image_size=args.image_size or (224 if args.backbone_weights else 64),
             use_norms=bool(getattr(args, "norms_input", False)),
             **branch_switches(args),

@@ -66,6 +66,17 @@ class ModelConfig:
         ``"small"`` (a CNN from scratch) or ``"vgg16"``: frozen VGG16 convolutions
         (:class:`models.backbone.FrozenVGG16`, weights from a local file, attached with
         :meth:`EmoEyeNet.attach_backbone`) and a small trainable head.
+    use_eeg, use_face
+        Branches of the optional roles (see :data:`ROLE_BRANCHES`).
+    eeg_features, face_units
+        Their input sizes: the EEG feature vector, the canonical action units.
+    role_summary
+        Pass per-trial summaries of the optional roles to the fused layer beside their learned
+        embeddings: the EEG features batch-normalised, and each action unit's mean change from
+        the baseline (over tracked samples), batch-normalised. Without it the branches' weak
+        per-trial effects had to survive a ReLU layer (EEG) or a global mean of convolutions
+        (face). Off for checkpoints written before it (their state dicts lack these layers);
+        ``emoeye train`` switches it on.
     use_norms
         Take the picture's normative [arousal, valence] (model axis 1..7, standardised with the
         training trials' mean and std, kept as buffers) and a 0/1 "known" flag into the fused
@@ -97,6 +108,7 @@ class ModelConfig:
     eeg_features: int = 12
     face_units: int = 21
     use_norms: bool = False
+    role_summary: bool = False
 
     def __post_init__(self) -> None:
         for name in ("conv_channels", "scanpath_cnn", "stimulus_cnn"):
@@ -204,22 +216,34 @@ class TimeSeriesBranch(nn.Module):
 
 class EegBranch(nn.Module):
     """EEG feature vector (``EEG_FEATURES``; NaN = unknown) → embedding: the values (NaN as 0)
-    and which are known, through one hidden layer."""
+    and which are known, through one hidden layer; with ``role_summary`` the batch-normalised
+    values are passed on beside it."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(2 * cfg.eeg_features, cfg.embed_dim), nn.ReLU())
         self.out_dim = cfg.embed_dim
+        self.summary: nn.Module | None = None
+        if cfg.role_summary:
+            # Band powers (dB), ln ratios and a share differ in scale; a fixed /3 does not
+            # standardise them, batch statistics do.
+            self.summary = nn.BatchNorm1d(cfg.eeg_features)
+            self.out_dim += cfg.eeg_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, eeg_features) → (B, out_dim)."""
         known = torch.isfinite(x)
-        v = torch.where(known, x, torch.zeros_like(x)) / 3.0  # dB and ln ratios: ~unit scale
-        return self.net(torch.cat([v, known.to(x.dtype)], dim=1))
+        v = torch.where(known, x, torch.zeros_like(x))
+        if self.summary is None:
+            return self.net(torch.cat([v / 3.0, known.to(x.dtype)], dim=1))  # dB, ln: ~unit
+        z = self.summary(v)
+        return torch.cat([self.net(torch.cat([z, known.to(x.dtype)], dim=1)), z], dim=1)
 
 
 class FaceBranch(nn.Module):
     """Action units on the grid (B, units, T) with their mask → embedding: two strided 1-D
-    convolutions and a global mean."""
+    convolutions and a global mean; with ``role_summary`` each unit's mean change from the
+    baseline (tracked samples only), batch-normalised, beside it."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -234,10 +258,47 @@ class FaceBranch(nn.Module):
             nn.ReLU(),
         )
         self.out_dim = cfg.embed_dim
+        self.n_baseline = int(cfg.n_baseline)
+        self.summary: nn.Module | None = None
+        if cfg.role_summary:
+            self.summary = nn.BatchNorm1d(cfg.face_units)
+            self.out_dim += cfg.face_units
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, units, T) intensities and mask → (B, out_dim)."""
         m = mask.to(x.dtype)
-        return self.net(torch.cat([x * m, m], dim=1))
+        h = self.net(torch.cat([x * m, m], dim=1))
+        if self.summary is None:
+            return h
+        return torch.cat([h, self.summary(au_change(x, mask, self.n_baseline))], dim=1)
+
+
+def au_change(x: torch.Tensor, mask: torch.Tensor, n_baseline: int) -> torch.Tensor:
+    """Each action unit's mean over the window minus its mean over the baseline, over tracked
+    samples only; 0 where either part has none (an absent unit, a lost face).
+
+    Parameters
+    ----------
+    x, mask
+        (B, units, T) intensities on the grid (baseline first) and where they were tracked.
+    n_baseline
+        Grid samples before onset.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, units).
+    """
+    m = mask.to(x.dtype)
+    xm = x * m
+
+    def mean(sl: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        n = m[:, :, sl].sum(dim=2)
+        return xm[:, :, sl].sum(dim=2) / n.clamp_min(1.0), n > 0
+
+    base, has_b = mean(slice(0, n_baseline))
+    win, has_w = mean(slice(n_baseline, None))
+    return torch.where(has_b & has_w, win - base, torch.zeros_like(win))
 
 
 class NormInput(nn.Module):

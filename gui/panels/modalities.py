@@ -34,22 +34,26 @@ AU_COLOURS = ("#c62828", "#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00")
 
 
 class EegPanel(pg.GraphicsLayoutWidget):
-    """Band powers of the newest EEG and the frontal alpha asymmetry over time."""
+    """Band powers of the newest EEG and the frontal alpha asymmetry over time, side by side
+    (the panel lives in a short strip under the others)."""
+
+    ROLE_TITLE = "EEG"
 
     def __init__(self, history: int = 240) -> None:
         super().__init__()
         self.setBackground("w")
-        self.bars_plot = self.addPlot(title="EEG band power (dB re 1 µV²)")
-        tidy_plot(self.bars_plot, 38)
+        self.bars_plot = self.addPlot(title="EEG band power, dB", row=0, col=0)
+        tidy_plot(self.bars_plot, 30)
         ticks = [list(enumerate(BANDS))]
         self.bars_plot.getAxis("bottom").setTicks(ticks)
         self.bars = pg.BarGraphItem(
             x=np.arange(len(BANDS)), height=np.zeros(len(BANDS)), width=0.6, brushes=BAND_COLOURS
         )
         self.bars_plot.addItem(self.bars)
-        self.nextRow()
-        self.asym_plot = self.addPlot(title="Frontal alpha asymmetry")
-        tidy_plot(self.asym_plot, 38)
+        self.asym_plot = self.addPlot(title="Frontal alpha asymmetry", row=0, col=1)
+        tidy_plot(self.asym_plot, 30)
+        self.ci.layout.setColumnStretchFactor(0, 1)
+        self.ci.layout.setColumnStretchFactor(1, 3)
         self.asym_plot.setLabel("bottom", "s ago")
         self.asym_curve = self.asym_plot.plot(pen=pg.mkPen("#37474f", width=1.5))
         self.asym_plot.addLine(y=0.0, pen=pg.mkPen("#bdbdbd"))
@@ -116,12 +120,17 @@ class EegPanel(pg.GraphicsLayoutWidget):
 class FacePanel(pg.PlotWidget):
     """The most active action units over the shown window, one curve each."""
 
+    ROLE_TITLE = "Face"
+
     def __init__(self) -> None:
         super().__init__(title="Facial action units (top 5)")
         self.setBackground("w")
         tidy_plot(self.getPlotItem(), 38)
         self.setLabel("bottom", "s ago")
-        self.legend = self.getPlotItem().addLegend(offset=(4, 4), labelTextSize="7pt")
+        # One row of labels: stacked, five of them hid the curves in the strip's height.
+        self.legend = self.getPlotItem().addLegend(
+            offset=(4, 1), labelTextSize="7pt", colCount=TOP_AUS
+        )
         self.curves = [
             self.plot(pen=pg.mkPen(c, width=1.5), name=f"AU{i}")
             for i, c in enumerate(AU_COLOURS[:TOP_AUS])

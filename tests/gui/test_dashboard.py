@@ -363,3 +363,57 @@ def test_eeg_and_face_panels_appear_only_when_bound(make_window, gazepoint_sessi
     assert len(window.face.top) == 5 and all(au.startswith("AU") for au in window.face.top)
     x, _ = window.face.curves[0].getData()
     assert x is not None and len(x) > 100 and 0.5 < window.face.tracked <= 1.0
+
+
+def _clipped(window) -> list[str]:
+    """Panels that do not fit: a widget outside the window, or a plot layout wider or taller
+    than its view (pyqtgraph then cuts titles, axes and bars off at the edge)."""
+    from gui.qt import pg
+
+    bad = []
+    frame = window.rect()
+    for view in window.findChildren(pg.GraphicsView):
+        if not view.isVisible():
+            continue  # a tab not on show
+        name = type(view).__name__
+        corner = view.mapTo(window, QtCore.QPoint(0, 0))
+        box = QtCore.QRect(corner, view.size())
+        if not frame.contains(box):
+            bad.append(f"{name} at {box.getRect()} outside {frame.getRect()}")
+        inner, shown = view.centralWidget.geometry(), view.viewport().rect()
+        if inner.width() > shown.width() + 1 or inner.height() > shown.height() + 1:
+            bad.append(
+                f"{name} {inner.width():.0f}x{inner.height():.0f} in {shown.width()}x{shown.height()}"
+            )
+    return bad
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_full_set_fits_1366x768(make_window, qapp, continuous):
+    """With EEG and face bound every panel fits a 1366×768 screen, contents included; with
+    continuous mode too, the time courses and the EEG/face strip share it as tabs."""
+    s = OfflineSession(
+        Simulation(SimulationConfig(device_set="full", n_trials=3, isi=6.0, rating_delay=5.5))
+    )
+    if continuous:
+        s.live.core.enable_continuous(1.0)
+    window = make_window(s)
+    assert window.eeg is not None and window.face is not None
+    assert window.width() <= 1366 and window.height() <= 768
+    window.resize(1366, 768)
+    s.advance(14.0)
+    window.tick()
+    window._slow_update()
+    window.eeg.update_view(s.live.core.roles["eeg"], force=True)  # the long asymmetry title
+    window.face.update_view(s.live.core.roles["face"], 20.0, force=True)
+    qapp.processEvents()
+    assert _clipped(window) == []
+    if continuous:
+        assert window.strip_tabs is not None and window.strip_tabs.count() == 2
+        window.strip_tabs.setCurrentIndex(1)
+        qapp.processEvents()
+        assert window.eeg.isVisible() and _clipped(window) == []
+    # The test can fail: the same panels squeezed into a fourth column overflow.
+    window.resize(900, 768)
+    qapp.processEvents()
+    assert _clipped(window)

@@ -17,7 +17,7 @@ from acquisition.lsl.binding import bind_roles
 from acquisition.sim.simulator import Simulation, SimulationConfig
 from emoeye.cli import main
 from models.dataset import DatasetWriter, TrialDataset
-from models.network import EmoEyeNet, ModelConfig
+from models.network import EmoEyeNet, ModelConfig, au_change
 from models.predictor import Predictor
 
 pytestmark = pytest.mark.timeout(300)
@@ -65,6 +65,45 @@ def test_forward_masks_a_missing_role_and_ignores_an_extra_one():
     assert torch.equal(a[0], b[0])
 
 
+def test_au_change_is_the_tracked_mean_change_from_the_baseline():
+    x = torch.zeros(2, 3, 10)
+    x[:, :, 4:] = 2.0  # a rise of 2 at onset (sample 4)
+    x[0, 0, 6] = 50.0  # an untracked frame's value must not count
+    mask = torch.ones(2, 3, 10, dtype=torch.bool)
+    mask[0, 0, 6] = False
+    mask[1, 1, :4] = False  # no tracked baseline: unknown, 0
+    mask[1, 2] = False  # a unit the device lacks
+    got = au_change(x, mask, n_baseline=4)
+    assert torch.allclose(got, torch.tensor([[2.0, 2.0, 2.0], [2.0, 0.0, 0.0]]))
+
+
+def test_role_summaries_reach_the_fused_layer_and_old_configs_load_without_them():
+    cfg = ModelConfig(use_eeg=True, use_face=True, use_stimulus=False, role_summary=True)
+    model = EmoEyeNet(cfg)
+    assert model.eeg.out_dim == cfg.embed_dim + cfg.eeg_features
+    assert model.face.out_dim == cfg.embed_dim + cfg.face_units
+    model.eval()
+    ts, sp = torch.randn(2, 5, 360), torch.rand(2, 2, 64, 64)
+    face, mask = torch.rand(2, 21, 360), torch.ones(2, 21, 360, dtype=torch.bool)
+    face2 = face.clone()
+    face2[:, 9, 60:] += 1.0  # AU12 rises after onset: the summary sees it
+    with torch.no_grad():
+        a = model(ts, sp, eeg=torch.randn(2, 12), face=face, face_mask=mask)
+        b = model(ts, sp, eeg=torch.randn(2, 12))  # face missing: masked, still runs
+    assert all(torch.isfinite(t).all() for t in (*a, *b))
+    with torch.no_grad():
+        s1 = model.face(face, mask)[:, cfg.embed_dim :]
+        s2 = model.face(face2, mask)[:, cfg.embed_dim :]
+    changed = (s2 - s1).abs().amax(dim=0) > 1e-4
+    assert changed[9] and changed.sum() == 1
+    # A checkpoint config written before the summaries reads as without them, same state dict.
+    old = {k: v for k, v in cfg.to_dict().items() if k != "role_summary"}
+    old_cfg = ModelConfig.from_dict(old)
+    assert old_cfg.role_summary is False
+    keys = set(EmoEyeNet(old_cfg).state_dict())
+    assert not any(k.startswith(("eeg.summary", "face.summary")) for k in keys)
+
+
 def test_trained_with_the_roles_runs_with_and_without_them(rich, tmp_path, capsys):
     data, trials = rich
     ds = TrialDataset(data)
@@ -77,6 +116,7 @@ def test_trained_with_the_roles_runs_with_and_without_them(rich, tmp_path, capsy
     assert rc == 0
     config = json.loads((ckpt / "config.json").read_text())["model"]
     assert config["use_eeg"] is True and config["use_face"] is True  # recorded in the checkpoint
+    assert config["role_summary"] is True  # new models pass the per-trial summaries on
     capsys.readouterr()
     rc = main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split", "all",
                "--bootstrap", "10", "--json"])  # fmt: skip
