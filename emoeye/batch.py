@@ -297,18 +297,19 @@ def _environ(values: dict[str, str | None]) -> Iterator[None]:
     """``os.environ`` with ``values`` set (None: removed) inside the block, restored after."""
     saved = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _put_environ(values)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _put_environ(saved)
+
+
+def _put_environ(values: dict[str, str | None]) -> None:
+    """Set each variable of ``values`` in ``os.environ``; None removes it."""
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _run_local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:

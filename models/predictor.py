@@ -13,7 +13,7 @@ import torch
 
 from acquisition.trials.types import Trial
 from models.checkpoint import load_checkpoint
-from models.preprocess import check_shapes, clean_scanpath, normalise_signals, prepare_inputs
+from models.preprocess import arrays_to_inputs, prepare_inputs
 
 
 @dataclass
@@ -81,6 +81,7 @@ class Predictor:
         self.catalogue = catalogue
         self._embeddings: dict[str, torch.Tensor] = {}
         self.norm_table: Any = norms
+        self._norm_catalogue: Any = None  # set_norms' catalogue; else self.catalogue
 
     @property
     def uses_norms(self) -> bool:
@@ -100,7 +101,7 @@ class Predictor:
         """The :class:`models.norms.NormSource` the trials' norms are looked up in."""
         from models.norms import NormSource
 
-        cat = getattr(self, "_norm_catalogue", None) or self.catalogue
+        cat = self._norm_catalogue or self.catalogue
         if cat is None:
             from acquisition.sim.stimuli import sim_catalogue
 
@@ -174,15 +175,15 @@ class Predictor:
                 signals, baseline, scanpath = signals[None], baseline[None], scanpath[None]
             ids = None
             items = None
-            check_shapes(
-                signals.shape[-1],
-                scanpath.shape[-1],
+            inputs = arrays_to_inputs(
+                signals,
+                baseline,
+                scanpath,
+                self.stats,
                 self.config.n_time,
                 self.config.scanpath_size,
             )
-            ts = torch.from_numpy(normalise_signals(signals, baseline, self.stats))
-            sp = torch.from_numpy(clean_scanpath(scanpath))
-            nv = None
+            ts, sp, nv = inputs.timeseries, inputs.scanpath, None
         else:
             items = [trials] if isinstance(trials, Trial) else list(trials)
             if not items:

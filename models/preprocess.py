@@ -281,13 +281,38 @@ def prepare_inputs(
     items = [trials] if isinstance(trials, Trial) else list(trials)
     if not items:
         raise ValueError("no trials to prepare")
-    signals = np.stack([t.signals for t in items])
-    baseline = np.stack([t.baseline for t in items])
-    scanpath = np.stack([t.scanpath for t in items])
+    return arrays_to_inputs(
+        np.stack([t.signals for t in items]),
+        np.stack([t.baseline for t in items]),
+        np.stack([t.scanpath for t in items]),
+        stats,
+        n_time,
+        scanpath_size,
+        [t.stimulus_id for t in items],
+        norms,
+    )
+
+
+def arrays_to_inputs(
+    signals: np.ndarray,
+    baseline: np.ndarray,
+    scanpath: np.ndarray,
+    stats: NormStats,
+    n_time: int | None = None,
+    scanpath_size: int | None = None,
+    stimulus_ids: Sequence[str] | None = None,
+    norms: Any = None,
+) -> ModelInputs:
+    """:func:`prepare_inputs` on stacked arrays: signals (B, C, T), baseline (B, C) and scanpath
+    (B, 2, S, S), as in :class:`~acquisition.trials.types.Trial`.
+
+    ``stimulus_ids`` None gives empty ids (no picture, norms unknown); the other parameters are
+    :func:`prepare_inputs`'.
+    """
     check_shapes(signals.shape[-1], scanpath.shape[-1], n_time, scanpath_size)
     ts = normalise_signals(signals, baseline, stats)
     sp = clean_scanpath(scanpath)
-    ids = [t.stimulus_id for t in items]
+    ids = list(stimulus_ids) if stimulus_ids is not None else [""] * len(signals)
     return ModelInputs(
         torch.from_numpy(ts), torch.from_numpy(sp), ids, torch.from_numpy(norm_values(ids, norms))
     )
