@@ -17,6 +17,7 @@ its last line.
 
     python bench/batch.py                       # the issue's run: 20 x 10 min, 2 workers
     python bench/batch.py --files 4 --minutes 1 # a short check
+    python bench/batch.py --repeat 3            # each mode three times, medians
 """
 
 from __future__ import annotations
@@ -114,27 +115,39 @@ def outputs(out: Path) -> dict[str, bytes]:
     }
 
 
-def bench(command: list[str], files: list[Path], jobs: int, extra: list[str]) -> dict:
+def bench(command: list[str], files: list[Path], jobs: int, extra: list[str], repeat: int) -> dict:
+    """Every mode ``repeat`` times, the modes taking turns (serial, pool, cluster, serial, ...)
+    so that a slow spell on a shared machine touches every mode alike. A mode's figures are
+    those of its median run; ``wall_s_runs`` and ``speedup_runs`` (each run against the serial
+    run of its own round) show the spread."""
     modes = [["--jobs", "1"], ["--jobs", str(jobs)], ["--scheduler", f"local:{jobs}"]]
-    results, seen = [], []
+    runs: list[list[dict]] = [[] for _ in modes]
+    seen = []
     work = Path(tempfile.mkdtemp(prefix="emoeye-bench-batch-"))
     try:
-        for mode in modes:
-            out = work / mode[-1].replace(":", "")
-            r = run_mode(command, files, out, [*mode, *extra])
-            seen.append(outputs(out))
-            results.append(r)
+        for _ in range(repeat):
+            for k, mode in enumerate(modes):
+                out = work / mode[-1].replace(":", "")
+                runs[k].append(run_mode(command, files, out, [*mode, *extra]))
+                seen.append(outputs(out))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results = [sorted(rs, key=lambda r: r["wall_s"])[len(rs) // 2] for rs in runs]
     serial = results[0]["wall_s"]
     serial_span = results[0]["tasks_span_s"]
-    for r in results:
+    for r, rs in zip(results, runs, strict=True):
         r["speedup"] = round(serial / r["wall_s"], 2)
         r["speedup_tasks_span"] = (
             round(serial_span / r["tasks_span_s"], 2) if r["tasks_span_s"] else None
         )
+        r["wall_s_runs"] = [x["wall_s"] for x in rs]
+        r["tasks_span_s_runs"] = [x["tasks_span_s"] for x in rs]
+        r["speedup_runs"] = [
+            round(s["wall_s"] / x["wall_s"], 2) for s, x in zip(runs[0], rs, strict=True)
+        ]
     return {
         "command": " ".join(command),
+        "repeat": repeat,
         "identical_outputs": all(s == seen[0] for s in seen[1:]),
         "modes": results,
     }
@@ -149,6 +162,9 @@ def main() -> int:
     ap.add_argument("--isi", type=float, default=8.0)
     ap.add_argument("--no-model", action="store_true", help="replay without the model")
     ap.add_argument("--only", choices=("replay", "features"), help="run one command only")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of each mode, taking turns (median reported)"
+    )
     args = ap.parse_args()
 
     folder = recordings(args.files, args.minutes, args.device_set, args.isi)
@@ -166,7 +182,9 @@ def main() -> int:
         "cluster start and shutdown included, the same rule for --jobs and --scheduler); "
         "tasks_span_s/speedup_tasks_span: first task's start to last task's end in the workers "
         "(no start or shutdown, also the same rule for every mode)",
-        "runs": [] if args.only == "features" else [bench(["replay"], files, args.jobs, extra)],
+        "runs": []
+        if args.only == "features"
+        else [bench(["replay"], files, args.jobs, extra, args.repeat)],
     }
     from emoeye.cli import COMMANDS
 
@@ -179,7 +197,7 @@ def main() -> int:
     if args.only == "replay":
         pass
     elif has_features:
-        report["runs"].append(bench(["features"], files, args.jobs, []))
+        report["runs"].append(bench(["features"], files, args.jobs, [], args.repeat))
     else:
         report["features"] = "not run: no 'emoeye features' command in this tree"
     report["load_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -190,7 +208,8 @@ def main() -> int:
                 f"{r['files_per_s']:.3f} files/s  x{r['speedup']:.2f} "
                 f"(tasks span {r['tasks_span_s']} s x{r['speedup_tasks_span']})  "
                 f"task {r['task_s_median']} s  CPU {r['coordinator_cpu_s']} + "
-                f"{r['workers_cpu_s']} s  RSS/worker {r['peak_rss_mb_per_worker']} MB",
+                f"{r['workers_cpu_s']} s  RSS/worker {r['peak_rss_mb_per_worker']} MB"
+                + (f"  runs x{r['speedup_runs']}" if len(r["speedup_runs"]) > 1 else ""),
                 file=sys.stderr,
             )
     print(json.dumps(report))
