@@ -191,3 +191,43 @@ def test_workers_end_without_interpreter_teardown_and_keep_their_output(how):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "result kept"
+
+
+def test_local_cluster_forks_only_a_process_without_torch_or_lsl():
+    pytest.importorskip("distributed")
+    code = (
+        "import sys, emoeye.cli, emoeye.commands.batch\n"
+        "from emoeye.batch import worker_start_method\n"
+        "print(worker_start_method())\n"
+        "import {mod}\n"
+        "print(worker_start_method())\n"
+    )
+    for mod in ("torch", "pylsl"):
+        proc = subprocess.run(
+            [sys.executable, "-c", code.format(mod=mod)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        first = "fork" if sys.platform == "linux" else "spawn"
+        assert proc.stdout.split() == [first, "spawn"], mod
+
+
+@pytest.mark.timeout(300)
+def test_dask_batch_from_the_command_line_matches_single_file_commands(archive, tmp_path):
+    """The command-line batch process holds no torch when its cluster starts, so on Linux its
+    workers are forked (the in-process test above, run after a replay, spawns them)."""
+    pytest.importorskip("distributed")
+    single = tmp_path / "single"
+    assert main(["replay", str(archive / "rec1.xdf"), "--fast", "--quiet",
+                 "--out", str(single / "rec1.csv")]) == 0  # fmt: skip
+    out = tmp_path / "dask"
+    cmd = [sys.executable, "-m", "emoeye", "batch", "replay", str(archive / "rec1.xdf"),
+           str(archive / "notxdf.xdf"), "--out", str(out), "--quiet", "--scheduler", "local:2"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1, proc.stderr  # notxdf.xdf failed, the batch finished
+    rows = _manifest(out / "batch-manifest.json")
+    assert rows["rec1.xdf"]["status"] == "ok" and rows["notxdf.xdf"]["status"] == "failed"
+    assert _files(out, skip=("batch-manifest",)) == _files(single)
+    assert "Traceback" not in proc.stderr
