@@ -116,17 +116,20 @@ def outputs(out: Path) -> dict[str, bytes]:
 
 
 def bench(command: list[str], files: list[Path], jobs: int, extra: list[str], repeat: int) -> dict:
-    """Every mode ``repeat`` times, the modes taking turns (serial, pool, cluster, serial, ...)
-    so that a slow spell on a shared machine touches every mode alike. A mode's figures are
-    those of its median run; ``wall_s_runs`` and ``speedup_runs`` (each run against the serial
-    run of its own round) show the spread."""
+    """Every mode ``repeat`` times, the modes taking turns and each round starting with the
+    next one (serial, pool, cluster; pool, cluster, serial; ...), so that a slow spell on a
+    shared machine touches every mode alike. A mode's figures are those of its median run;
+    ``wall_s_runs`` and ``speedup_runs`` (each run against the serial run of its own round)
+    show the spread."""
     modes = [["--jobs", "1"], ["--jobs", str(jobs)], ["--scheduler", f"local:{jobs}"]]
     runs: list[list[dict]] = [[] for _ in modes]
     seen = []
     work = Path(tempfile.mkdtemp(prefix="emoeye-bench-batch-"))
     try:
-        for _ in range(repeat):
-            for k, mode in enumerate(modes):
+        for i in range(repeat):
+            # each round starts with the next mode: none always runs first or last
+            for k in [(i + j) % len(modes) for j in range(len(modes))]:
+                mode = modes[k]
                 out = work / mode[-1].replace(":", "")
                 runs[k].append(run_mode(command, files, out, [*mode, *extra]))
                 seen.append(outputs(out))
