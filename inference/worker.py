@@ -40,6 +40,12 @@ from models.preprocess import prepare_inputs
 
 log = logging.getLogger(__name__)
 
+_QUIET_TRACING = threading.Lock()
+"""Held while a worker traces or optimises its model with warnings silenced.
+``warnings.catch_warnings`` swaps the process-wide filters: two workers starting at once (two
+sessions in one process) interleaved their swaps, so one restored the other's "ignore" too
+early (a TracerWarning leaked out) or for good (every later warning hidden)."""
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -443,7 +449,7 @@ class InferenceWorker:
         wrapper = _TracedForward(model).eval()
         inputs = self._dummy_inputs()
         try:
-            with warnings.catch_warnings(), torch.no_grad():
+            with _QUIET_TRACING, warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # TracerWarnings about shape-dependent branches
                 traced = torch.jit.trace(wrapper, inputs, check_trace=False)
             self._check_against_eager(wrapper, traced, inputs)
@@ -454,7 +460,7 @@ class InferenceWorker:
         if not self.config.optimize:
             return traced
         try:
-            with warnings.catch_warnings(), torch.no_grad():
+            with _QUIET_TRACING, warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 optimized = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
             self._check_against_eager(wrapper, optimized, inputs)

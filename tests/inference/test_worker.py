@@ -357,3 +357,35 @@ def test_low_quality_flag_names_each_cause(predictor, trials):
     worker, _ = make_worker(predictor)
     p = worker.process(t)
     assert p.flag_reason.startswith("quality 0.27 < 0.5 (gaze coverage 0.30, gsr coverage 0.40)")
+
+
+@pytest.mark.timeout(300)
+def test_workers_tracing_at_once_leave_the_warning_filters_as_they_were(predictor):
+    """Tracing silences warnings by swapping the process-wide filters; workers that start at the
+    same moment (two sessions in one process) must not restore each other's swap."""
+    import warnings
+
+    workers = [make_worker(predictor, warm_up=1)[0] for _ in range(4)]
+    before = list(warnings.filters)
+    barrier = threading.Barrier(len(workers))
+    errors: list[BaseException] = []
+
+    def trace(w) -> None:
+        try:
+            barrier.wait(timeout=30)
+            w._traced = w._trace()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inside = list(warnings.filters)
+        threads = [threading.Thread(target=trace, args=(w,)) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert list(warnings.filters) == inside
+    assert not errors and all(w.fast_path == "optimized" for w in workers)
+    assert not [w for w in caught if "Tracer" in type(w.message).__name__]
+    assert list(warnings.filters) == before
