@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from gui.qt import QtCore, pg
+from gui.qt import QtCore, QtGui, pg
 from gui.style import AROUSAL_COLOUR, FLAGGED_COLOUR, VALENCE_COLOUR, quality_colour, tidy_plot
 from gui.timeline import TrialLog
 
@@ -39,6 +39,60 @@ def predicted(p) -> bool:
 def _statuses(log: TrialLog, n: int) -> list[str]:
     """Statuses of the newest ``n`` records, aligned with ``log.history_arrays(n)``."""
     return [getattr(p, "status", "predicted") for p in list(log.predictions)[-n:]]
+
+
+TICK_PITCH_PX = 14
+"""Least distance (px) between two tick labels of a 1..7 axis before some are dropped."""
+TICK_EDGE_PX = 6
+"""Least distance (px) from a tick to the end of its axis: pyqtgraph leaves out a label that
+would cross the end."""
+TICK_SETS = ((1, 2, 3, 4, 5, 6, 7), (1, 4, 7), (2, 4, 6), (1, 7), (4,))
+
+
+def scale_ticks(low: float, high: float, pixels: float) -> list[list[tuple[float, str]]]:
+    """Tick labels for a 1..7 axis showing ``low..high`` over ``pixels``: every value when
+    their labels fit, else the fullest of :data:`TICK_SETS` that fits (at 1366x768 with every
+    panel shown the plots are 25-90 px tall, and seven labels overprinted each other or were
+    left out)."""
+    per_unit = pixels / (high - low)
+    for values in TICK_SETS:
+        pitch = per_unit * (values[1] - values[0]) if len(values) > 1 else pixels
+        edge = per_unit * min(min(values) - low, high - max(values))
+        if pitch >= TICK_PITCH_PX and edge >= TICK_EDGE_PX:
+            break
+    return [[(float(v), str(v)) for v in values]]
+
+
+def fit_scale_axis(plot: pg.PlotItem, axis: str, labels: tuple[str, ...] = ()) -> None:
+    """Keep a 1..7 axis legible at any size: its ticks thin out (:func:`scale_ticks`) and its
+    title is the longest of ``labels`` (longest first) that fits along the axis, else the last."""
+    ax = plot.getAxis(axis)
+    vertical = axis in ("left", "right")
+    shown: list = [None, None]
+    ax.setTicks(SCALE_TICKS)
+    if labels:
+        plot.setLabel(axis, labels[0])
+
+    def refit() -> None:
+        rect = plot.vb.sceneBoundingRect()
+        pixels = rect.height() if vertical else rect.width()
+        low, high = plot.vb.viewRange()[1 if vertical else 0]
+        if pixels <= 0 or high <= low:
+            return
+        ticks = scale_ticks(low, high, pixels)
+        if ticks != shown[0]:
+            shown[0] = ticks
+            ax.setTicks(ticks)
+        if labels:
+            metrics = QtGui.QFontMetrics(ax.label.font())
+            fits = [t for t in labels if metrics.horizontalAdvance(t) <= pixels]
+            label = fits[0] if fits else labels[-1]
+            if label != shown[1]:
+                shown[1] = label
+                plot.setLabel(axis, label)
+
+    plot.vb.sigResized.connect(lambda *_: refit())
+    refit()
 
 
 @functools.cache
@@ -87,10 +141,14 @@ class PlanePanel(pg.GraphicsLayoutWidget):
         self.plane = self.ci.addPlot(row=1, col=0, colspan=2)
         tidy_plot(self.plane, left_width=40)
         self.plane.setRange(xRange=(0.5, 7.5), yRange=(0.5, 7.5), padding=0)
-        self.plane.getAxis("bottom").setTicks(SCALE_TICKS)
-        self.plane.getAxis("left").setTicks(SCALE_TICKS)
-        self.plane.setLabel("bottom", "valence (1 unpleasant … 7 pleasant)")
-        self.plane.setLabel("left", "arousal (1 calm … 7 excited)")
+        fit_scale_axis(
+            self.plane,
+            "bottom",
+            ("valence (1 unpleasant … 7 pleasant)", "valence (1–7)", "valence"),
+        )
+        fit_scale_axis(
+            self.plane, "left", ("arousal (1 calm … 7 excited)", "arousal (1–7)", "arousal")
+        )
         self.plane.showGrid(x=True, y=True, alpha=0.2)
         for angle in (0, 90):
             self.plane.addItem(
@@ -201,7 +259,7 @@ class ValuesPanel(pg.GraphicsLayoutWidget):
         )
         tidy_plot(self.plot, left_width=28)
         self.plot.setYRange(0.8, 7.2, padding=0)
-        self.plot.getAxis("left").setTicks(SCALE_TICKS)
+        fit_scale_axis(self.plot, "left")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "trial (order of prediction)")
         self.arousal_line = self.plot.plot(pen=pg.mkPen(AROUSAL_COLOUR, width=1))

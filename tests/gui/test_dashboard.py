@@ -417,3 +417,49 @@ def test_full_set_fits_1366x768(make_window, qapp, continuous):
     window.resize(900, 768)
     qapp.processEvents()
     assert _clipped(window)
+
+
+def _scale_axes(window) -> dict[str, tuple[list[float], str, float, float]]:
+    """(tick values, title, pixels per unit, axis length in px) of the 1..7 axes."""
+    out = {}
+    for name, plot, axis in (
+        ("plane left", window.plane.plane, "left"),
+        ("plane bottom", window.plane.plane, "bottom"),
+        ("values left", window.values.plot, "left"),
+    ):
+        ax = plot.getAxis(axis)
+        rect = plot.vb.sceneBoundingRect()
+        pixels = rect.height() if axis == "left" else rect.width()
+        low, high = plot.vb.viewRange()[1 if axis == "left" else 0]
+        ticks = [v for v, _ in ax._tickLevels[0]]
+        out[name] = (ticks, ax.labelText, pixels / (high - low), pixels)
+    return out
+
+
+@pytest.mark.parametrize("device_set", ["gazepoint", "full"])
+def test_scale_axes_stay_legible_at_1366x768(make_window, qapp, device_set):
+    """The arousal/valence axes keep their tick labels apart and their titles within the axis:
+    with every panel shown they are 25-90 px tall, too short for seven labels or
+    'arousal (1 calm … 7 excited)'."""
+    from gui.panels.predictions import TICK_PITCH_PX
+    from gui.qt import QtGui
+
+    s = OfflineSession(Simulation(SimulationConfig(device_set=device_set, n_trials=2, isi=6.0)))
+    window = make_window(s)
+    window.resize(1366, 768)
+    qapp.processEvents()
+    axes = _scale_axes(window)
+    for name, (ticks, title, per_unit, pixels) in axes.items():
+        gaps = np.diff(ticks) * per_unit
+        assert len(ticks) >= 1 and (gaps >= TICK_PITCH_PX).all(), (name, ticks, per_unit)
+        if title:
+            font = window.plane.plane.getAxis("left").label.font()
+            assert QtGui.QFontMetrics(font).horizontalAdvance(title) <= pixels, (name, title)
+    if device_set == "gazepoint":  # room enough: every value, the long valence title
+        assert axes["plane bottom"][:2] == (
+            [1, 2, 3, 4, 5, 6, 7],
+            "valence (1 unpleasant … 7 pleasant)",
+        )
+        assert axes["plane left"][0] == [1, 2, 3, 4, 5, 6, 7]
+    else:  # squeezed: fewer ticks on the short axes
+        assert len(axes["plane left"][0]) < 7 and len(axes["values left"][0]) < 7
