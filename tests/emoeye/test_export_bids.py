@@ -47,7 +47,10 @@ def sessions(tmp_path_factory) -> dict[str, Path]:
         "gazepoint": _record(d / "gp.xdf", "gp"),
         "lab": _record(d / "lab.xdf", "lab", device_set="lab"),
         "eyes_only": _record(d / "eyes.xdf", "eyes", presets=("tobii", "psychopy")),
-        "full": _record(d / "full.xdf", "full", device_set="full"),
+        # The EEG starts a second after the other streams (its events must count from it).
+        "full": _record(
+            d / "full.xdf", "full", device_set="full", dropouts=(("eeg-32", 0.0, 1.0),)
+        ),
         "video": d / "video.xdf",
     }
 
@@ -278,10 +281,12 @@ def test_eeg_face_and_rating_are_exported_and_read_back(sessions, tmp_path, caps
         if str(v[0]).startswith("onset:")
     }
     rows = _read_tsv(eeg / f"{stem}_events.tsv")
-    assert len(rows) == 3
-    for row in rows:
+    beh_rows = _read_tsv(out / "sub-P01" / "ses-a" / "beh" / f"{stem}_events.tsv")
+    assert len(rows) == len(beh_rows) == 3
+    for row, beh_row in zip(rows, beh_rows, strict=True):
         t = float(row["onset"]) + eeg_stream["time_stamps"][0]
         assert t == pytest.approx(onset_t[row["stimulus_id"]], abs=0.01)
+        assert float(beh_row["onset"]) - float(row["onset"]) == pytest.approx(1.0, abs=0.02)
 
     # Face action units: each AU and the confidence, AUs n/a where tracking failed.
     beh = out / "sub-P01" / "ses-a" / "beh"
