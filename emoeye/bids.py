@@ -5,8 +5,15 @@ One XDF recording becomes ``sub-<p>/[ses-<s>/]beh/``:
 - eye tracking as BIDS eye-tracking physio, one ``_recording-eye<N>_physio.tsv.gz`` per eye with
   its sidecar (``PhysioType: "eyetrack"``);
 - GSR, heart rate, ECG, PPG as ``_recording-<name>_physio.tsv.gz`` with sidecars;
+- facial action units (the ``face`` role) as ``_recording-face_physio.tsv.gz`` and a continuous
+  rating (slider/joystick stream of type Annotation/Rating/...) as
+  ``_recording-rating_physio.tsv.gz``;
 - ``_events.tsv``/``.json``: one row per trial (onset, duration, stimulus, rating, prediction
   with its quality and flag), the same trials and predictions as ``emoeye replay --fast``.
+
+The ``eeg`` role goes to ``sub-<p>/[ses-<s>/]eeg/``: BrainVision files written with pybv (the
+``bids`` extra; without it the rest is exported and the notes say so), ``_eeg.json``,
+``_channels.tsv`` and ``_events.tsv`` whose onsets count from the EEG file's first sample.
 
 Every continuous file is written on a uniform grid at the stream's nominal rate (irregular
 streams at their median rate, RR/IBI intervals as heart rate at 4 Hz): BIDS physio files have
@@ -281,6 +288,10 @@ class _Target:
         return f / "beh"
 
     @property
+    def eeg_folder(self) -> Path:
+        return self.folder.parent / "eeg"
+
+    @property
     def stem(self) -> str:
         ses = f"_ses-{self.session}" if self.session else ""
         return f"sub-{self.participant}{ses}_task-{self.task}"
@@ -491,6 +502,209 @@ def _role_files(role: str, stream, reading, t0: float) -> list[tuple]:
     return []
 
 
+# ---------------------------------------------------------------- optional modalities
+
+EEG_TO_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
+"""Factors to µV of a voltage unit (stream header or the reading's ``unit`` parameter)."""
+
+
+def _face_file(stream, reading, t0: float) -> list[tuple]:
+    """(label, data, fmt, sidecar) of the face (action unit) stream: each AU's intensity,
+    ``n/a`` where tracking failed, then the tracker's confidence when it gives one."""
+    from acquisition.lsl.modalities import extract_face
+    from acquisition.lsl.reading import column_index
+
+    raw = stream.values(dtype=np.float64)
+    aus, names = extract_face(reading, stream.spec, raw, column_index)
+    names = names[:-1]  # the last column is validity
+    units = header_units(stream.header)
+    labels = stream.spec.channel_labels or ()
+
+    def unit_of(key: str) -> str:
+        c = reading.columns[key]
+        label = c if isinstance(c, str) else (labels[c] if c < len(labels) else "")
+        return units.get(str(label).lower(), "arbitrary")
+
+    columns = [aus[:, : len(names)]]
+    descr = [
+        (au, f"Action unit {au[2:].lstrip('0')} intensity as the tracker reports it; n/a where "
+         "tracking failed", unit_of(au))
+        for au in names
+    ]  # fmt: skip
+    if "confidence" in reading.columns:
+        columns.append(raw[:, column_index(stream.spec, reading.columns["confidence"])][:, None])
+        descr.append(("confidence", "The tracker's confidence in the face fit (0-1)", "arbitrary"))
+    data = np.column_stack(columns)
+    threshold = reading.params.get("valid_threshold", 0.5)
+    return [
+        _generic_file("face", stream, stream.timestamps, data, None, descr, _rate_of(stream), t0,
+                      {"Validity": f"action units are n/a where tracking failed (success 0 or "
+                                   f"confidence under {threshold:g})"})
+    ]  # fmt: skip
+
+
+def _rating_files(streams: dict, t0: float) -> list[tuple]:
+    """(label, data, fmt, sidecar) of each continuous rating (slider/joystick) stream: every
+    channel, named by its label (``rating<N>`` when it has none)."""
+    from emoeye.continuous import ANNOTATION_TYPES
+
+    files = []
+    for stream in streams.values():
+        spec = stream.spec
+        if spec.is_string or spec.type.lower().replace(" ", "") not in ANNOTATION_TYPES:
+            continue
+        if not len(stream):
+            continue
+        labels = list(spec.channel_labels or ())
+        units = header_units(stream.header)
+        descr = []
+        for i in range(spec.channel_count):
+            label = labels[i].strip() if i < len(labels) and labels[i] else ""
+            col = re.sub(r"[^0-9a-zA-Z_]", "_", label) or f"rating{i + 1}"
+            descr.append(
+                (col, f"Continuous rating ({label or f'channel {i + 1}'}) from the "
+                 f"{spec.name} slider/joystick, on the device's own scale",
+                 units.get(label.lower(), "arbitrary"))
+            )  # fmt: skip
+        files.append(
+            _generic_file("rating", stream, stream.timestamps, stream.values(dtype=np.float64),
+                          None, descr, _rate_of(stream), t0)
+        )  # fmt: skip
+    return files
+
+
+@dataclass
+class EegData:
+    """An EEG stream ready for BrainVision: (channels, samples) in each channel's unit.
+
+    Attributes
+    ----------
+    data
+        (n_channels, n_samples) float64; EEG channels in µV, NaN in dropouts.
+    names, types, units
+        Per channel: the name written, ``EEG`` or ``MISC``, the unit.
+    rate
+        Sampling rate (Hz).
+    start
+        Time of the first sample on the recording's clock (s).
+    notes
+        What was changed on the way (resampled, labels replaced).
+    """
+
+    data: np.ndarray
+    names: list[str]
+    types: list[str]
+    units: list[str]
+    rate: float
+    start: float
+    notes: list[str]
+
+
+def eeg_data(stream, reading) -> EegData:
+    """The bound EEG stream's channels as written to BrainVision.
+
+    Every channel of the stream is kept: the ones the EEG reading reads are ``EEG`` in µV
+    (converted from the header's or the reading's unit), named as the reading names them; the
+    others (``AUX``, ``TRIGGER``...) are ``MISC`` under their header label, unscaled. A channel
+    with no usable label (none, blank, a repeat) is named ``EEG<N>`` (1-based), noted. A
+    regular stream's samples are written as they are; an irregular one, or one with dropouts
+    (more than :data:`MAX_GAP_PERIODS` periods between samples), goes through :func:`uniform`.
+    """
+    from acquisition.lsl.reading import column_index
+
+    spec = stream.spec
+    n_ch = spec.channel_count
+    labels = list(spec.channel_labels or ())
+    units = header_units(stream.header)
+    read = {column_index(spec, col): name for name, col in reading.columns.items()}
+    default_unit = str(reading.params.get("unit", "uV")).lower()
+    names, types, unit_list, factors, unnamed = [], [], [], [], []
+    seen: set[str] = set()
+    for i in range(n_ch):
+        label = labels[i].strip() if i < len(labels) and labels[i] else ""
+        name = str(read.get(i, label)).strip()
+        if not name or name.lower() in seen or "," in name:
+            unnamed.append(i + 1)
+            name = f"EEG{i + 1}"
+        seen.add(name.lower())
+        names.append(name)
+        declared = units.get(label.lower()) if label else None
+        if i in read:
+            types.append("EEG")
+            unit = (declared or default_unit).lower()
+            factors.append(EEG_TO_UV.get(unit, 1.0))
+            unit_list.append("µV")
+        else:
+            types.append("MISC")
+            factors.append(1.0)
+            unit_list.append(declared or "n/a")
+    notes = []
+    if unnamed:
+        notes.append(
+            f"EEG channel(s) {', '.join(map(str, unnamed))} have no usable label in the stream "
+            f"header: written as {', '.join(f'EEG{i}' for i in unnamed)}"
+        )
+    ts = np.asarray(stream.timestamps, np.float64)
+    values = stream.values(dtype=np.float64) * np.asarray(factors)
+    rate = _rate_of(stream)
+    gaps = np.diff(ts) > MAX_GAP_PERIODS / rate if len(ts) > 1 else np.zeros(0, bool)
+    if spec.nominal_srate <= 0 or gaps.any():
+        why = "irregular stream" if spec.nominal_srate <= 0 else f"{int(gaps.sum())} dropout(s)"
+        notes.append(f"EEG resampled to a uniform {rate:g} Hz grid ({why}; gaps left n/a)")
+        ts, values = uniform(ts, values, rate)
+    return EegData(values.T, names, types, unit_list, rate, float(ts[0]) if len(ts) else 0.0, notes)
+
+
+def _write_eeg(folder: Path, stem: str, task: str, eeg: EegData, manufacturer: str) -> list[Path]:
+    """BrainVision files (pybv), ``_eeg.json`` and ``_channels.tsv``; the paths written."""
+    import warnings
+
+    from pybv import write_brainvision
+
+    folder.mkdir(parents=True, exist_ok=True)
+    base = f"{stem}_eeg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pybv warns about MISC channels' non-voltage units
+        write_brainvision(
+            data=eeg.data * np.where(np.array(eeg.units) == "µV", 1e-6, 1.0)[:, None],
+            sfreq=eeg.rate,
+            ch_names=eeg.names,
+            fname_base=base,
+            folder_out=str(folder),
+            overwrite=True,
+            unit=eeg.units,
+            resolution=1.0,  # float32 as it is: one rounding, no scaling
+            fmt="binary_float32",
+        )
+    n = eeg.data.shape[1]
+    counts = {t: eeg.types.count(t) for t in ("EEG", "MISC")}
+    sidecar = {
+        "TaskName": task,
+        "SamplingFrequency": eeg.rate,
+        "EEGReference": "n/a",
+        "PowerLineFrequency": "n/a",
+        "SoftwareFilters": "n/a",
+        "Manufacturer": manufacturer or "n/a",
+        "RecordingType": "continuous",
+        "RecordingDuration": round(n / eeg.rate, 6) if eeg.rate > 0 else 0.0,
+        "EEGChannelCount": counts["EEG"],
+        "MISCChannelCount": counts["MISC"],
+    }
+    from acquisition.lsl.modalities import is_electrode
+
+    if all(is_electrode(nm) for nm, t in zip(eeg.names, eeg.types, strict=True) if t == "EEG"):
+        sidecar["EEGPlacementScheme"] = "10-20"  # every EEG channel has a 10-20/10-10 name
+    _write_json(folder / f"{base}.json", sidecar)
+    _write_tsv(
+        folder / f"{stem}_channels.tsv",
+        ["name", "type", "units"],
+        [[nm, t, u] for nm, t, u in zip(eeg.names, eeg.types, eeg.units, strict=True)],
+    )
+    return [folder / f"{base}{ext}" for ext in (".vhdr", ".vmrk", ".eeg", ".json")] + [
+        folder / f"{stem}_channels.tsv"
+    ]
+
+
 EVENT_COLUMNS = {
     "onset": ("Stimulus onset from the recording's start", "s"),
     "duration": ("Length of the trial window cut at the onset", "s"),
@@ -634,9 +848,35 @@ def export_recording(
         files = _physio_files(binding, parts, options, t0)
         mine = [r for r, _ in rows if len(segments) == 1 or r.get("participant") == pid]
         folder = target.folder
-        if folder.exists():
-            shutil.rmtree(folder)  # a re-export replaces the recording's files, none left over
+        for old in (folder, target.eeg_folder):
+            if old.exists():
+                shutil.rmtree(old)  # a re-export replaces the recording's files, none left over
         written: list[str] = []
+        own_notes: list[str] = []
+        if "eeg" in roles and len(parts.get(roles["eeg"].spec.key) or ()):
+            if not _pybv_available():
+                own_notes.append("EEG not exported: pip install pybv")
+            else:
+                c = roles["eeg"]
+                eeg = eeg_data(parts[c.spec.key], c.reading)
+                own_notes += eeg.notes
+                paths = _write_eeg(target.eeg_folder, target.stem, options.task, eeg,
+                                   c.spec.manufacturer)  # fmt: skip
+                # EEG events count from the EEG file's first sample (BIDS: onsets are
+                # relative to the data file's start), not from the recording's.
+                ev = target.eeg_folder / f"{target.stem}_events.tsv"
+                _write_tsv(
+                    ev,
+                    list(EVENT_COLUMNS),
+                    _events(mine, predictions, unpredicted, stim_files,
+                            float(config.trial.duration), eeg.start),
+                )  # fmt: skip
+                _write_json(
+                    ev.with_suffix(".json"),
+                    {"TaskName": options.task, **_events_sidecar(options.screen)},
+                )
+                paths += [ev, ev.with_suffix(".json")]
+                written += [str(q.relative_to(out)) for q in paths]
         for label, data, fmt, sidecar in files:
             base = folder / f"{target.stem}_recording-{label}_physio"
             _write_physio(base.with_suffix(".tsv.gz"), data, fmt)
@@ -666,7 +906,7 @@ def export_recording(
             "missing": missing,
             "trials": len(mine),
             "predictions": sum(r["trial_id"] in predictions for r in mine),
-            "notes": notes + list(source.warnings),
+            "notes": notes + own_notes + list(source.warnings),
             "seconds": round(float(min(b, source.t_stop) - max(a, t_start)), 3)
             if np.isfinite(source.t_stop)
             else 0.0,
@@ -743,12 +983,27 @@ def _physio_files(binding, streams: dict, options: ExportOptions, t0: float) -> 
                 continue
             done.add((c.spec.key, c.reading.kind))
             files += _role_files(role, stream, c.reading, t0)
+    if "face" in roles:
+        c = roles["face"]
+        stream = streams.get(c.spec.key)
+        if stream is not None and len(stream):
+            files += _face_file(stream, c.reading, t0)
+    files += _rating_files(streams, t0)
     labels: dict[str, int] = {}
     for i, (label, *rest) in enumerate(files):  # two PPG streams: ppg, ppg2
         labels[label] = labels.get(label, 0) + 1
         if labels[label] > 1:
             files[i] = (f"{label}{labels[label]}", *rest)
     return files
+
+
+def _pybv_available() -> bool:
+    """True when pybv (the BrainVision writer EEG export needs) can be imported."""
+    try:
+        import pybv  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _events_sidecar(screen: Screen) -> dict:
@@ -835,8 +1090,10 @@ def finalize_dataset(out: Path, name: str | None = None) -> list[str]:
             readme,
             b"EmoEye Live recordings exported to BIDS by `emoeye export bids`.\n\n"
             b"Each beh/ folder holds eye tracking (one physio file per eye), skin conductance and "
-            b"heart signals as physio files, and one events row per picture with the rating and "
-            b"the model's prediction. The pictures are in stimuli/.\n",
+            b"heart signals (and, when recorded, facial action units and continuous ratings) as "
+            b"physio files, and one events row per picture with the rating and the model's "
+            b"prediction. EEG, when recorded, is in eeg/ as BrainVision. The pictures are in "
+            b"stimuli/.\n",
         )
     return ["dataset_description.json", "participants.tsv", "participants.json", "README"]
 

@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export",
         help="export recordings to a standard format (BIDS)",
         description="Export XDF recordings. 'export bids' writes a BIDS 1.11 dataset: eye "
-        "tracking per eye, skin conductance and heart signals as physio files, one events row "
-        "per trial with the rating and the model's prediction, and the pictures shown.",
+        "tracking per eye, skin conductance, heart signals, facial action units and continuous "
+        "ratings as physio files, EEG as BrainVision (with pybv), one events row per trial with "
+        "the rating and the model's prediction, and the pictures shown.",
     )
     fmt = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
     b = fmt.add_parser("bids", help="a BIDS 1.11 dataset", description=__doc__)
