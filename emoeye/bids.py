@@ -98,6 +98,11 @@ class ExportOptions:
         The stimulus screen.
     dejitter
         Read regular streams with pyxdf's dejitter fit.
+    power_line_hz
+        Mains frequency where the EEG was recorded (50 or 60), for ``_eeg.json``; None: "n/a"
+        (an LSL stream does not say).
+    eeg_reference
+        The EEG reference (e.g. "Cz", "linked mastoids"), for ``_eeg.json``; None: "n/a".
     """
 
     task: str
@@ -106,6 +111,8 @@ class ExportOptions:
     use_model: bool = True
     screen: Screen = field(default_factory=Screen)
     dejitter: bool = False
+    power_line_hz: float | None = None
+    eeg_reference: str | None = None
 
 
 def check_label(kind: str, value: str) -> str:
@@ -655,14 +662,33 @@ def eeg_data(stream, reading) -> EegData:
     return EegData(values.T, names, types, unit_list, rate, float(ts[0]) if len(ts) else 0.0, notes)
 
 
-def _write_eeg(folder: Path, stem: str, task: str, eeg: EegData, manufacturer: str) -> list[Path]:
-    """BrainVision files (pybv), ``_eeg.json`` and ``_channels.tsv``; the paths written."""
+def _write_eeg(
+    folder: Path,
+    stem: str,
+    options: ExportOptions,
+    eeg: EegData,
+    manufacturer: str,
+    onsets: list[float],
+    duration: float,
+) -> list[Path]:
+    """BrainVision files (pybv), ``_eeg.json`` and ``_channels.tsv``; the paths written.
+
+    Each stimulus onset (s from the EEG file's first sample) is a ``Stimulus`` marker ``S  1``
+    lasting the trial window in the ``.vmrk``, so that EEG tools that read only BrainVision
+    (EEGLAB, BrainVision Analyzer) see the trials too; ``_events.tsv`` says which is which."""
     import warnings
 
     from pybv import write_brainvision
 
     folder.mkdir(parents=True, exist_ok=True)
     base = f"{stem}_eeg"
+    n = eeg.data.shape[1]
+    length = max(1, int(round(duration * eeg.rate)))
+    markers = [
+        {"onset": k, "duration": min(length, n - k), "description": 1, "type": "Stimulus"}
+        for k in (int(round(t * eeg.rate)) for t in onsets)
+        if 0 <= k < n
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pybv warns about MISC channels' non-voltage units
         write_brainvision(
@@ -672,17 +698,17 @@ def _write_eeg(folder: Path, stem: str, task: str, eeg: EegData, manufacturer: s
             fname_base=base,
             folder_out=str(folder),
             overwrite=True,
+            events=markers or None,
             unit=eeg.units,
             resolution=1.0,  # float32 as it is: one rounding, no scaling
             fmt="binary_float32",
         )
-    n = eeg.data.shape[1]
     counts = {t: eeg.types.count(t) for t in ("EEG", "MISC")}
     sidecar = {
-        "TaskName": task,
+        "TaskName": options.task,
         "SamplingFrequency": eeg.rate,
-        "EEGReference": "n/a",
-        "PowerLineFrequency": "n/a",
+        "EEGReference": options.eeg_reference or "n/a",
+        "PowerLineFrequency": options.power_line_hz or "n/a",
         "SoftwareFilters": "n/a",
         "Manufacturer": manufacturer or "n/a",
         "RecordingType": "continuous",
@@ -860,17 +886,15 @@ def export_recording(
                 c = roles["eeg"]
                 eeg = eeg_data(parts[c.spec.key], c.reading)
                 own_notes += eeg.notes
-                paths = _write_eeg(target.eeg_folder, target.stem, options.task, eeg,
-                                   c.spec.manufacturer)  # fmt: skip
                 # EEG events count from the EEG file's first sample (BIDS: onsets are
                 # relative to the data file's start), not from the recording's.
+                duration = float(config.trial.duration)
+                eeg_rows = _events(mine, predictions, unpredicted, stim_files, duration, eeg.start)
+                onsets = [float(r[0]) for r in eeg_rows]
+                paths = _write_eeg(target.eeg_folder, target.stem, options, eeg,
+                                   c.spec.manufacturer, onsets, duration)  # fmt: skip
                 ev = target.eeg_folder / f"{target.stem}_events.tsv"
-                _write_tsv(
-                    ev,
-                    list(EVENT_COLUMNS),
-                    _events(mine, predictions, unpredicted, stim_files,
-                            float(config.trial.duration), eeg.start),
-                )  # fmt: skip
+                _write_tsv(ev, list(EVENT_COLUMNS), eeg_rows)
                 _write_json(
                     ev.with_suffix(".json"),
                     {"TaskName": options.task, **_events_sidecar(options.screen)},

@@ -25,6 +25,13 @@ def _pair(text: str, kind=float) -> tuple:
     return a, b
 
 
+def _mains(text: str) -> int:
+    """50 or 60 (Hz): the only mains frequencies there are."""
+    if text.strip() not in ("50", "60"):
+        raise argparse.ArgumentTypeError(f"expected 50 or 60 (Hz), got {text!r}")
+    return int(text)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
@@ -61,6 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stimulus screen's width and height in metres")  # fmt: skip
     b.add_argument("--screen-distance", type=float, default=None, metavar="M",
                    help="eye-to-screen distance in metres")  # fmt: skip
+    b.add_argument("--power-line-frequency", type=_mains, default=None, metavar="HZ",
+                   help="mains frequency where the EEG was recorded, 50 or 60 (eeg.json)")  # fmt: skip
+    b.add_argument("--eeg-reference", default=None, metavar="TEXT",
+                   help="EEG reference, e.g. Cz or 'linked mastoids' (eeg.json)")  # fmt: skip
     b.add_argument("--checkpoint", type=Path, default=None, help="model (default: bundled)")
     b.add_argument("--no-model", action="store_true", help="no predictions in the events")
     b.add_argument("--validate", action="store_true", help="run the official BIDS validator after")
@@ -81,6 +92,8 @@ def options_of(args: argparse.Namespace):
         use_model=not args.no_model,
         screen=Screen(args.screen_resolution, args.screen_size, args.screen_distance),
         dejitter=args.dejitter,
+        power_line_hz=args.power_line_frequency,
+        eeg_reference=args.eeg_reference,
     )
 
 

@@ -247,7 +247,8 @@ def test_eeg_face_and_rating_are_exported_and_read_back(sessions, tmp_path, caps
 
     out = tmp_path / "ds"
     assert main(["export", "bids", str(sessions["full"]), str(sessions["video"]), "--out",
-                 str(out), "--task", "emotion", "--sessions", "a", "b", "--no-model"]) == 0  # fmt: skip
+                 str(out), "--task", "emotion", "--sessions", "a", "b", "--no-model",
+                 "--power-line-frequency", "50", "--eeg-reference", "Cz"]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "missing:" not in text and "not exported" not in text, text
     streams, _ = pyxdf.load_xdf(str(sessions["full"]), dejitter_timestamps=False)
@@ -268,7 +269,8 @@ def test_eeg_face_and_rating_are_exported_and_read_back(sessions, tmp_path, caps
     np.testing.assert_allclose(data, expected, rtol=1e-6, atol=1e-6)
     side = json.loads((eeg / f"{stem}_eeg.json").read_text())
     assert side["SamplingFrequency"] == 250.0 and side["EEGChannelCount"] == 32
-    assert side["PowerLineFrequency"] == "n/a" and side["SoftwareFilters"] == "n/a"
+    assert side["PowerLineFrequency"] == 50 and side["EEGReference"] == "Cz"
+    assert side["SoftwareFilters"] == "n/a"
     assert side["RecordingDuration"] == pytest.approx(expected.shape[1] / 250.0)
     chans = _read_tsv(eeg / f"{stem}_channels.tsv")
     assert [c["name"] for c in chans] == labels
@@ -287,6 +289,14 @@ def test_eeg_face_and_rating_are_exported_and_read_back(sessions, tmp_path, caps
         t = float(row["onset"]) + eeg_stream["time_stamps"][0]
         assert t == pytest.approx(onset_t[row["stimulus_id"]], abs=0.01)
         assert float(beh_row["onset"]) - float(row["onset"]) == pytest.approx(1.0, abs=0.02)
+    # ... and each is a Stimulus marker in the .vmrk, at its sample (1-based), a trial long.
+    vmrk = (eeg / f"{stem}_eeg.vmrk").read_text(encoding="utf-8")
+    marks = [ln.split("=", 1)[1].split(",") for ln in vmrk.splitlines() if ln.startswith("Mk")]
+    stimuli = [m for m in marks if m[0] == "Stimulus"]
+    assert [m[1] for m in stimuli] == ["S  1"] * len(rows)
+    for m, row in zip(stimuli, rows, strict=True):
+        assert int(m[2]) == round(float(row["onset"]) * 250.0) + 1
+        assert int(m[3]) == round(float(row["duration"]) * 250.0)
 
     # Face action units: each AU and the confidence, AUs n/a where tracking failed.
     beh = out / "sub-P01" / "ses-a" / "beh"
@@ -388,3 +398,11 @@ def test_face_units_are_blank_where_tracking_failed():
     assert np.isnan(data[lost, :2]).all()
     assert np.allclose(data[~lost, :2], [1.5, 2.5])
     assert np.allclose(data[:, 2], values[:, 2])
+
+
+def test_power_line_frequency_is_50_or_60(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "bids", "x.xdf", "--out", "ds", "--task", "t", "--power-line-frequency",
+              "55"])  # fmt: skip
+    assert exc.value.code == 2
+    assert "expected 50 or 60 (Hz), got '55'" in capsys.readouterr().err
