@@ -22,6 +22,8 @@ PLANE_HISTORY = 20
 """Previous trials drawn (small, faded) on the arousal–valence plane."""
 HISTORY_TRIALS = 40
 """Trials in the history and timeline plots."""
+PROB_PLOT_MAX_PX = 88
+"""Tallest a probability bar chart (title, bars, axis) gets."""
 CURRENT_COLOUR = "#6a1b9a"
 EARLIER_COLOUR = "#b39ddb"
 
@@ -123,6 +125,9 @@ def _prob_plot(
     plot.setYRange(0, 1, padding=0)
     plot.getAxis("bottom").setTicks(SCALE_TICKS)
     plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")]])
+    # Bars read at 40 px; the plane above takes what the column has beyond that (with the EEG
+    # and face strip shown, the bars took half of it and left the plane 50 px).
+    plot.setMaximumHeight(PROB_PLOT_MAX_PX)
     bars = pg.BarGraphItem(x=SCALE, height=np.zeros(7), width=0.7, brush="#bbbbbb", pen=None)
     plot.addItem(bars)
     return plot, bars
