@@ -323,7 +323,7 @@ def _fast_exit_plugin():  # -> distributed.WorkerPlugin
         name = "emoeye-fast-exit"
 
         def teardown(self, worker) -> None:  # noqa: ANN001 - distributed.Worker
-            atexit.register(_exit_now)
+            _exit_now_at_exit()
 
     return FastExit()
 

@@ -453,14 +453,25 @@ def _generic_file(name: str, stream, ts, values, columns, descr, rate, t0, extra
     return (name, vals, ["%.6g"] * vals.shape[1], sidecar)
 
 
+def _column_unit(stream, units: dict[str, str], column: str | int, default: str) -> str:
+    """The unit the stream header (``units``: :func:`header_units`) gives a reading's column, a
+    label or an index, else ``default``."""
+    labels = stream.spec.channel_labels or ()
+    label = column if isinstance(column, str) else _channel_label(labels, column)
+    return units.get(label.lower(), default)
+
+
+def _channel_label(labels, i: int) -> str:
+    """Channel ``i``'s label, stripped; "" when the header gives none."""
+    return labels[i].strip() if i < len(labels) and labels[i] else ""
+
+
 def _role_files(role: str, stream, reading, t0: float) -> list[tuple]:
     """(recording label, data, fmt, sidecar) of a GSR or heart role."""
     units = header_units(stream.header)
 
     def unit_of(key: str, default: str) -> str:
-        c = reading.columns.get(key, 0)
-        label = c if isinstance(c, str) else (stream.spec.channel_labels or [""] * 99)[c]
-        return units.get(str(label).lower(), default)
+        return _column_unit(stream, units, reading.columns.get(key, 0), default)
 
     def raw(key: str) -> np.ndarray:
         from acquisition.lsl.reading import column_index
@@ -525,17 +536,10 @@ def _face_file(stream, reading, t0: float) -> list[tuple]:
     aus, names = extract_face(reading, stream.spec, raw, column_index)
     names = names[:-1]  # the last column is validity
     units = header_units(stream.header)
-    labels = stream.spec.channel_labels or ()
-
-    def unit_of(key: str) -> str:
-        c = reading.columns[key]
-        label = c if isinstance(c, str) else (labels[c] if c < len(labels) else "")
-        return units.get(str(label).lower(), "arbitrary")
-
     columns = [aus[:, : len(names)]]
     descr = [
         (au, f"Action unit {au[2:].lstrip('0')} intensity as the tracker reports it; n/a where "
-         "tracking failed", unit_of(au))
+         "tracking failed", _column_unit(stream, units, reading.columns[au], "arbitrary"))
         for au in names
     ]  # fmt: skip
     if "confidence" in reading.columns:
@@ -566,7 +570,7 @@ def _rating_files(streams: dict, t0: float) -> list[tuple]:
         units = header_units(stream.header)
         descr = []
         for i in range(spec.channel_count):
-            label = labels[i].strip() if i < len(labels) and labels[i] else ""
+            label = _channel_label(labels, i)
             col = re.sub(r"[^0-9a-zA-Z_]", "_", label) or f"rating{i + 1}"
             descr.append(
                 (col, f"Continuous rating ({label or f'channel {i + 1}'}) from the "
@@ -628,7 +632,7 @@ def eeg_data(stream, reading) -> EegData:
     names, types, unit_list, factors, unnamed = [], [], [], [], []
     seen: set[str] = set()
     for i in range(n_ch):
-        label = labels[i].strip() if i < len(labels) and labels[i] else ""
+        label = _channel_label(labels, i)
         name = str(read.get(i, label)).strip()
         if not name or name.lower() in seen or "," in name:
             unnamed.append(i + 1)
@@ -879,6 +883,7 @@ def export_recording(
                 shutil.rmtree(old)  # a re-export replaces the recording's files, none left over
         written: list[str] = []
         own_notes: list[str] = []
+        duration = float(config.trial.duration)
         if "eeg" in roles and len(parts.get(roles["eeg"].spec.key) or ()):
             if not _pybv_available():
                 own_notes.append("EEG not exported: pip install pybv")
@@ -888,18 +893,11 @@ def export_recording(
                 own_notes += eeg.notes
                 # EEG events count from the EEG file's first sample (BIDS: onsets are
                 # relative to the data file's start), not from the recording's.
-                duration = float(config.trial.duration)
                 eeg_rows = _events(mine, predictions, unpredicted, stim_files, duration, eeg.start)
                 onsets = [float(r[0]) for r in eeg_rows]
                 paths = _write_eeg(target.eeg_folder, target.stem, options, eeg,
                                    c.spec.manufacturer, onsets, duration)  # fmt: skip
-                ev = target.eeg_folder / f"{target.stem}_events.tsv"
-                _write_tsv(ev, list(EVENT_COLUMNS), eeg_rows)
-                _write_json(
-                    ev.with_suffix(".json"),
-                    {"TaskName": options.task, **_events_sidecar(options.screen)},
-                )
-                paths += [ev, ev.with_suffix(".json")]
+                paths += _write_events(target.eeg_folder, target.stem, eeg_rows, options)
                 written += [str(q.relative_to(out)) for q in paths]
         for label, data, fmt, sidecar in files:
             base = folder / f"{target.stem}_recording-{label}_physio"
@@ -910,18 +908,9 @@ def export_recording(
                 for q in (base.with_suffix(".tsv.gz"), base.with_suffix(".json"))
             ]
         if mine or files:
-            duration = float(config.trial.duration)
-            ev = folder / f"{target.stem}_events.tsv"
-            _write_tsv(
-                ev,
-                list(EVENT_COLUMNS),
-                _events(mine, predictions, unpredicted, stim_files, duration, t0),
-            )
-            _write_json(
-                ev.with_suffix(".json"),
-                {"TaskName": options.task, **_events_sidecar(options.screen)},
-            )
-            written += [str(ev.relative_to(out)), str(ev.with_suffix(".json").relative_to(out))]
+            beh_rows = _events(mine, predictions, unpredicted, stim_files, duration, t0)
+            paths = _write_events(folder, target.stem, beh_rows, options)
+            written += [str(q.relative_to(out)) for q in paths]
         summary = {
             "source": str(path),
             "participant": target.participant,
@@ -1028,6 +1017,16 @@ def _pybv_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _write_events(folder: Path, stem: str, rows: list[list], options: ExportOptions) -> list[Path]:
+    """``<stem>_events.tsv`` (:data:`EVENT_COLUMNS`) and its sidecar in ``folder``; the paths."""
+    ev = folder / f"{stem}_events.tsv"
+    _write_tsv(ev, list(EVENT_COLUMNS), rows)
+    _write_json(
+        ev.with_suffix(".json"), {"TaskName": options.task, **_events_sidecar(options.screen)}
+    )
+    return [ev, ev.with_suffix(".json")]
 
 
 def _events_sidecar(screen: Screen) -> dict:
