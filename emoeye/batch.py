@@ -18,6 +18,7 @@ import contextlib
 import glob
 import io
 import json
+import logging
 import os
 import resource
 import sys
@@ -383,6 +384,21 @@ def _run_local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
                 yield Outcome(t.file, "failed", f"worker died: {type(exc).__name__}: {exc}")
 
 
+@contextlib.contextmanager
+def _dask_logs_follow_root() -> Iterator[None]:
+    """distributed's loggers at this process's level (WARNING; INFO with ``-v``) while a batch
+    runs, as they were after. distributed sets them to INFO when imported, so every batch
+    printed 30-70 lines about starting and stopping its scheduler, nannies and workers (the
+    forked workers inherit the level too)."""
+    log = logging.getLogger("distributed")
+    saved = log.level
+    log.setLevel(max(logging.getLogger().getEffectiveLevel(), logging.INFO))
+    try:
+        yield
+    finally:
+        log.setLevel(saved)
+
+
 def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
     try:
         import dask.config
@@ -391,50 +407,55 @@ def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
         raise BatchError(
             "--scheduler needs Dask distributed: pip install 'emoeye[batch]' (dask[distributed])"
         ) from None
-    cluster = None
-    if scheduler.startswith("local:"):
-        try:
-            n = int(scheduler.split(":", 1)[1])
-        except ValueError:
-            raise BatchError(f"--scheduler {scheduler}: expected local:N") from None
-        # The nanny writes its pre-spawn variables into this process's environment before it
-        # spawns a worker; _environ puts ours back afterwards.
-        ours = {
-            k: os.environ.get(k) for k in (*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
-        }
-        config = {
-            **LOCAL_CLUSTER_CONFIG,
-            "distributed.worker.multiprocessing-method": worker_start_method(),
-        }
-        with dask.config.set(config), _environ(ours):
-            cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-            client = Client(cluster)
-        client.register_plugin(_fast_exit_plugin())
-    else:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    try:
-        ordered = _largest_first(tasks)
-        # Keys of impure tasks are random, so the order they run in is set by priority.
-        futures = [
-            client.submit(run_one, t, pure=False, priority=len(ordered) - i)
-            for i, t in enumerate(ordered)
-        ]
-        by_key = {f.key: t for f, t in zip(futures, ordered, strict=True)}
-        for fut in as_completed(futures):
+    with _dask_logs_follow_root():
+        cluster = None
+        if scheduler.startswith("local:"):
             try:
-                yield fut.result()
-            except Exception as exc:
-                t = by_key[fut.key]
-                yield Outcome(t.file, "failed", f"worker failed: {type(exc).__name__}: {exc}")
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+                n = int(scheduler.split(":", 1)[1])
+            except ValueError:
+                raise BatchError(f"--scheduler {scheduler}: expected local:N") from None
+            # The nanny writes its pre-spawn variables into this process's environment before it
+            # spawns a worker; _environ puts ours back afterwards.
+            ours = {
+                k: os.environ.get(k)
+                for k in (*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+            }
+            config = {
+                **LOCAL_CLUSTER_CONFIG,
+                "distributed.worker.multiprocessing-method": worker_start_method(),
+            }
+            with dask.config.set(config), _environ(ours):
+                # dashboard_address None meant port 8787: a second batch on the machine (or a
+                # lab's own cluster there) got "Port 8787 is already in use" on stderr. ":0" is
+                # any free port, and the scheduler's HTTP server is not what a batch is for.
+                cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+                )
+                client = Client(cluster)
+            client.register_plugin(_fast_exit_plugin())
+        else:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except OSError as exc:
+                raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        try:
+            ordered = _largest_first(tasks)
+            # Keys of impure tasks are random, so the order they run in is set by priority.
+            futures = [
+                client.submit(run_one, t, pure=False, priority=len(ordered) - i)
+                for i, t in enumerate(ordered)
+            ]
+            by_key = {f.key: t for f, t in zip(futures, ordered, strict=True)}
+            for fut in as_completed(futures):
+                try:
+                    yield fut.result()
+                except Exception as exc:
+                    t = by_key[fut.key]
+                    yield Outcome(t.file, "failed", f"worker failed: {type(exc).__name__}: {exc}")
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def run_batch(

@@ -231,3 +231,5 @@ def test_dask_batch_from_the_command_line_matches_single_file_commands(archive, 
     assert rows["rec1.xdf"]["status"] == "ok" and rows["notxdf.xdf"]["status"] == "failed"
     assert _files(out, skip=("batch-manifest",)) == _files(single)
     assert "Traceback" not in proc.stderr
+    # Dask's INFO lines (scheduler, nannies, forked workers) and its port-8787 warning stay out
+    assert "distributed" not in proc.stderr and "8787" not in proc.stderr, proc.stderr
