@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from emoeye.environ import environ
+
 COMMANDS = {"replay": (), "export": ("bids",), "dataset": ("build",), "features": ()}
 """Batchable commands and the action word each needs."""
 
@@ -342,26 +344,6 @@ def _largest_first(tasks: list[Task]) -> list[Task]:
     return sorted(tasks, key=size, reverse=True)
 
 
-@contextlib.contextmanager
-def _environ(values: dict[str, str | None]) -> Iterator[None]:
-    """``os.environ`` with ``values`` set (None: removed) inside the block, restored after."""
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        _put_environ(values)
-        yield
-    finally:
-        _put_environ(saved)
-
-
-def _put_environ(values: dict[str, str | None]) -> None:
-    """Set each variable of ``values`` in ``os.environ``; None removes it."""
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 def _run_local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
     if jobs <= 1:
         for t in tasks:
@@ -374,7 +356,7 @@ def _run_local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
         max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_exit_now_at_exit
     ) as pool:
         # The workers are spawned on the first submit and inherit the environment then.
-        with _environ(WORKER_ENV):
+        with environ(WORKER_ENV):
             futures = {pool.submit(run_one, t): t for t in _largest_first(tasks)}
         for fut in as_completed(futures):
             try:
@@ -415,7 +397,7 @@ def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
             except ValueError:
                 raise BatchError(f"--scheduler {scheduler}: expected local:N") from None
             # The nanny writes its pre-spawn variables into this process's environment before it
-            # spawns a worker; _environ puts ours back afterwards.
+            # spawns a worker; environ() puts ours back afterwards.
             ours = {
                 k: os.environ.get(k)
                 for k in (*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
@@ -424,7 +406,7 @@ def _run_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
                 **LOCAL_CLUSTER_CONFIG,
                 "distributed.worker.multiprocessing-method": worker_start_method(),
             }
-            with dask.config.set(config), _environ(ours):
+            with dask.config.set(config), environ(ours):
                 # dashboard_address None meant port 8787: a second batch on the machine (or a
                 # lab's own cluster there) got "Port 8787 is already in use" on stderr. ":0" is
                 # any free port, and the scheduler's HTTP server is not what a batch is for.

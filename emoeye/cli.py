@@ -13,6 +13,7 @@ import sys
 import threading
 
 from emoeye import __version__
+from emoeye.environ import environ
 from emoeye.errors import CliError
 
 COMMANDS = (
@@ -150,8 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     from acquisition.lsl.config import use_lsl_config
 
     args.lsl_config_written = use_lsl_config(args.lsl_session, args.lsl_scope)
+    from models.cli import backbone_flag_environ
+
     try:
-        rc = int(args.func(args) or 0)
+        # A flag that travels as an environment variable (to worker processes too) holds for
+        # this command only: in-process callers (tests, notebooks) get theirs back.
+        with environ(backbone_flag_environ(args)):
+            rc = int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
     except CliError as exc:

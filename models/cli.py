@@ -195,7 +195,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_backbone_flag(p: argparse.ArgumentParser) -> None:
     """``--backbone-weights FILE`` for commands that load a checkpoint (see
-    :func:`use_backbone_flag`)."""
+    :func:`backbone_flag_environ`)."""
     p.add_argument(
         "--backbone-weights",
         type=Path,
@@ -206,13 +206,17 @@ def add_backbone_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def use_backbone_flag(args: argparse.Namespace) -> None:
-    """``--backbone-weights FILE`` → ``$EMOEYE_BACKBONE_WEIGHTS`` for this process, which every
-    checkpoint load (:func:`models.checkpoint.load_checkpoint`) consults."""
-    import os
+ENV_WEIGHTS = "EMOEYE_BACKBONE_WEIGHTS"
+"""As :data:`models.backbone.ENV_WEIGHTS`; not imported from there (it imports torch)."""
 
-    if getattr(args, "backbone_weights", None) is not None:
-        os.environ["EMOEYE_BACKBONE_WEIGHTS"] = str(args.backbone_weights)
+
+def backbone_flag_environ(args: argparse.Namespace) -> dict[str, str | None]:
+    """``--backbone-weights FILE`` as ``{"EMOEYE_BACKBONE_WEIGHTS": FILE}``, the variable every
+    checkpoint load (:func:`models.checkpoint.load_checkpoint`) consults, worker processes
+    included; ``{}`` without the flag. ``emoeye.cli.main`` sets it for the command's run only."""
+    if getattr(args, "backbone_weights", None) is None:
+        return {}
+    return {ENV_WEIGHTS: str(args.backbone_weights)}
 
 
 def _catalogue(folder: Path | None) -> Any:
@@ -330,7 +334,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     print(f"filters plotted to {report['filters_png']}")
             return 0
     ablate = [b for b in BRANCHES if getattr(args, f"no_{b}", False)]
-    use_backbone_flag(args)
     norms = None
     if getattr(args, "norms", None) is not None:
         from models.norms import NormsError, read_norms

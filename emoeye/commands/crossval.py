@@ -49,12 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.cli import use_backbone_flag
     from models.crossval import crossval, format_crossval
     from models.dataset import DatasetError, TrialDataset
     from models.network import ModelConfig
 
-    use_backbone_flag(args)  # the folds' checkpoints are reloaded with the same file
     vgg = args.backbone_weights
     try:
         ds = TrialDataset(args.data)

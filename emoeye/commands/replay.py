@@ -333,9 +333,6 @@ def write_table(
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.cli import use_backbone_flag
-
-    use_backbone_flag(args)
     quiet_reader_log(args)
     if args.realtime and args.continuous:
         raise CliError(

@@ -301,9 +301,6 @@ def _open_session(args: argparse.Namespace, config, log_path: Path, step: float 
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.cli import use_backbone_flag
-
-    use_backbone_flag(args)
     config = load_acq_config(args.config)
     step = continuous_step(args, config)  # a bad step is refused before anything starts
     log_path = args.log if args.log is not None else default_run_dir() / "predictions.jsonl"

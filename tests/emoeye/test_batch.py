@@ -18,13 +18,13 @@ from emoeye.batch import (
     WORKER_ENV,
     BatchError,
     Task,
-    _environ,
     _largest_first,
     expand_inputs,
     output_names,
 )
 from emoeye.cli import main
 from emoeye.commands.batch import split_args
+from emoeye.environ import environ
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_largest_files_go_first_and_environ_is_restored(tmp_path, monkeypatch):
     assert [Path(t.file).stem for t in _largest_first(tasks)] == ["big", "mid", "small", "gone"]
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
-    with _environ({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": None}):
+    with environ({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": None}):
         assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
         assert "OPENBLAS_NUM_THREADS" not in os.environ
     assert os.environ["OMP_NUM_THREADS"] == "4" and "MKL_NUM_THREADS" not in os.environ

@@ -8,6 +8,7 @@ keep VGG16 on a CPU fast.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -238,6 +239,7 @@ def test_cli_train_caches_features_in_the_user_cache_dir(weights, small_ds, tmp_
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     assert meta["model"]["stimulus_backbone"] == "vgg16" and meta["model"]["image_size"] == SIZE
     assert meta["backbone"]["sha256"] == sha
+    assert ENV_WEIGHTS not in os.environ  # the flag held for the command only
 
 
 def test_cli_evaluate_refuses_another_weights_file_in_one_line(
@@ -295,6 +297,7 @@ def test_replay_runs_a_vgg16_checkpoint_and_refuses_the_wrong_backbone(
     assert len(err.splitlines()) == 1 and "expected sha256" in err, err
     # --backbone-weights wins over the environment.
     assert main([*argv, "--out", str(table), "--backbone-weights", str(weights["st"])]) == 0
+    assert os.environ[ENV_WEIGHTS] == str(weights["pth"])  # the caller's value is back
 
 
 def test_a_checkpoint_with_the_whole_vgg16_inside_is_refused_with_advice(tmp_path):
