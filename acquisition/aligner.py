@@ -86,7 +86,8 @@ class AlignerStats:
     markers: int = 0
     onsets: int = 0
     duplicates: int = 0
-    ignored: int = 0
+    ignored: int = 0  # neither an onset nor a rating
+    unknown_markers: int = 0  # of those, texts or codes the parser could not read
     trials_cut: int = 0
     trials_failed: int = 0
     no_data: int = 0
@@ -112,7 +113,7 @@ class AlignerStats:
             f"{n} {what}"
             for n, what in (
                 (self.duplicates, "duplicate onsets"),
-                (self.ignored, "unknown/ignored"),
+                (self.unknown_markers, "unknown markers"),
                 (self.ratings_orphaned, "ratings without a trial"),
                 (self.unknown_stimulus, "unknown stimulus ids"),
                 *((n, k.replace("_", " ")) for k, n in sorted(self.dropped.items())),
@@ -209,13 +210,17 @@ class TrialAligner:
                 n = self.stats.count_drop("marker_bad_timestamp")
                 _log_rarely(n, "marker with a non-finite timestamp dropped")
                 continue
+            unknown_before = self.parser.unknown_total
             meaning = self.parser.parse(value)
             if isinstance(meaning, Onset):
                 self._onset(float(t), meaning.stimulus_id)
             elif isinstance(meaning, Rating):
                 self._rating(float(t), meaning)
             else:
+                # Skipped by design (presenter:/video: status, the config's ignore pattern,
+                # code 0) or unreadable; only the latter is a marker problem.
                 self.stats.ignored += 1
+                self.stats.unknown_markers += self.parser.unknown_total - unknown_before
 
     def _onset(self, t: float, stimulus_id: str) -> None:
         key = (round(t, 6), stimulus_id)

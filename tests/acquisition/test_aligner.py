@@ -135,6 +135,20 @@ def test_rating_without_onset_is_counted_not_attached():
     assert acq.aligner.stats.ratings_orphaned == 1 and acq.aligner.stats.ignored == 1
 
 
+def test_status_markers_are_skipped_and_only_unknown_ones_are_a_problem():
+    """presenter:/video: status markers are skipped by design: counted as ignored,
+    not reported to the experimenter as unknown markers (a video session showed every clip's
+    marker as a marker problem)."""
+    acq = make()
+    sent = ["video:start:clip-01", "presenter:abort", "hello world", "video:start:clip-02"]
+    acq.write(markers(*((1.0 + k, v) for k, v in enumerate(sent))))
+    acq.write(gazepoint_chunk(0, 7))
+    assert acq.poll(now=7) == []
+    stats = acq.aligner.stats
+    assert stats.ignored == 4 and stats.unknown_markers == 1
+    assert stats.marker_problems() == "markers: 1 unknown markers"
+
+
 def test_unknown_stimulus_is_cut_with_note():
     acq = make()
     acq.write(markers((10.0, "onset:not_a_picture")))

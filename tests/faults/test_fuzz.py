@@ -72,6 +72,7 @@ def test_aligner_accounts_for_every_marker(items):
         + sum(s.dropped.values())
     )  # fmt: skip
     assert s.markers == len(items) == accounted, s
+    assert s.unknown_markers == aligner.parser.unknown_total <= s.ignored
     assert s.trials_cut == s.onsets == sum(hasattr(e, "trial") for e in events)
 
 
