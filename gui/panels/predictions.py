@@ -18,6 +18,8 @@ from gui.timeline import TrialLog
 
 SCALE = np.arange(1, 8, dtype=np.float64)
 SCALE_TICKS = [[(float(v), str(int(v))) for v in SCALE]]
+UNIT_TICKS = [[(0.0, "0"), (0.5, ".5"), (1.0, "1")]]
+"""Ticks of a 0..1 axis (probabilities, quality scores)."""
 PLANE_HISTORY = 20
 """Previous trials drawn (small, faded) on the arousal–valence plane."""
 HISTORY_TRIALS = 40
@@ -124,7 +126,7 @@ def _prob_plot(
     plot.setXRange(0.4, 7.6, padding=0)
     plot.setYRange(0, 1, padding=0)
     plot.getAxis("bottom").setTicks(SCALE_TICKS)
-    plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")]])
+    plot.getAxis("left").setTicks(UNIT_TICKS)
     # Bars read at 40 px; the plane above takes what the column has beyond that (with the EEG
     # and face strip shown, the bars took half of it and left the plane 50 px).
     plot.setMaximumHeight(PROB_PLOT_MAX_PX)
@@ -313,7 +315,7 @@ class TimelinePanel(pg.GraphicsLayoutWidget):
         self.plot.setTitle("Trial quality 0–1 (grey = flagged)", size="9pt")
         tidy_plot(self.plot, left_width=28)
         self.plot.setYRange(0, 1.05, padding=0)
-        self.plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")]])
+        self.plot.getAxis("left").setTicks(UNIT_TICKS)
         self.plot.setLabel("bottom", "trial (order of prediction)")
         self.plot.showGrid(y=True, alpha=0.2)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brushes=[], pen=None)
