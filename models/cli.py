@@ -249,7 +249,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         print(json.dumps({"checkpoint": result["checkpoint"], "test": result["test"]}))
         return 0
-    import numpy as np
 
     from models.network import ModelConfig
     from models.train import train
@@ -268,11 +267,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             # The optional roles' branches: built when the dataset holds the role.
             **{f"use_{r}": r in ds.roles and r not in (args.drop_branch or []) for r in ds.roles},
         )
-        if cfg.use_norms and not np.isfinite(ds.trial_norms()).all(axis=1).any():
-            raise ValueError(
-                f"--norms-input needs picture norms, but {args.data} has none: build it with "
-                "--norms FILE (or [stimuli] norms), or train without --norms-input"
-            )
     except (DatasetError, ValueError) as exc:
         raise CliError(str(exc)) from None
     del ds

@@ -22,7 +22,7 @@ from models.backbone import FrozenVGG16
 from models.balancing import balanced_subset, sampled_marginals, sampler_weights
 from models.baselines import ceiling_features, dataset_features, fit_baselines
 from models.checkpoint import default_checkpoint_dir, save_checkpoint
-from models.dataset import TrialDataset, split_by_participant
+from models.dataset import DatasetError, TrialDataset, split_by_participant
 from models.evaluate import evaluate_predictions, fit_temperature, format_report
 from models.losses import FocalLoss, balanced_class_weights, weights_from_counts
 from models.network import EmoEyeNet, ModelConfig, count_parameters, role_inputs
@@ -259,6 +259,11 @@ def train(
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    DatasetError
+        ``config.use_norms`` and no training trial has its picture's norms.
     """
     if balance not in BALANCE_MODES:
         raise ValueError(f"balance must be one of {BALANCE_MODES}, not {balance!r}")
@@ -328,7 +333,7 @@ def train(
     if config.use_norms:
         known = np.isfinite(ds.trial_norms()[tr]).all(axis=1)
         if not known.any():
-            raise ValueError(
+            raise DatasetError(
                 f"--norms-input needs picture norms, but no training trial of {dataset_dir} has "
                 "any: build the dataset with --norms FILE (or [stimuli] norms), or train without "
                 "--norms-input"
