@@ -24,8 +24,6 @@ PLANE_HISTORY = 20
 """Previous trials drawn (small, faded) on the arousal–valence plane."""
 HISTORY_TRIALS = 40
 """Trials in the history and timeline plots."""
-PROB_PLOT_MAX_PX = 88
-"""Tallest a probability bar chart (title, bars, axis) gets."""
 CURRENT_COLOUR = "#6a1b9a"
 EARLIER_COLOUR = "#b39ddb"
 
@@ -118,18 +116,15 @@ def _brush(colour: str):
 
 
 def _prob_plot(
-    layout: pg.GraphicsLayout, col: int, title: str
+    layout: pg.GraphicsLayout, row: int, title: str
 ) -> tuple[pg.PlotItem, pg.BarGraphItem]:
-    plot = layout.addPlot(row=3, col=col)
+    plot = layout.addPlot(row=row, col=1)
     plot.setTitle(title, size="8pt")
     tidy_plot(plot, left_width=24)
     plot.setXRange(0.4, 7.6, padding=0)
     plot.setYRange(0, 1, padding=0)
     plot.getAxis("bottom").setTicks(SCALE_TICKS)
     plot.getAxis("left").setTicks(UNIT_TICKS)
-    # Bars read at 40 px; the plane above takes what the column has beyond that (with the EEG
-    # and face strip shown, the bars took half of it and left the plane 50 px).
-    plot.setMaximumHeight(PROB_PLOT_MAX_PX)
     bars = pg.BarGraphItem(x=SCALE, height=np.zeros(7), width=0.7, brush="#bbbbbb", pen=None)
     plot.addItem(bars)
     return plot, bars
@@ -145,7 +140,9 @@ class PlanePanel(pg.GraphicsLayoutWidget):
         self.caption = self.ci.addLabel(
             "Arousal–valence: waiting for the first prediction", row=0, col=0, colspan=2, size="9pt"
         )
-        self.plane = self.ci.addPlot(row=1, col=0, colspan=2)
+        # The bars go beside the plane, not under it: the panel is wider than tall, and under it
+        # they left the plane 50-62 px of height at 1366x768 with the EEG and face strip shown.
+        self.plane = self.ci.addPlot(row=1, col=0, rowspan=2)
         tidy_plot(self.plane, left_width=40)
         self.plane.setRange(xRange=(0.5, 7.5), yRange=(0.5, 7.5), padding=0)
         fit_scale_axis(
@@ -173,15 +170,15 @@ class PlanePanel(pg.GraphicsLayoutWidget):
             f"<span style='color:{CURRENT_COLOUR}'>●</span> this trial &nbsp; "
             f"<span style='color:{EARLIER_COLOUR}'>●</span> earlier &nbsp; "
             f"<span style='color:{FLAGGED_COLOUR}'>□</span> flagged (low quality)",
-            row=2,
+            row=3,
             col=0,
             colspan=2,
             size="8pt",
         )
-        self.arousal_plot, self.arousal_bars = _prob_plot(self.ci, 0, "P(arousal = 1…7)")
-        self.valence_plot, self.valence_bars = _prob_plot(self.ci, 1, "P(valence = 1…7)")
-        self.ci.layout.setRowStretchFactor(1, 5)
-        self.ci.layout.setRowStretchFactor(3, 2)
+        self.arousal_plot, self.arousal_bars = _prob_plot(self.ci, 1, "P(arousal = 1…7)")
+        self.valence_plot, self.valence_bars = _prob_plot(self.ci, 2, "P(valence = 1…7)")
+        self.ci.layout.setColumnStretchFactor(0, 3)
+        self.ci.layout.setColumnStretchFactor(1, 2)
         self._version = -1
         self.shown = None
         """The prediction on show (tests read it)."""
