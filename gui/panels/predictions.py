@@ -311,7 +311,9 @@ class TimelinePanel(pg.GraphicsLayoutWidget):
         self.plot = self.addPlot()
         self.plot.setTitle("Trial quality 0–1 (grey = flagged)", size="9pt")
         tidy_plot(self.plot, left_width=28)
-        self.plot.setYRange(0, 1.05, padding=0)
+        # Room below 0 and above 1: the gridded axis drops a tick label that would cross its
+        # ends, and at 70 px only ".5" was left.
+        self.plot.setYRange(-0.12, 1.15, padding=0)
         self.plot.getAxis("left").setTicks(UNIT_TICKS)
         self.plot.setLabel("bottom", "trial (order of prediction)")
         self.plot.showGrid(y=True, alpha=0.2)

@@ -467,3 +467,26 @@ def test_scale_axes_stay_legible_at_1366x768(make_window, qapp, device_set):
     # height with the EEG and face strip shown; beside it, it has the panel's height.
     assert axes["plane left"][3] >= 120, axes["plane left"]
     assert axes["plane left"][3] >= 0.5 * window.plane.height(), axes["plane left"]
+    # The 0..1 axes keep all three labels: the probability bars always, the quality timeline
+    # where it is 70 px tall (gridded, it showed only ".5"); at 37 px, with the EEG and face
+    # strip, its title says "0–1".
+    unit_axes = [window.plane.arousal_plot, window.plane.valence_plot]
+    if device_set == "gazepoint":
+        unit_axes.append(window.timeline.plot)
+    for plot in unit_axes:
+        ax = plot.getAxis("left")
+        assert _drawn_labels(ax) == ["0", ".5", "1"], (plot.titleLabel.text, ax.geometry())
+
+
+def _drawn_labels(axis) -> list[str]:
+    """The tick labels pyqtgraph would draw on ``axis`` now (it leaves out those that do not
+    fit)."""
+    from gui.qt import QtGui
+
+    image = QtGui.QImage(8, 8, QtGui.QImage.Format_ARGB32)
+    painter = QtGui.QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [text for _, _, text in specs[2]]
