@@ -19,6 +19,7 @@ import numpy as np
 from acquisition.config import AcquisitionConfig
 from acquisition.lsl.binding import (
     EXCLUDED_NAMES,
+    NO_ROLE_FITS,
     BindingPlan,
     Candidate,
     bind_roles,
@@ -268,6 +269,14 @@ def _hinted(role: str, spec: StreamSpec) -> bool:
     return any(h in words or (len(h) > 3 and h in text) for h in hints)
 
 
+def _why_not_bound(plan: BindingPlan, spec: StreamSpec, role: str | None = None) -> str:
+    """The binder's reason ``spec`` is not bound, or what it lacks where the binder only says no
+    role fits: one explanation per stream, in the missing role's line and the unused one
+    (the missing line gave a second, less useful one)."""
+    why = plan.unbound.get(spec.key)
+    return why if why and why != NO_ROLE_FITS else _why_unbindable(spec, role)
+
+
 def _why_unbindable(spec: StreamSpec, role: str | None = None) -> str:
     """Why a stream yields no candidate (for ``role``, or for any role)."""
     presets = [p for p in preset_streams() if p.type.lower() == spec.type.lower()]
@@ -396,7 +405,7 @@ def bind_offline(source, config: AcquisitionConfig, check: bool = True) -> Offli
         if EXCLUDED_NAMES.match(spec.name):
             why = "EmoEye's own output stream"
         else:
-            why = plan.unbound.get(spec.key) or _why_unbindable(spec)
+            why = _why_not_bound(plan, spec)
         binding.unused.append((infos[spec.key].label, why))
     marker = plan.roles.get("markers")
     if marker is not None and infos[marker.spec.key].foreign_offset is not None:
@@ -430,7 +439,7 @@ def _missing_reason(
     if not likely:
         return "no stream looks like one"
     return "; ".join(
-        f"{infos[s.key].label} was not bound: {_why_unbindable(s, role)}" for s in likely
+        f"{infos[s.key].label} was not bound: {_why_not_bound(automatic, s, role)}" for s in likely
     )
 
 

@@ -32,6 +32,10 @@ from acquisition.streams import StreamSpec, shorten
 EXCLUDED_NAMES = re.compile(r"^EmoEye-", re.IGNORECASE)
 """Our own outlets (predictions) are never bound as inputs."""
 
+NO_ROLE_FITS = "no role fits"
+""":attr:`BindingPlan.unbound`'s reason for a stream no role has a candidate in (the offline
+binding says what the stream lacks instead)."""
+
 TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "gaze": ("gaze", "eyetracker", "eyetracking", "eyegaze"),
     "gsr": ("gsr", "eda", "electrodermalactivity", "skinconductance", "galvanicskinresponse"),
@@ -413,7 +417,7 @@ def bind_roles(streams: list[StreamSpec], rules: list[RoleRule] | None = None) -
         elif overruled:
             plan.unbound[spec.key] = f"a config rule decides {', '.join(overruled)}"
         else:
-            plan.unbound[spec.key] = "no role fits"
+            plan.unbound[spec.key] = NO_ROLE_FITS
     return plan
 
 

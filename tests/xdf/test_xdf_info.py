@@ -119,7 +119,11 @@ def test_missing_role_says_why_a_likely_stream_was_rejected(tmp_path, capsys):
         "gsr: stream 1 ('Shimmer EDA') was not bound: 2 channels (a, b): which one is the EDA "
         "signal?" in line
     )
-    assert "gaze: stream 2 ('Eye tracker') was not bound: its type 'Gaze' is preset" in line
+    # One explanation per stream, the binder's, in the missing role's line as in the unused one.
+    why_eye = "3 channels (h, v, d) match no gaze preset: which are x and y?"
+    assert f"gaze: stream 2 ('Eye tracker') was not bound: {why_eye}" in line
+    unused = dict(bind_offline(src, AcquisitionConfig()).unused)
+    assert unused["stream 2 ('Eye tracker')"].startswith(why_eye)
     assert "[roles.<role>] rule in a --config file" in line and "trial.required_roles" in line
     assert main(["replay", str(path), "--no-model", "--quiet"]) == 2
     assert capsys.readouterr().err.strip().startswith("emoeye: error: cannot replay")
