@@ -104,3 +104,23 @@ def test_replay_line_of_an_onset_whose_cut_failed_gives_its_error():
     line = format_trial(_row_of_record(record))
     assert "P01-3" in line and "coffee" in line
     assert "[FAILED] ValueError: cut failed" in line
+
+
+def test_a_console_run_skips_the_last_garbage_collection(monkeypatch, capsys):
+    """Run from the console script (no argv given), a command freezes the heap before the
+    process ends: its last collection took 0.9-1.2 s after a replay. Called with argv (tests,
+    notebooks), the caller's process is left as it was."""
+    import gc
+    from pathlib import Path
+
+    rec = Path(__file__).parents[1] / "data" / "xdf" / "formats.xdf"
+    assert gc.get_freeze_count() == 0
+    assert main(["info", str(rec)]) == 0
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(sys, "argv", ["emoeye", "info", str(rec)])
+    try:
+        assert main() == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    capsys.readouterr()
