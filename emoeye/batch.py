@@ -293,8 +293,11 @@ def worker_start_method() -> str:
     batch command's own process holds only the scheduler's event loop when it forks (its thread
     is the one that forks). A process that has run torch (its OpenMP pool) or pylsl (liblsl's
     threads) is not forked: its children could inherit locks held by threads they do not have.
-    macOS is never forked (its system libraries are not fork-safe)."""
-    if sys.platform != "linux" or "torch" in sys.modules or "pylsl" in sys.modules:
+    macOS is never forked (its system libraries are not fork-safe), and neither is Python 3.12
+    or later, which deprecates forking a process that runs threads (the event loop's)."""
+    if sys.platform != "linux" or sys.version_info >= (3, 12):
+        return "spawn"
+    if "torch" in sys.modules or "pylsl" in sys.modules:
         return "spawn"
     return "fork"
 

@@ -210,8 +210,22 @@ def test_local_cluster_forks_only_a_process_without_torch_or_lsl():
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
-        first = "fork" if sys.platform == "linux" else "spawn"
+        first = "fork" if sys.platform == "linux" and sys.version_info < (3, 12) else "spawn"
         assert proc.stdout.split() == [first, "spawn"], mod
+
+
+def test_local_cluster_never_forks_on_python_3_12_or_later(monkeypatch):
+    """Python 3.12 deprecates fork() in a process with threads, and the batch process runs
+    distributed's event loop on one when its LocalCluster starts the workers."""
+    from emoeye.batch import worker_start_method
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    for mod in ("torch", "pylsl"):  # what else keeps it from forking
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+    monkeypatch.setattr(sys, "version_info", (3, 11, 7, "final", 0))
+    assert worker_start_method() == "fork"
+    monkeypatch.setattr(sys, "version_info", (3, 12, 0, "final", 0))
+    assert worker_start_method() == "spawn"
 
 
 @pytest.mark.timeout(300)
