@@ -323,13 +323,7 @@ def train(
     te = np.sort(te_all)  # the test participants, every picture (= evaluate --split test)
     ya, yv = ds.arousal_class, ds.valence_class
 
-    # Normalisation statistics from the training participants only.
-    acc = StatsAccumulator()
-    for s in range(0, len(tr), 2048):
-        a = ds.arrays(tr[s : s + 2048], ("signals", "baseline"))
-        acc.update(a["signals"], a["baseline"])
-    stats = acc.result()
-    ds.stats = stats
+    # Refused before the training signals are read for the statistics below.
     if config.use_norms:
         known = np.isfinite(ds.trial_norms()[tr]).all(axis=1)
         if not known.any():
@@ -340,6 +334,14 @@ def train(
             )
         if not 0.0 <= norms_dropout < 1.0:
             raise ValueError(f"norms_dropout must be in [0, 1), not {norms_dropout}")
+
+    # Normalisation statistics from the training participants only.
+    acc = StatsAccumulator()
+    for s in range(0, len(tr), 2048):
+        a = ds.arrays(tr[s : s + 2048], ("signals", "baseline"))
+        acc.update(a["signals"], a["baseline"])
+    stats = acc.result()
+    ds.stats = stats
 
     # Balancing: the sampler flattens the joint cells; the loss weights correct what remains.
     if balance in ("both", "sampler"):
